@@ -1,0 +1,63 @@
+"""The pure saga state machine: no I/O, no clock, no global randomness.
+
+Everything here is a function of its arguments, so every decision can be replayed from the
+persisted history. A test enforces that this package imports only the standard library.
+"""
+
+from coordinator.core.actions import Action, ArmWakeup, CallStep, Decision, DisarmWakeup, HistoryEvent
+from coordinator.core.events import (
+    AttemptCompleted,
+    CancelRequested,
+    Event,
+    Resumed,
+    RetryRequested,
+    WakeupFired,
+)
+from coordinator.core.machine import begin_execution, decide
+from coordinator.core.outcome import OutcomeKind, ResponseSnapshot, StepOutcome
+from coordinator.core.retry import Jitter, RetryPolicy
+from coordinator.core.spec import CallSpec, SagaSpec, StatusPattern, StepSpec
+from coordinator.core.state import (
+    Direction,
+    ExecutionError,
+    ExecutionState,
+    ExecutionStatus,
+    InFlightCall,
+    PendingWakeup,
+    StepState,
+    StepStatus,
+)
+
+__all__ = [
+    "Action",
+    "ArmWakeup",
+    "AttemptCompleted",
+    "CallSpec",
+    "CallStep",
+    "CancelRequested",
+    "Decision",
+    "Direction",
+    "DisarmWakeup",
+    "Event",
+    "ExecutionError",
+    "ExecutionState",
+    "ExecutionStatus",
+    "HistoryEvent",
+    "InFlightCall",
+    "Jitter",
+    "OutcomeKind",
+    "PendingWakeup",
+    "ResponseSnapshot",
+    "Resumed",
+    "RetryPolicy",
+    "RetryRequested",
+    "SagaSpec",
+    "StatusPattern",
+    "StepOutcome",
+    "StepSpec",
+    "StepState",
+    "StepStatus",
+    "WakeupFired",
+    "begin_execution",
+    "decide",
+]

@@ -1,0 +1,66 @@
+"""What the machine asks the engine to do, and the history it records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from coordinator.core.state import Direction, ExecutionState
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallStep:
+    """Send one attempt of a step's call."""
+
+    step: int
+    step_name: str
+    direction: Direction
+    attempt: int
+    idempotency_key: str
+    timeout_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArmWakeup:
+    """Wake the execution at `due_at_ms` to start `attempt`."""
+
+    step: int
+    direction: Direction
+    attempt: int
+    due_at_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DisarmWakeup:
+    """The execution's pending wake-up is no longer wanted."""
+
+
+Action = CallStep | ArmWakeup | DisarmWakeup
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryEvent:
+    """One entry of the append-only history the API serves at `/events`."""
+
+    type: str
+    at_ms: int
+    step: str | None = None
+    direction: Direction | None = None
+    attempt: int | None = None
+    status_code: int | None = None
+    error: str | None = None
+    delay_ms: int | None = None
+    duration_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """The result of one event: the new state, what to do, and what to record."""
+
+    state: ExecutionState
+    actions: tuple[Action, ...] = ()
+    history: tuple[HistoryEvent, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        """Whether the state must be committed: every change is recorded in the history."""
+        return bool(self.history)

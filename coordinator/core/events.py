@@ -1,0 +1,47 @@
+"""What can happen to an execution. Each is fed to `decide()`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from coordinator.core.outcome import StepOutcome
+from coordinator.core.state import Direction
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptCompleted:
+    """The executor finished one attempt (or refused to send it)."""
+
+    step: int
+    direction: Direction
+    attempt: int
+    outcome: StepOutcome
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WakeupFired:
+    """A scheduled retry is due."""
+
+    step: int
+    direction: Direction
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelRequested:
+    """An operator asked to stop the forward phase and roll back."""
+
+    reason: str = "cancelled by operator"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryRequested:
+    """An operator asked to try the remaining compensations of a `failed` execution again."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resumed:
+    """The coordinator (re)took charge of the execution, e.g. after a restart."""
+
+
+Event = AttemptCompleted | WakeupFired | CancelRequested | RetryRequested | Resumed

@@ -1,0 +1,165 @@
+"""`decide()`: the pure saga state machine the engine drives.
+
+Late or duplicate events (an outcome for an attempt that is no longer in flight, a wake-up that
+was superseded) return the state unchanged; they never raise. Terminal states absorb everything
+except an operator retry of `failed`.
+"""
+
+from __future__ import annotations
+
+from coordinator.core.actions import ArmWakeup, Decision, DisarmWakeup
+from coordinator.core.attempts import send_call, start_attempt
+from coordinator.core.draft import Draft
+from coordinator.core.events import AttemptCompleted, CancelRequested, Event, Resumed, RetryRequested, WakeupFired
+from coordinator.core.forward import attempt_forward, fail_step, forward_timeout, on_forward_outcome, start_step
+from coordinator.core.outcome import OutcomeKind, StepOutcome
+from coordinator.core.rollback import (
+    begin_rollback,
+    next_compensation,
+    on_compensation_outcome,
+    retry_compensations,
+)
+from coordinator.core.spec import SagaSpec
+from coordinator.core.state import (
+    Direction,
+    ExecutionError,
+    ExecutionState,
+    ExecutionStatus,
+    InFlightCall,
+    StepState,
+    StepStatus,
+)
+
+
+def begin_execution(spec: SagaSpec, execution_id: str, *, now_ms: int) -> Decision:
+    """The first decision of a new execution: its initial state and its first call."""
+    state = ExecutionState(
+        id=execution_id,
+        saga=spec.name,
+        version=spec.version,
+        status=ExecutionStatus.RUNNING,
+        steps=tuple(StepState(name=s.name) for s in spec.steps),
+        created_at_ms=now_ms,
+        updated_at_ms=now_ms,
+        deadline_at_ms=now_ms + spec.deadline_ms if spec.deadline_ms is not None else None,
+    )
+    draft = Draft(spec, state, now_ms)
+    draft.record("execution_started")
+    start_step(draft, 0)
+    return draft.decision()
+
+
+def decide(spec: SagaSpec, state: ExecutionState, event: Event, *, now_ms: int) -> Decision:
+    """Apply `event` to `state` at time `now_ms`; return the new state, actions and history."""
+    draft = Draft(spec, state, now_ms)
+    if isinstance(event, RetryRequested):
+        if state.status is ExecutionStatus.FAILED:
+            retry_compensations(draft)
+        return draft.decision()
+    if state.status.is_terminal:
+        return draft.decision()
+    match event:
+        case AttemptCompleted():
+            _on_attempt_completed(draft, event)
+        case WakeupFired():
+            _on_wakeup(draft, event)
+        case CancelRequested():
+            _on_cancel(draft, event)
+        case Resumed():
+            _on_resumed(draft)
+    return draft.decision()
+
+
+def _on_attempt_completed(draft: Draft, event: AttemptCompleted) -> None:
+    current = draft.state.in_flight
+    if current is None or (current.step, current.direction, current.attempt) != (
+        event.step,
+        event.direction,
+        event.attempt,
+    ):
+        return  # late or duplicate: that attempt is no longer the one we wait for
+    if event.direction is Direction.ACTION:
+        on_forward_outcome(draft, event.step, event.attempt, event.outcome)
+    else:
+        on_compensation_outcome(draft, event.step, event.attempt, event.outcome)
+
+
+def _on_wakeup(draft: Draft, event: WakeupFired) -> None:
+    wakeup = draft.state.wakeup
+    if wakeup is None or (wakeup.step, wakeup.direction, wakeup.attempt) != (
+        event.step,
+        event.direction,
+        event.attempt,
+    ):
+        return  # superseded: a cancel or a restart re-armed something else
+    draft.update(wakeup=None)
+    if event.direction is Direction.ACTION:
+        attempt_forward(draft, event.step)
+    else:
+        compensation = draft.step_spec(event.step).compensation
+        assert compensation is not None  # only compensable steps are compensated
+        start_attempt(draft, event.step, Direction.COMPENSATION, compensation.timeout_ms)
+
+
+def _on_cancel(draft: Draft, event: CancelRequested) -> None:
+    state = draft.state
+    if state.status is not ExecutionStatus.RUNNING or state.cancel_reason is not None:
+        return  # already rolling back, or already asked
+    draft.update(cancel_reason=event.reason)
+    draft.record("cancel_requested", error=event.reason)
+    if state.in_flight is not None:
+        return  # the call in flight finishes or times out; its outcome starts the rollback
+    if state.wakeup is not None:
+        draft.act(DisarmWakeup())
+        index = state.wakeup.step
+        draft.update(wakeup=None)
+        fail_step(draft, index, event.reason)
+        return
+    begin_rollback(draft, ExecutionError(step=None, message=event.reason))
+
+
+def _on_resumed(draft: Draft) -> None:
+    state = draft.state
+    if state.in_flight is not None:
+        _resume_in_flight(draft, state.in_flight)
+    elif state.wakeup is not None:
+        w = state.wakeup
+        draft.act(ArmWakeup(step=w.step, direction=w.direction, attempt=w.attempt, due_at_ms=w.due_at_ms))
+    elif state.status is ExecutionStatus.RUNNING:
+        # Committed between steps without a pending action: continue where it stood.
+        pending = [i for i, s in enumerate(state.steps) if s.status is StepStatus.PENDING]
+        if pending:
+            start_step(draft, pending[0])
+        else:
+            draft.update(status=ExecutionStatus.COMPLETED)
+            draft.record("execution_completed")
+    else:
+        next_compensation(draft)
+
+
+def _resume_in_flight(draft: Draft, call: InFlightCall) -> None:
+    """An attempt was recorded as started but its outcome never was: send it again, same key."""
+    name = draft.step_spec(call.step).name
+    if call.direction is Direction.ACTION:
+        timeout = forward_timeout(draft, call.step)
+        if timeout is None or draft.state.cancel_reason is not None:
+            # No time (or no wish) to re-send: the request may have gone out, so its effect is unknown.
+            reason = "interrupted by a coordinator restart"
+            outcome = StepOutcome(kind=OutcomeKind.RETRYABLE, effect_unknown=True, error=reason)
+            on_forward_outcome(draft, call.step, call.attempt, outcome)
+            return
+    else:
+        compensation = draft.step_spec(call.step).compensation
+        assert compensation is not None  # only compensable steps are compensated
+        timeout = compensation.timeout_ms
+    draft.update(
+        in_flight=InFlightCall(
+            step=call.step,
+            direction=call.direction,
+            attempt=call.attempt,
+            timeout_ms=timeout,
+            started_at_ms=draft.now,
+        )
+    )
+    draft.record("attempt_resent", step=name, direction=call.direction, attempt=call.attempt)
+    send_call(draft, call.step, call.direction, call.attempt, timeout)

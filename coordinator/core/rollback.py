@@ -1,0 +1,104 @@
+"""The rollback phase: compensate, newest first, every step that took or may have taken effect."""
+
+from __future__ import annotations
+
+from coordinator.core.actions import DisarmWakeup
+from coordinator.core.attempts import retry_delay, schedule_retry, start_attempt
+from coordinator.core.draft import Draft
+from coordinator.core.outcome import OutcomeKind, StepOutcome
+from coordinator.core.state import Direction, ExecutionError, ExecutionStatus, StepStatus
+
+
+def begin_rollback(draft: Draft, error: ExecutionError) -> None:
+    """Stop the forward phase and start compensating."""
+    if draft.state.wakeup is not None:
+        draft.act(DisarmWakeup())
+    draft.update(status=ExecutionStatus.COMPENSATING, error=error, wakeup=None)
+    for i, step in enumerate(draft.state.steps):
+        if step.status is StepStatus.PENDING:
+            draft.update_step(i, status=StepStatus.SKIPPED)
+    draft.record("rollback_started", step=error.step, error=error.message)
+    next_compensation(draft)
+
+
+def needs_compensation(draft: Draft, index: int) -> bool:
+    """Whether step `index` took or may have taken effect and is not undone yet."""
+    step = draft.step(index)
+    return (
+        step.effect_possible
+        and draft.step_spec(index).compensation is not None
+        and step.status is not StepStatus.COMPENSATED
+    )
+
+
+def next_compensation(draft: Draft) -> None:
+    """Compensate the newest step that needs it, or finish the rollback."""
+    for index in reversed(range(len(draft.spec.steps))):
+        if needs_compensation(draft, index):
+            compensation = draft.step_spec(index).compensation
+            assert compensation is not None  # needs_compensation checked it
+            start_attempt(draft, index, Direction.COMPENSATION, compensation.timeout_ms)
+            return
+    draft.update(status=ExecutionStatus.COMPENSATED, in_flight=None, wakeup=None)
+    draft.record("execution_compensated")
+
+
+def on_compensation_outcome(draft: Draft, index: int, attempt: int, outcome: StepOutcome) -> None:
+    """Apply one compensation attempt's outcome: next compensation, a retry, or `failed`."""
+    spec = draft.step_spec(index)
+    step = draft.step(index)
+    draft.update(in_flight=None)
+    if outcome.kind is OutcomeKind.SUCCESS:
+        draft.update_step(
+            index,
+            status=StepStatus.COMPENSATED,
+            finished_at_ms=draft.now,
+            last_status_code=outcome.status_code,
+        )
+        draft.record(
+            "attempt_succeeded",
+            step=spec.name,
+            direction=Direction.COMPENSATION,
+            attempt=attempt,
+            status_code=outcome.status_code,
+            duration_ms=outcome.duration_ms,
+        )
+        next_compensation(draft)
+        return
+
+    message = f"compensation attempt {attempt}: {outcome.describe()}"
+    draft.update_step(index, last_error=message, last_status_code=outcome.status_code)
+    draft.record(
+        "attempt_failed",
+        step=spec.name,
+        direction=Direction.COMPENSATION,
+        attempt=attempt,
+        status_code=outcome.status_code,
+        error=outcome.describe(),
+        duration_ms=outcome.duration_ms,
+    )
+    used = attempt - step.compensation_budget_base
+    # Any answer but success is retried: a compensation has no business "no" that ends it.
+    if outcome.kind is not OutcomeKind.INVALID and spec.compensation_retry.allows_another(used):
+        delay = retry_delay(
+            draft, index, Direction.COMPENSATION, attempt, spec.compensation_retry, outcome.retry_after_ms
+        )
+        schedule_retry(draft, index, Direction.COMPENSATION, attempt + 1, delay)
+        return
+    draft.update_step(index, status=StepStatus.COMPENSATION_FAILED, finished_at_ms=draft.now)
+    error = ExecutionError(
+        step=spec.name,
+        message=f"compensation of step {spec.name!r} failed after {used} attempt(s): {outcome.describe()}",
+    )
+    draft.update(status=ExecutionStatus.FAILED, error=error)
+    draft.record("execution_failed", step=spec.name, error=error.message)
+
+
+def retry_compensations(draft: Draft) -> None:
+    """Operator retry of a `failed` execution: a fresh budget for every compensation left."""
+    for i, step in enumerate(draft.state.steps):
+        if step.status is StepStatus.COMPENSATION_FAILED:
+            draft.update_step(i, compensation_budget_base=step.compensation_attempts)
+    draft.update(status=ExecutionStatus.COMPENSATING)
+    draft.record("retry_requested")
+    next_compensation(draft)

@@ -1,0 +1,95 @@
+"""A compiled saga definition: validated, defaults merged, durations in milliseconds."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from coordinator.core.retry import RetryPolicy
+
+_STATUS_CLASS = re.compile(r"^[1-5]xx$")
+_STATUS_EXACT = re.compile(r"^[1-5][0-9][0-9]$")
+
+
+@dataclass(frozen=True, slots=True)
+class StatusPattern:
+    """An HTTP status pattern: a class such as `5xx` or one exact code such as `404`."""
+
+    text: str
+
+    @staticmethod
+    def is_valid(text: str) -> bool:
+        """Whether `text` is a pattern this type accepts."""
+        return bool(_STATUS_CLASS.match(text) or _STATUS_EXACT.match(text))
+
+    def matches(self, status: int) -> bool:
+        """Whether `status` falls under this pattern."""
+        if self.text.endswith("xx"):
+            return status // 100 == int(self.text[0])
+        return status == int(self.text)
+
+
+def any_matches(patterns: tuple[StatusPattern, ...], status: int) -> bool:
+    """Whether any of `patterns` matches `status`."""
+    return any(p.matches(status) for p in patterns)
+
+
+RETRY_ON_TIMEOUT = "timeout"
+RETRY_ON_CONNECT = "connect"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallSpec:
+    """One HTTP call, forward or compensating. Values may hold `{{ }}` templates.
+
+    The URL's scheme, host and port are fixed at registration (`origin`); only `path_template`
+    (path and query) is templated.
+    """
+
+    method: str
+    origin: str
+    path_template: str
+    headers: dict[str, Any] = field(default_factory=dict)
+    body: Any = None
+    timeout_ms: int = 5_000
+    success: tuple[StatusPattern, ...] = (StatusPattern("2xx"),)
+    retry_on_status: tuple[StatusPattern, ...] = ()
+    retry_on_timeout: bool = True
+    retry_on_connect: bool = True
+
+    @property
+    def url_template(self) -> str:
+        """The full URL as written, templates included."""
+        return self.origin + self.path_template
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepSpec:
+    """One saga step: a forward call and the call that undoes it."""
+
+    name: str
+    action: CallSpec
+    compensation: CallSpec | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    compensation_retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_attempts=10))
+    deadline_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SagaSpec:
+    """A registered, immutable saga version."""
+
+    name: str
+    version: int
+    steps: tuple[StepSpec, ...]
+    description: str | None = None
+    deadline_ms: int | None = None
+    input_schema: dict[str, Any] | None = None
+
+    def step_index(self, name: str) -> int:
+        """The position of the step called `name`."""
+        for i, step in enumerate(self.steps):
+            if step.name == name:
+                return i
+        raise KeyError(name)

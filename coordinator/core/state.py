@@ -1,0 +1,127 @@
+"""The persisted state of one execution. Immutable values; the machine returns new ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from coordinator.core.outcome import ResponseSnapshot
+
+
+class ExecutionStatus(StrEnum):
+    """Where an execution stands. `completed`, `compensated` and `failed` are terminal."""
+
+    RUNNING = "running"
+    COMPENSATING = "compensating"
+    COMPLETED = "completed"
+    COMPENSATED = "compensated"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether nothing more happens to the execution (unless an operator retries `failed`)."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({ExecutionStatus.COMPLETED, ExecutionStatus.COMPENSATED, ExecutionStatus.FAILED})
+
+
+class StepStatus(StrEnum):
+    """Where one step stands."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    COMPENSATING = "compensating"
+    COMPENSATED = "compensated"
+    COMPENSATION_FAILED = "compensation_failed"
+    SKIPPED = "skipped"
+
+
+class Direction(StrEnum):
+    """Which of a step's two calls an attempt belongs to."""
+
+    ACTION = "action"
+    COMPENSATION = "compensation"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InFlightCall:
+    """The attempt that was recorded as started and whose outcome is not yet recorded.
+
+    It is written before the request is sent (write-ahead), so after a crash recovery knows
+    exactly which call may be outstanding and re-sends it under the same idempotency key.
+    """
+
+    step: int
+    direction: Direction
+    attempt: int
+    timeout_ms: int
+    started_at_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PendingWakeup:
+    """A scheduled retry: the due time lives here, in the database, not in the scheduler."""
+
+    step: int
+    direction: Direction
+    attempt: int
+    """The attempt that starts when the wake-up fires."""
+    due_at_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionError:
+    """Why an execution did not complete: the step and a human-readable message."""
+
+    step: str | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepState:
+    """One step of one execution."""
+
+    name: str
+    status: StepStatus = StepStatus.PENDING
+    attempts: int = 0
+    compensation_attempts: int = 0
+    compensation_budget_base: int = 0
+    """Compensation attempts made before the last operator retry; the budget counts from here."""
+    effect_possible: bool = False
+    """The forward call took effect or may have (unknown outcome): rollback compensates it."""
+    last_error: str | None = None
+    last_status_code: int | None = None
+    started_at_ms: int | None = None
+    finished_at_ms: int | None = None
+    deadline_at_ms: int | None = None
+    response: ResponseSnapshot | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionState:
+    """Everything the machine needs to decide what happens next to one execution."""
+
+    id: str
+    saga: str
+    version: int
+    status: ExecutionStatus
+    steps: tuple[StepState, ...]
+    created_at_ms: int
+    updated_at_ms: int
+    deadline_at_ms: int | None = None
+    in_flight: InFlightCall | None = None
+    wakeup: PendingWakeup | None = None
+    cancel_reason: str | None = None
+    """Set when an operator cancelled a running execution; rollback follows the call in flight."""
+    error: ExecutionError | None = None
+    revision: int = 0
+    """Incremented on every committed decision; the store's compare-and-set token."""
+
+    def with_step(self, index: int, step: StepState) -> ExecutionState:
+        """A copy with step `index` replaced."""
+        steps = list(self.steps)
+        steps[index] = step
+        return replace(self, steps=tuple(steps))

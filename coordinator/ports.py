@@ -1,0 +1,201 @@
+"""The interfaces between the engine and its I/O. Their docstrings are the contract.
+
+`store`, `executor`, `timers` and `telemetry` implement these; the engine depends only on them.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from coordinator.core.actions import HistoryEvent
+from coordinator.core.outcome import StepOutcome
+from coordinator.core.spec import CallSpec
+from coordinator.core.state import ExecutionState, ExecutionStatus
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a keyset-paginated list; `next_cursor` is None on the last page."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredDefinition:
+    """A registered saga version: the normalised document and its digest."""
+
+    name: str
+    version: int
+    document: dict[str, Any]
+    """The definition as registered (JSON types), `version` included."""
+    digest: str
+    """sha256 of the canonical JSON of the document without `version`: equal bodies, equal digest."""
+    created_at_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionRecord:
+    """An execution as stored: its state plus what does not change after start."""
+
+    state: ExecutionState
+    input: Any
+    idempotency_key: str | None = None
+    request_digest: str | None = None
+    """sha256 of the start request (input and version), to tell a replay from a key reuse."""
+    trace_context: dict[str, str] = field(default_factory=dict)
+    """W3C carrier (`traceparent`, `tracestate`) of the execution's root span."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredEvent:
+    """A history entry with its position in the execution's history (1-based, gapless)."""
+
+    seq: int
+    event: HistoryEvent
+
+
+class SagaStore(abc.ABC):
+    """Durable storage of definitions, executions, their history and their pending actions.
+
+    Every method is safe to call concurrently from one event loop. A commit is atomic: the new
+    state, its history entries and its pending action are written together or not at all.
+    """
+
+    @abc.abstractmethod
+    async def add_definition(self, definition: StoredDefinition) -> tuple[StoredDefinition, bool]:
+        """Store a new version; return it and True.
+
+        If (name, version) exists with the same digest, return the stored one and False.
+        Raises:
+            DefinitionConflict: (name, version) exists with a different digest.
+        """
+
+    @abc.abstractmethod
+    async def get_definition(self, name: str, version: int | None = None) -> StoredDefinition:
+        """One version, or the latest when `version` is None.
+
+        Raises:
+            SagaNotFound: no version of `name` exists.
+            SagaVersionNotFound: `name` exists but not `version`.
+        """
+
+    @abc.abstractmethod
+    async def list_definitions(self, *, limit: int, cursor: str | None = None) -> Page[StoredDefinition]:
+        """The latest version of every saga, ordered by name."""
+
+    @abc.abstractmethod
+    async def list_versions(
+        self, name: str, *, limit: int, cursor: str | None = None
+    ) -> Page[StoredDefinition]:
+        """Every version of `name`, newest first. Raises SagaNotFound if there is none."""
+
+    @abc.abstractmethod
+    async def create_execution(
+        self, record: ExecutionRecord, history: tuple[HistoryEvent, ...]
+    ) -> tuple[ExecutionRecord, bool]:
+        """Insert a new execution with its first history entries and pending action.
+
+        With an idempotency key already used for the same saga: return the existing record and
+        False if its `request_digest` is equal, else raise IdempotencyConflict. Two concurrent
+        calls with one key create one execution.
+        """
+
+    @abc.abstractmethod
+    async def load_execution(self, execution_id: str) -> ExecutionRecord:
+        """The execution as last committed. Raises ExecutionNotFound."""
+
+    @abc.abstractmethod
+    async def commit(
+        self, state: ExecutionState, history: tuple[HistoryEvent, ...], *, expected_revision: int
+    ) -> ExecutionState:
+        """Write a decision: the state, its history and its pending action, atomically.
+
+        Succeeds only if the stored revision equals `expected_revision`; returns the state with
+        `revision = expected_revision + 1`. Raises StaleRevision otherwise.
+        """
+
+    @abc.abstractmethod
+    async def list_executions(
+        self,
+        *,
+        saga: str | None = None,
+        status: ExecutionStatus | None = None,
+        limit: int,
+        cursor: str | None = None,
+    ) -> Page[ExecutionRecord]:
+        """Executions, newest first (created_at, then id), optionally filtered."""
+
+    @abc.abstractmethod
+    async def list_events(self, execution_id: str, *, after_seq: int = 0, limit: int) -> Page[StoredEvent]:
+        """History entries with seq > `after_seq`, oldest first. Raises ExecutionNotFound."""
+
+    @abc.abstractmethod
+    async def unfinished_execution_ids(self) -> list[str]:
+        """Ids of every execution that is not terminal, oldest first (recovery's work list)."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Return if the database answers; raise StoreUnavailable if not."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections and threads."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundRequest:
+    """A fully rendered participant call, ready to send."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: Any = None
+    timeout_ms: int
+    call: CallSpec
+    """The call's definition: its `success` and `retry_on` decide the classification."""
+    is_compensation: bool = False
+
+
+class StepExecutor(abc.ABC):
+    """Sends one attempt and classifies what came back. Never raises for participant failures."""
+
+    @abc.abstractmethod
+    async def send(self, request: OutboundRequest) -> StepOutcome:
+        """Send `request` once, within its timeout, and classify the answer."""
+
+
+WakeupCallback = Callable[[], Awaitable[None]]
+
+
+class TimerService(abc.ABC):
+    """Wakes an execution up at a due time. Only a wake-up: the due time is persisted elsewhere."""
+
+    @abc.abstractmethod
+    def arm(self, key: str, due_at_ms: int, callback: WakeupCallback) -> None:
+        """Call `callback` at `due_at_ms` (at once if past). Re-arming a key replaces it."""
+
+    @abc.abstractmethod
+    def disarm(self, key: str) -> None:
+        """Forget the wake-up under `key`, if any."""
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Begin firing wake-ups (must run inside the event loop)."""
+
+    @abc.abstractmethod
+    def shutdown(self) -> None:
+        """Stop firing wake-ups."""
+
+
+class Clock(abc.ABC):
+    """Wall-clock time in epoch milliseconds; injected so tests control time."""
+
+    @abc.abstractmethod
+    def now_ms(self) -> int:
+        """Milliseconds since the epoch, UTC."""
