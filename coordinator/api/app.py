@@ -1,0 +1,58 @@
+"""`create_app(settings)`: the Litestar application and its lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import YamlRenderPlugin
+
+from coordinator import __version__
+from coordinator.api.auth import require_token
+from coordinator.api.executions import ExecutionController
+from coordinator.api.health import healthz, metrics, readyz
+from coordinator.api.problems import EXCEPTION_HANDLERS
+from coordinator.api.sagas import SagaController
+from coordinator.runtime import Runtime
+from coordinator.settings import Settings
+
+log = logging.getLogger("coordinator.api")
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Litestar:
+    """The API. With `runtime`, the caller owns its start and close (tests); else the lifespan does."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        own = runtime is None
+        active = runtime if runtime is not None else await Runtime.open(settings)
+        app.state.runtime = active
+        try:
+            if own:
+                await active.start()
+            yield
+        finally:
+            if own:
+                await active.close()
+
+    v1 = Router(path="/", route_handlers=[SagaController, ExecutionController], guards=[require_token])
+    app = Litestar(
+        route_handlers=[v1, healthz, readyz, metrics],
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Saga coordinator",
+            version=__version__,
+            description="Register sagas, start executions, and watch them complete or roll back.",
+            path="/schema",
+            render_plugins=[YamlRenderPlugin()],
+        ),
+        debug=False,
+        logging_config=None,  # the host process (saga serve, tests) owns logging
+    )
+    app.state.settings = settings
+    return app

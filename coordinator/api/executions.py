@@ -1,0 +1,93 @@
+"""`/v1/executions`: read executions and their history; operator actions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, FromQuery, QueryParameter
+
+from coordinator.api.params import DEFAULT_PAGE, MAX_PAGE, runtime_of, wait_seconds
+from coordinator.api.schemas import EventList, ExecutionList, ExecutionView, event_view, execution_view
+from coordinator.core.state import ExecutionStatus
+from coordinator.errors import InvalidInput, Problem
+
+
+def _status(value: str | None) -> ExecutionStatus | None:
+    if value is None:
+        return None
+    try:
+        return ExecutionStatus(value)
+    except ValueError:
+        allowed = ", ".join(s.value for s in ExecutionStatus)
+        raise InvalidInput("invalid status filter", [Problem("status", f"must be one of {allowed}")]) from None
+
+
+def _after_seq(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    if not cursor.isdigit():
+        raise InvalidInput("invalid cursor", [Problem("cursor", "not a cursor this API returned")])
+    return int(cursor)
+
+
+class ExecutionController(Controller):
+    """Executions."""
+
+    path = "/v1/executions"
+    tags = ["executions"]
+
+    @get("/", summary="List executions, newest first")
+    async def list_executions(
+        self,
+        request: Request[Any, Any, Any],
+        saga: FromQuery[str | None] = None,
+        status: Annotated[str | None, QueryParameter(description="running, compensating, completed, ...")] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+        cursor: FromQuery[str | None] = None,
+    ) -> ExecutionList:
+        """Keyset-paginated; pass `next_cursor` back as `cursor`."""
+        page = await runtime_of(request).store.list_executions(
+            saga=saga, status=_status(status), limit=limit, cursor=cursor
+        )
+        return ExecutionList(items=[execution_view(r) for r in page.items], next_cursor=page.next_cursor)
+
+    @get("/{execution_id:str}", summary="One execution")
+    async def get_execution(
+        self,
+        request: Request[Any, Any, Any],
+        execution_id: FromPath[str],
+        wait: Annotated[str | None, QueryParameter(description="e.g. 10s: answer when terminal or then")] = None,
+    ) -> ExecutionView:
+        """Status, steps, error and trace id; with `?wait=` a long poll until terminal."""
+        runtime = runtime_of(request)
+        wait_s = wait_seconds(wait, runtime.settings.max_wait_seconds)
+        if wait_s:
+            return execution_view(await runtime.engine.wait_terminal(execution_id, wait_s))
+        return execution_view(await runtime.store.load_execution(execution_id))
+
+    @get("/{execution_id:str}/events", summary="The execution's history")
+    async def list_events(
+        self,
+        request: Request[Any, Any, Any],
+        execution_id: FromPath[str],
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE * 2)] = DEFAULT_PAGE * 4,
+        cursor: FromQuery[str | None] = None,
+    ) -> EventList:
+        """Every attempt, response status, wait and compensation, oldest first."""
+        page = await runtime_of(request).store.list_events(
+            execution_id, after_seq=_after_seq(cursor), limit=limit
+        )
+        items = [event_view(e) for e in page.items]
+        next_cursor = str(items[-1].seq) if page.next_cursor is not None and items else None
+        return EventList(items=items, next_cursor=next_cursor)
+
+    @post("/{execution_id:str}/cancel", status_code=202, summary="Cancel and roll back")
+    async def cancel(self, request: Request[Any, Any, Any], execution_id: FromPath[str]) -> ExecutionView:
+        """Stop the forward phase; the call in flight finishes, then rollback. 409 when terminal."""
+        return execution_view(await runtime_of(request).engine.cancel(execution_id))
+
+    @post("/{execution_id:str}/retry", status_code=202, summary="Retry the remaining compensations")
+    async def retry(self, request: Request[Any, Any, Any], execution_id: FromPath[str]) -> ExecutionView:
+        """For a `failed` execution: compensations with a fresh retry budget. 409 otherwise."""
+        return execution_view(await runtime_of(request).engine.retry(execution_id))

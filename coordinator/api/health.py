@@ -1,0 +1,47 @@
+"""Liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get
+
+from coordinator.api.params import runtime_of
+from coordinator.api.problems import problem
+from coordinator.api.schemas import Health
+from coordinator.core.state import ExecutionStatus
+from coordinator.errors import StoreUnavailable
+
+
+@get("/healthz", summary="Liveness", tags=["health"])
+async def healthz() -> Health:
+    """The process answers."""
+    return Health(status="ok")
+
+
+@get("/readyz", summary="Readiness: the database answers", tags=["health"])
+async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
+    """200 when the database answers, 503 problem+json when it does not."""
+    try:
+        await runtime_of(request).store.ping()
+    except StoreUnavailable as error:
+        return problem(503, "Not ready", error.detail, code="not_ready", headers={"Retry-After": "5"})
+    return Response(Health(status="ready"))
+
+
+@get("/metrics", summary="Prometheus metrics", tags=["health"], media_type="text/plain; version=0.0.4")
+async def metrics(request: Request[Any, Any, Any]) -> str:
+    """Execution counters since start, and the work in flight."""
+    engine = runtime_of(request).engine
+    lines = [
+        "# HELP saga_executions_total Executions by outcome since this process started.",
+        "# TYPE saga_executions_total counter",
+    ]
+    for outcome in ("started", *(s.value for s in ExecutionStatus if s.is_terminal)):
+        lines.append(f'saga_executions_total{{outcome="{outcome}"}} {engine.counts[outcome]}')
+    lines += [
+        "# HELP saga_calls_in_flight Participant calls being sent right now.",
+        "# TYPE saga_calls_in_flight gauge",
+        f"saga_calls_in_flight {engine.calls_in_flight}",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,104 @@
+"""`/v1/sagas`: register, list and read definitions; start executions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec.enums import OpenAPIType
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+
+from coordinator.api.params import DEFAULT_PAGE, MAX_PAGE, checked_idempotency_key, runtime_of, wait_seconds
+from coordinator.api.schemas import ExecutionView, SagaList, SagaRef, SagaView, StartRequest, execution_view, saga_view
+from coordinator.definition import parse_document
+
+
+@dataclass
+class _DefinitionBody(Operation):
+    """OpenAPI for a raw JSON-or-YAML body, which Litestar cannot infer from `request.body()`."""
+
+    def __post_init__(self) -> None:
+        description = "A saga definition (see the README's definition format)."
+        self.request_body = RequestBody(
+            required=True,
+            content={
+                media: OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT, description=description))
+                for media in ("application/json", "application/yaml")
+            },
+        )
+
+
+class SagaController(Controller):
+    """Saga definitions."""
+
+    path = "/v1/sagas"
+    tags = ["sagas"]
+
+    @post("/", status_code=201, operation_class=_DefinitionBody, summary="Register a saga definition")
+    async def register(self, request: Request[Any, Any, Any]) -> Response[SagaRef]:
+        """Register a definition (JSON or YAML by Content-Type). 201 when new, 200 when unchanged."""
+        document = parse_document(await request.body(), request.headers.get("content-type"))
+        stored, created = await runtime_of(request).registry.register(document)
+        return Response(
+            SagaRef(name=stored.name, version=stored.version, created=created),
+            status_code=201 if created else 200,
+        )
+
+    @get("/", summary="List sagas (latest version of each)")
+    async def list_sagas(
+        self,
+        request: Request[Any, Any, Any],
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+        cursor: FromQuery[str | None] = None,
+    ) -> SagaList:
+        """The latest version of every saga, by name."""
+        page = await runtime_of(request).store.list_definitions(limit=limit, cursor=cursor)
+        return SagaList(items=[saga_view(d) for d in page.items], next_cursor=page.next_cursor)
+
+    @get("/{name:str}", summary="The latest version of a saga")
+    async def get_saga(self, request: Request[Any, Any, Any], name: FromPath[str]) -> SagaView:
+        """The latest version."""
+        return saga_view(await runtime_of(request).registry.definition(name))
+
+    @get("/{name:str}/versions", summary="Every version of a saga")
+    async def list_versions(
+        self,
+        request: Request[Any, Any, Any],
+        name: FromPath[str],
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+        cursor: FromQuery[str | None] = None,
+    ) -> SagaList:
+        """Versions, newest first."""
+        page = await runtime_of(request).store.list_versions(name, limit=limit, cursor=cursor)
+        return SagaList(items=[saga_view(d) for d in page.items], next_cursor=page.next_cursor)
+
+    @get("/{name:str}/versions/{version:int}", summary="One version of a saga")
+    async def get_version(self, request: Request[Any, Any, Any], name: FromPath[str], version: FromPath[int]) -> SagaView:
+        """One version."""
+        return saga_view(await runtime_of(request).registry.definition(name, version))
+
+    @post("/{name:str}/executions", status_code=201, summary="Start an execution")
+    async def start(
+        self,
+        request: Request[Any, Any, Any],
+        name: FromPath[str],
+        data: JSONBody[StartRequest],
+        idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
+        wait: Annotated[str | None, QueryParameter(description="e.g. 10s: answer when terminal or then")] = None,
+    ) -> Response[ExecutionView]:
+        """Start `name`. 201 when new; 200 when the Idempotency-Key names an existing execution."""
+        runtime = runtime_of(request)
+        wait_s = wait_seconds(wait, runtime.settings.max_wait_seconds)
+        trace_headers = {k: v for k in ("traceparent", "tracestate") if (v := request.headers.get(k))}
+        record, created = await runtime.engine.start_execution(
+            name,
+            data.input,
+            version=data.version,
+            idempotency_key=checked_idempotency_key(idempotency_key),
+            trace_headers=trace_headers,
+        )
+        if wait_s:
+            record = await runtime.engine.wait_terminal(record.state.id, wait_s)
+        return Response(execution_view(record), status_code=201 if created else 200)

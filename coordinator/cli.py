@@ -1,0 +1,144 @@
+"""The `saga` command: serve, validate, openapi, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from coordinator.settings import Settings, SettingsError
+
+log = logging.getLogger("coordinator")
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from coordinator.api import create_app
+
+    try:
+        settings = Settings.from_env(
+            os.environ,
+            host=args.host,
+            port=args.port,
+            database_url=args.database_url,
+            sagas_dir=Path(args.sagas_dir) if args.sagas_dir else None,
+            insecure=args.insecure or None,
+        )
+    except SettingsError as error:
+        print(f"saga serve: {error}", file=sys.stderr)
+        return 2
+    _configure_logging(settings.log_level)
+    if not settings.api_tokens:
+        log.warning("SAGA_API_TOKENS is not set: the API is open to anyone who can reach %s", settings.host)
+    if not settings.allowed_targets:
+        log.warning("SAGA_ALLOWED_TARGETS is not set: sagas may call any host (set it in production)")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from coordinator.definition import format_report, validate_directory
+
+    failed = False
+    for directory in args.directories:
+        path = Path(directory)
+        if not path.is_dir():
+            print(f"saga validate: {directory} is not a directory", file=sys.stderr)
+            return 2
+        results = validate_directory(path)
+        print(format_report(results))
+        failed = failed or any(problems for _, problems in results)
+    return 1 if failed else 0
+
+
+def openapi_document() -> str:
+    """The API's OpenAPI document as YAML, exactly as checked in at `openapi.yaml`."""
+    import yaml
+
+    from coordinator.api import create_app
+
+    app = create_app(Settings())
+    schema = app.openapi_schema.to_schema()
+    return yaml.safe_dump(schema, sort_keys=True, allow_unicode=True)
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    text = openapi_document()
+    if args.format == "json":
+        import yaml
+
+        text = json.dumps(yaml.safe_load(text), indent=2, sort_keys=True) + "\n"
+    sys.stdout.write(text)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from coordinator.demo import run_demo
+
+    _configure_logging("WARNING")
+    return asyncio.run(run_demo(sagas_dir=Path(args.sagas_dir), color=not args.no_color and sys.stdout.isatty()))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `saga`."""
+    parser = argparse.ArgumentParser(prog="saga", description="Saga coordinator for microservices.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the coordinator's HTTP API and engine")
+    serve.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port to bind (default 8080)")
+    serve.add_argument("--database-url", default=None, help="env SAGA_DATABASE_URL; default sqlite:///./saga.db")
+    serve.add_argument("--sagas-dir", default=None, help="register every definition found here at start")
+    serve.add_argument("--insecure", action="store_true", help="allow a non-loopback --host without API tokens")
+    serve.set_defaults(run=_serve)
+
+    validate = commands.add_parser("validate", help="check definitions offline and print every problem")
+    validate.add_argument("directories", nargs="+", metavar="DIR")
+    validate.set_defaults(run=_validate)
+
+    openapi = commands.add_parser("openapi", help="print the API's OpenAPI document")
+    openapi.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    openapi.set_defaults(run=_openapi)
+
+    demo = commands.add_parser("demo", help="run example sagas end to end and print their timelines")
+    demo.add_argument("--sagas-dir", default=str(_default_sagas_dir()), help="where the example definitions are")
+    demo.add_argument("--no-color", action="store_true")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _default_sagas_dir() -> Path:
+    here = Path.cwd() / "sagas"
+    return here if here.is_dir() else Path(__file__).resolve().parent.parent / "sagas"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `saga` console script."""
+    args = build_parser().parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

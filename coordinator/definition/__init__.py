@@ -1,0 +1,49 @@
+"""The saga definition format (SPEC §2): JSON or YAML documents compiled to `core.spec.SagaSpec`.
+
+* `parse_document` - bytes to a mapping; `compile_definition` - every check, then the spec.
+* `render_request` - a call's `{{ JMESPath }}` templates rendered at call time.
+* `validate_input` - a start request's input against the saga's `input_schema`.
+* `load_definition_file`, `validate_directory` - definitions on disk (`saga validate`, `--sagas-dir`).
+"""
+
+from coordinator.definition.compiler import compile_definition
+from coordinator.definition.documents import document_digest, parse_document
+from coordinator.definition.durations import parse_duration_ms
+from coordinator.definition.inputs import validate_input
+from coordinator.definition.loader import (
+    FileResult,
+    expand_variables,
+    find_definition_files,
+    format_report,
+    load_definition_file,
+    validate_directory,
+)
+from coordinator.definition.models import SagaDocument, definition_json_schema
+from coordinator.definition.templates import (
+    RenderedRequest,
+    TemplateContext,
+    TemplateError,
+    build_context,
+    render_request,
+)
+
+__all__ = [
+    "FileResult",
+    "RenderedRequest",
+    "SagaDocument",
+    "TemplateContext",
+    "TemplateError",
+    "build_context",
+    "compile_definition",
+    "definition_json_schema",
+    "document_digest",
+    "expand_variables",
+    "find_definition_files",
+    "format_report",
+    "load_definition_file",
+    "parse_document",
+    "parse_duration_ms",
+    "render_request",
+    "validate_directory",
+    "validate_input",
+]

@@ -1,0 +1,201 @@
+"""Checks that relate several values of a definition, run on the raw document.
+
+They run even when the document's shape is wrong elsewhere, so one registration reports every
+problem at once; values of the wrong type are skipped here (the model checks report them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from coordinator.definition.durations import format_duration_ms, parse_duration_ms
+from coordinator.definition.expressions import (
+    TemplateSyntaxError,
+    check_roots,
+    compile_expression,
+    contains_template,
+    parse_template,
+    root_references,
+)
+from coordinator.definition.paths import join_path
+from coordinator.definition.urls import split_url
+from coordinator.errors import Problem
+
+TargetPolicy = Callable[[str], str | None]
+
+_BUILTIN_INITIAL_MS = 200
+_BUILTIN_MAX_MS = 30_000
+_CALLS = ("action", "compensation")
+_RETRIES = ("retry", "compensation_retry")
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """Which step responses a template may read: those of steps before `limit`."""
+
+    limit: int
+    is_defaults: bool = False
+    is_action: bool = True
+
+
+def consistency_problems(document: Mapping[str, Any], allow_target: TargetPolicy | None) -> list[Problem]:
+    """Every cross-field problem in `document`: JSON types, step names, templates, retries, targets."""
+    problems = list(json_problems(document))
+    steps = [s if isinstance(s, Mapping) else {} for s in _list(document.get("steps"))]
+    positions = _step_positions(steps, problems)
+    defaults = _mapping(document.get("defaults"))
+
+    problems += _template_problems(_mapping(defaults.get("headers")), "defaults.headers", positions, _Scope(0, True))
+    for i, step in enumerate(steps):
+        for call_key in _CALLS:
+            call = _mapping(step.get(call_key))
+            scope = _Scope(i if call_key == "action" else i + 1, is_action=call_key == "action")
+            path = f"steps[{i}].{call_key}"
+            for field in ("url", "headers", "body"):
+                if field in call:
+                    problems += _template_problems(call[field], f"{path}.{field}", positions, scope)
+            problems += _target_problems(call.get("url"), f"{path}.url", allow_target)
+
+    for retry_key in _RETRIES:
+        defaults_retry = _mapping(defaults.get(retry_key))
+        problems += _interval_problems({}, defaults_retry, f"defaults.{retry_key}")
+        for i, step in enumerate(steps):
+            problems += _interval_problems(defaults_retry, _mapping(step.get(retry_key)), f"steps[{i}].{retry_key}")
+    return problems
+
+
+def json_problems(value: Any, path: str = "") -> Iterator[Problem]:
+    """Values that JSON cannot hold (YAML dates, sets, binary, NaN, non-string keys)."""
+    # An explicit stack: a deeply nested document must not exhaust Python's recursion limit.
+    stack: list[tuple[str, Any]] = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, Mapping):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    yield Problem(where or "$", f"key {key!r} must be a string")
+                else:
+                    stack.append((join_path(where, key), child))
+        elif isinstance(item, list):
+            stack.extend((join_path(where, i), child) for i, child in enumerate(item))
+        elif isinstance(item, float) and not math.isfinite(item):
+            yield Problem(where or "$", "must be a finite number")
+        elif not (item is None or isinstance(item, str | int | float)):
+            yield Problem(where or "$", f"a {type(item).__name__} is not a JSON value")
+
+
+def _step_positions(steps: list[Mapping[str, Any]], problems: list[Problem]) -> dict[str, int]:
+    positions: dict[str, int] = {}
+    for i, step in enumerate(steps):
+        name = step.get("name")
+        if not isinstance(name, str):
+            continue
+        if name in positions:
+            problems.append(
+                Problem(f"steps[{i}].name", f"step name {name!r} is already used by steps[{positions[name]}]")
+            )
+        else:
+            positions[name] = i
+    return positions
+
+
+def _template_problems(value: Any, path: str, positions: Mapping[str, int], scope: _Scope) -> list[Problem]:
+    problems: list[Problem] = []
+    for where, text in _strings(value, path):
+        if not contains_template(text):
+            continue
+        try:
+            sources = [e.source for e in parse_template(text).expressions]
+            for source in sources:
+                compile_expression(source)
+        except TemplateSyntaxError as exc:
+            problems.append(Problem(where, str(exc)))
+            continue
+        for source in sources:
+            problems += [Problem(where, message) for message in check_roots(source)]
+            problems += [Problem(where, m) for m in _step_reference_problems(source, positions, scope)]
+    return problems
+
+
+def _step_reference_problems(source: str, positions: Mapping[str, int], scope: _Scope) -> Iterator[str]:
+    for ref in root_references(source):
+        if ref.root != "steps" or ref.name is None:
+            continue
+        position = positions.get(ref.name)
+        if position is None:
+            yield f"expression {source!r} references unknown step {ref.name!r}"
+        elif scope.is_defaults:
+            yield (
+                f"expression {source!r} reads step {ref.name!r}, but defaults apply to every step, "
+                "including the first, which has no earlier step"
+            )
+        elif scope.is_action and position == scope.limit:
+            yield f"expression {source!r} references step {ref.name!r} itself: its response does not exist yet"
+        elif position >= scope.limit:
+            yield f"expression {source!r} references step {ref.name!r} which runs later"
+
+
+def _target_problems(url: Any, path: str, allow_target: TargetPolicy | None) -> list[Problem]:
+    if allow_target is None or not isinstance(url, str):
+        return []
+    try:
+        origin, _ = split_url(url)
+    except ValueError:
+        return []  # the URL problem itself is reported by the model checks
+    refusal = allow_target(origin)
+    return [Problem(path, refusal)] if refusal else []
+
+
+def _interval_problems(defaults: Mapping[str, Any], own: Mapping[str, Any], path: str) -> list[Problem]:
+    """max_interval must not be below initial_interval once defaults are merged in.
+
+    Reported where one of the two is written, so a conflict inside `defaults` is reported once
+    there, not again for every step.
+    """
+    written = [key for key in ("max_interval", "initial_interval") if key in own]
+    if not written:
+        return []
+    initial = _merged_ms("initial_interval", defaults, own, _BUILTIN_INITIAL_MS)
+    maximum = _merged_ms("max_interval", defaults, own, _BUILTIN_MAX_MS)
+    if initial is None or maximum is None or maximum >= initial:
+        return []
+    inherited = " (the other one is inherited)" if len(written) < 2 else ""
+    message = (
+        f"max_interval ({format_duration_ms(maximum)}) is shorter than initial_interval "
+        f"({format_duration_ms(initial)}){inherited}"
+    )
+    return [Problem(f"{path}.{written[0]}", message)]
+
+
+def _merged_ms(key: str, defaults: Mapping[str, Any], own: Mapping[str, Any], builtin: int) -> int | None:
+    value = own[key] if key in own else defaults.get(key)
+    if value is None:
+        return builtin
+    try:
+        return parse_duration_ms(value)
+    except ValueError:
+        return None  # reported by the model checks
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Every string inside `value` with its path (mapping keys are not templated)."""
+    stack: list[tuple[str, Any]] = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            yield where, item
+        elif isinstance(item, Mapping):
+            stack.extend((join_path(where, k), v) for k, v in item.items() if isinstance(k, str))
+        elif isinstance(item, list):
+            stack.extend((join_path(where, i), v) for i, v in enumerate(item))
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []

@@ -1,0 +1,137 @@
+"""After commit: carry out the machine's actions (calls and wake-ups)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from coordinator.core.actions import Action, ArmWakeup, CallStep, DisarmWakeup
+from coordinator.core.events import AttemptCompleted, Event, WakeupFired
+from coordinator.core.outcome import OutcomeKind, StepOutcome
+from coordinator.core.spec import SagaSpec
+from coordinator.core.state import Direction
+from coordinator.definition import TemplateError, build_context, render_request
+from coordinator.engine.secrets import SecretSource
+from coordinator.ports import ExecutionRecord, OutboundRequest, StepExecutor, TimerService
+from coordinator.telemetry import outbound_trace_headers
+
+log = logging.getLogger("coordinator.engine")
+
+EventSink = Callable[[str, Event], Awaitable[None]]
+
+
+def _redact(text: str | None, secrets: frozenset[str]) -> str | None:
+    if text is None:
+        return None
+    for value in secrets:
+        text = text.replace(value, "***")
+    return text
+
+
+class Dispatcher:
+    """Runs each `CallStep` as a task and feeds its outcome back; arms and disarms wake-ups."""
+
+    def __init__(
+        self, *, executor: StepExecutor, timers: TimerService, secrets: SecretSource, sink: EventSink
+    ) -> None:
+        self._executor = executor
+        self._timers = timers
+        self._secrets = secrets
+        self._sink = sink
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def dispatch(self, record: ExecutionRecord, spec: SagaSpec, actions: tuple[Action, ...]) -> None:
+        """Start every action; none of them blocks the caller."""
+        execution_id = record.state.id
+        for action in actions:
+            match action:
+                case CallStep():
+                    task = asyncio.create_task(self._call(record, spec, action), name=f"call {execution_id}")
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                case ArmWakeup():
+                    event = WakeupFired(step=action.step, direction=action.direction, attempt=action.attempt)
+                    self._timers.arm(execution_id, action.due_at_ms, self._wakeup(execution_id, event))
+                case DisarmWakeup():
+                    self._timers.disarm(execution_id)
+
+    def _wakeup(self, execution_id: str, event: WakeupFired) -> Callable[[], Awaitable[None]]:
+        async def fire() -> None:
+            await self._deliver(execution_id, event)
+
+        return fire
+
+    async def _deliver(self, execution_id: str, event: Event) -> None:
+        try:
+            await self._sink(execution_id, event)
+        except Exception:
+            # The action stays pending in the database; recovery drives it again.
+            log.exception("could not apply %s to execution %s", type(event).__name__, execution_id)
+
+    async def _call(self, record: ExecutionRecord, spec: SagaSpec, action: CallStep) -> None:
+        outcome = await self._attempt(record, spec, action)
+        event = AttemptCompleted(
+            step=action.step, direction=action.direction, attempt=action.attempt, outcome=outcome
+        )
+        await self._deliver(record.state.id, event)
+
+    async def _attempt(self, record: ExecutionRecord, spec: SagaSpec, action: CallStep) -> StepOutcome:
+        state = record.state
+        step = spec.steps[action.step]
+        is_compensation = action.direction is Direction.COMPENSATION
+        call = step.compensation if is_compensation else step.action
+        assert call is not None  # the machine compensates only steps that have a compensation
+        context = build_context(
+            execution_id=state.id,
+            saga=state.saga,
+            version=state.version,
+            input=record.input,
+            responses={s.name: s.response.as_context() for s in state.steps if s.response},
+            secrets=self._secrets,
+        )
+        try:
+            rendered = render_request(call, context)
+        except TemplateError as error:
+            return StepOutcome(kind=OutcomeKind.INVALID, error=f"template error: {error}")
+        headers = {
+            **rendered.headers,
+            **outbound_trace_headers(record.trace_context),
+            "Idempotency-Key": action.idempotency_key,
+            "X-Saga-Execution-Id": state.id,
+            "X-Saga-Step": action.step_name,
+        }
+        request = OutboundRequest(
+            method=rendered.method,
+            url=rendered.url,
+            headers=headers,
+            body=rendered.body,
+            timeout_ms=action.timeout_ms,
+            call=call,
+            is_compensation=is_compensation,
+        )
+        outcome = await self._executor.send(request)
+        if rendered.secret_values and outcome.error:
+            # A participant may echo a header back in its error; secrets never reach the history.
+            outcome = StepOutcome(
+                kind=outcome.kind,
+                effect_unknown=outcome.effect_unknown,
+                status_code=outcome.status_code,
+                error=_redact(outcome.error, rendered.secret_values),
+                retry_after_ms=outcome.retry_after_ms,
+                response=outcome.response,
+                duration_ms=outcome.duration_ms,
+            )
+        return outcome
+
+    @property
+    def in_flight(self) -> int:
+        """Calls currently being sent."""
+        return len(self._tasks)
+
+    async def close(self) -> None:
+        """Stop outstanding calls; their attempts stay recorded as started, and recovery re-sends them."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

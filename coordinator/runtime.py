@@ -1,0 +1,89 @@
+"""The composition root: builds the store, client, executor, timers and engine from `Settings`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from coordinator.definition import find_definition_files, load_definition_file
+from coordinator.engine import DefinitionRegistry, Engine, EnvSecretSource
+from coordinator.executor import HttpStepExecutor, build_client
+from coordinator.ports import Clock, SagaStore, StepExecutor, TimerService
+from coordinator.settings import Settings
+from coordinator.store import open_store
+from coordinator.timers import SchedulerTimers
+
+log = logging.getLogger("coordinator")
+
+
+class SystemClock(Clock):
+    """The machine's wall clock."""
+
+    def now_ms(self) -> int:
+        """Epoch milliseconds now."""
+        return time.time_ns() // 1_000_000
+
+
+@dataclass(kw_only=True)
+class Runtime:
+    """Everything one coordinator process runs on, wired once."""
+
+    settings: Settings
+    store: SagaStore
+    engine: Engine
+    registry: DefinitionRegistry
+    client: httpx.AsyncClient | None
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        executor: StepExecutor | None = None,
+        timers: TimerService | None = None,
+        clock: Clock | None = None,
+    ) -> Runtime:
+        """Open the database (migrating it) and wire the engine. Nothing runs until `start()`."""
+        store = await open_store(settings.database_url)
+        clock = clock or SystemClock()
+        client = None
+        if executor is None:
+            client = build_client(max_connections=settings.outbound_connections)
+            executor = HttpStepExecutor(client, max_response_bytes=settings.max_response_bytes)
+        registry = DefinitionRegistry(store, clock)
+        engine = Engine(
+            store=store,
+            registry=registry,
+            executor=executor,
+            timers=timers or SchedulerTimers(),
+            clock=clock,
+            secrets=EnvSecretSource(),
+        )
+        return cls(settings=settings, store=store, engine=engine, registry=registry, client=client)
+
+    async def start(self) -> None:
+        """Register the sagas folder, start timers, and resume unfinished executions."""
+        if self.settings.sagas_dir is not None:
+            await self.register_directory()
+        self.engine.start()
+        await self.engine.recover()
+
+    async def register_directory(self) -> None:
+        """Register every definition in `sagas_dir`; an unchanged one is a no-op."""
+        assert self.settings.sagas_dir is not None
+        for path in find_definition_files(self.settings.sagas_dir):
+            document = load_definition_file(path)
+            stored, created = await self.registry.register(document)
+            log.info(
+                "%s %s v%d from %s", "registered" if created else "unchanged", stored.name, stored.version, path
+            )
+
+    async def close(self) -> None:
+        """Stop the engine, then release the client and the database."""
+        await self.engine.close()
+        if self.client is not None:
+            await self.client.aclose()
+        await self.store.close()

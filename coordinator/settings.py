@@ -1,0 +1,130 @@
+"""One typed settings object, read from `SAGA_*` environment variables and CLI flags.
+
+Built once in the composition root (`cli.py`, `api.app.create_app`) and passed down; nothing
+reads the environment anywhere else (except `OTEL_*`, which the OpenTelemetry SDK reads itself,
+and `SAGA_SECRET_*`, which the secret source reads at call time so secrets are never copied).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DATABASE_URL = "sqlite:///./saga.db"
+_DEFAULT_BODY = 1024 * 1024
+_DEFAULT_WAIT = 60.0
+_DEFAULT_RESPONSE = 256 * 1024
+_DEFAULT_CONNECTIONS = 200
+
+
+class SettingsError(ValueError):
+    """A setting has a value the coordinator refuses; the message names it."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = env.get(name, "")
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Every knob of the coordinator. See the README's configuration table."""
+
+    host: str = "127.0.0.1"
+    """Interface `saga serve` binds (`--host`)."""
+    port: int = 8080
+    """Port `saga serve` binds (`--port`)."""
+    database_url: str = DEFAULT_DATABASE_URL
+    """`SAGA_DATABASE_URL` / `--database-url`: `sqlite:///path`, `postgresql://...` or `memory://`."""
+    sagas_dir: Path | None = None
+    """`SAGA_SAGAS_DIR` / `--sagas-dir`: definitions registered at start (unchanged ones are no-ops)."""
+    insecure: bool = False
+    """`--insecure`: allow a non-loopback `--host` without API tokens."""
+    api_tokens: tuple[str, ...] = ()
+    """`SAGA_API_TOKENS`: comma-separated bearer tokens; empty means the API is open."""
+    allowed_targets: tuple[str, ...] = ()
+    """`SAGA_ALLOWED_TARGETS`: host or host:port patterns participants may be called on."""
+    max_body_bytes: int = _DEFAULT_BODY
+    """`SAGA_MAX_BODY_BYTES`: largest accepted request body (413 beyond)."""
+    max_wait_seconds: float = _DEFAULT_WAIT
+    """`SAGA_MAX_WAIT_SECONDS`: the longest `?wait=` a request may hold."""
+    max_response_bytes: int = _DEFAULT_RESPONSE
+    """`SAGA_MAX_RESPONSE_BYTES`: the part of a participant's response body that is read and kept."""
+    outbound_connections: int = _DEFAULT_CONNECTIONS
+    """`SAGA_OUTBOUND_CONNECTIONS`: the pool size for participant calls."""
+    log_level: str = "INFO"
+    """`SAGA_LOG_LEVEL`."""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Reserved for test wiring; never read from the environment."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
+        """Build from `SAGA_*` variables; `overrides` (CLI flags that were given) win."""
+        sagas_dir = env.get("SAGA_SAGAS_DIR")
+        settings = cls(
+            database_url=env.get("SAGA_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            sagas_dir=Path(sagas_dir) if sagas_dir else None,
+            api_tokens=_list(env, "SAGA_API_TOKENS"),
+            allowed_targets=_list(env, "SAGA_ALLOWED_TARGETS"),
+            max_body_bytes=_int(env, "SAGA_MAX_BODY_BYTES", _DEFAULT_BODY, minimum=1024),
+            max_wait_seconds=_float(env, "SAGA_MAX_WAIT_SECONDS", _DEFAULT_WAIT),
+            max_response_bytes=_int(env, "SAGA_MAX_RESPONSE_BYTES", _DEFAULT_RESPONSE, minimum=1024),
+            outbound_connections=_int(env, "SAGA_OUTBOUND_CONNECTIONS", _DEFAULT_CONNECTIONS, minimum=1),
+            log_level=(env.get("SAGA_LOG_LEVEL") or "INFO").upper(),
+        )
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return replace(settings, **given).validated()
+
+    def validated(self) -> Settings:
+        """Refuse values that cannot work, and unsafe combinations."""
+        if not 0 <= self.port <= 65535:
+            raise SettingsError(f"--port must be between 0 and 65535, got {self.port}")
+        if not self.database_url.startswith(("sqlite:", "postgresql:", "postgres:", "postgresql+", "memory:")):
+            raise SettingsError(
+                f"--database-url must start with sqlite:, postgresql: or memory:, got {self.database_url!r}"
+            )
+        if not self.api_tokens and not self.insecure and not is_loopback(self.host):
+            raise SettingsError(
+                f"refusing to bind {self.host!r} with an open API: set SAGA_API_TOKENS, "
+                "or pass --insecure if this network is trusted"
+            )
+        return self
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,33 @@
+"""Durable storage of sagas and executions: SQLite or PostgreSQL (`SqlStore`), or in memory.
+
+`open_store(url)` is the one way the app builds a store: `memory://`, `sqlite:///path` or
+`postgresql://...`. SQLModel is imported nowhere outside this package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from coordinator.ports import SagaStore
+from coordinator.store.memory import MemoryStore
+from coordinator.store.migrate import upgrade_to_head
+from coordinator.store.sql import SqlStore
+
+__all__ = ["MemoryStore", "SqlStore", "open_store", "upgrade_to_head"]
+
+MEMORY_URL = "memory://"
+
+
+async def open_store(url: str, *, migrate: bool = True) -> SagaStore:
+    """The store for `url`; SQL databases are first migrated to the latest schema if `migrate`.
+
+    Raises:
+        ValueError: the URL is not `memory://`, a SQLite file or PostgreSQL.
+        StoreUnavailable: the database cannot be reached.
+    """
+    if url == MEMORY_URL:
+        return MemoryStore()
+    if migrate:
+        # Alembic is synchronous: keep it off the event loop like every other database call.
+        await asyncio.to_thread(upgrade_to_head, url)
+    return SqlStore(url)

@@ -1,0 +1,276 @@
+"""Domain values <-> table rows, shared by the SQL and in-memory stores.
+
+A row is a plain dict keyed by column name (see `tables.py`). Both stores keep exactly these rows,
+so they agree on every detail of serialisation: JSON normalisation, enums as their string values,
+and how the pending action is derived from the state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from coordinator.core.actions import HistoryEvent
+from coordinator.core.outcome import ResponseSnapshot
+from coordinator.core.state import (
+    Direction,
+    ExecutionError,
+    ExecutionState,
+    ExecutionStatus,
+    InFlightCall,
+    PendingWakeup,
+    StepState,
+    StepStatus,
+)
+from coordinator.ports import ExecutionRecord, StoredDefinition, StoredEvent
+
+Row = dict[str, Any]
+"""Column name -> value, as written to or read from one table."""
+
+UNFINISHED_STATUSES: tuple[str, ...] = tuple(s.value for s in ExecutionStatus if not s.is_terminal)
+"""Status values of executions that recovery must resume."""
+
+CALL = "call"
+WAKEUP = "wakeup"
+
+
+def dump_json(value: Any) -> str:
+    """Canonical-enough JSON text: compact, UTF-8, and strict (NaN and infinities are refused)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def load_json(text: str) -> Any:
+    """Parse JSON text written by `dump_json`."""
+    return json.loads(text)
+
+
+def definition_row(definition: StoredDefinition) -> Row:
+    """The `saga_definitions` row of a definition."""
+    return {
+        "name": definition.name,
+        "version": definition.version,
+        "document": dump_json(definition.document),
+        "digest": definition.digest,
+        "created_at_ms": definition.created_at_ms,
+    }
+
+
+def definition_from_row(row: Mapping[str, Any]) -> StoredDefinition:
+    """Rebuild a definition from its row."""
+    return StoredDefinition(
+        name=row["name"],
+        version=row["version"],
+        document=load_json(row["document"]),
+        digest=row["digest"],
+        created_at_ms=row["created_at_ms"],
+    )
+
+
+def execution_row(record: ExecutionRecord) -> Row:
+    """The `executions` row of a new execution (immutable columns included)."""
+    state = record.state
+    return {
+        "id": state.id,
+        "saga_name": state.saga,
+        "saga_version": state.version,
+        "input": dump_json(record.input),
+        "idempotency_key": record.idempotency_key,
+        "request_digest": record.request_digest,
+        "trace_context": dump_json(record.trace_context),
+        "created_at_ms": state.created_at_ms,
+        **execution_changes(state, state.revision),
+    }
+
+
+def execution_changes(state: ExecutionState, revision: int) -> Row:
+    """The `executions` columns a commit may change, with the new revision."""
+    return {
+        "status": state.status.value,
+        "deadline_at_ms": state.deadline_at_ms,
+        "cancel_reason": state.cancel_reason,
+        "error_step": state.error.step if state.error else None,
+        "error_message": state.error.message if state.error else None,
+        "revision": revision,
+        "updated_at_ms": state.updated_at_ms,
+    }
+
+
+def step_row(execution_id: str, idx: int, step: StepState) -> Row:
+    """The `execution_steps` row of step `idx`."""
+    response = step.response
+    return {
+        "execution_id": execution_id,
+        "idx": idx,
+        "name": step.name,
+        "status": step.status.value,
+        "attempts": step.attempts,
+        "compensation_attempts": step.compensation_attempts,
+        "compensation_budget_base": step.compensation_budget_base,
+        "effect_possible": step.effect_possible,
+        "last_error": step.last_error,
+        "last_status_code": step.last_status_code,
+        "started_at_ms": step.started_at_ms,
+        "finished_at_ms": step.finished_at_ms,
+        "deadline_at_ms": step.deadline_at_ms,
+        "response": None if response is None else dump_json(response.as_context()),
+    }
+
+
+def step_rows(state: ExecutionState) -> list[Row]:
+    """Every step row of a state, in step order."""
+    return [step_row(state.id, idx, step) for idx, step in enumerate(state.steps)]
+
+
+def event_rows(execution_id: str, first_seq: int, history: Iterable[HistoryEvent]) -> list[Row]:
+    """`execution_events` rows numbered consecutively from `first_seq`."""
+    return [
+        {
+            "execution_id": execution_id,
+            "seq": seq,
+            "type": event.type,
+            "at_ms": event.at_ms,
+            "step": event.step,
+            "direction": None if event.direction is None else event.direction.value,
+            "attempt": event.attempt,
+            "status_code": event.status_code,
+            "error": event.error,
+            "delay_ms": event.delay_ms,
+            "duration_ms": event.duration_ms,
+        }
+        for seq, event in enumerate(history, start=first_seq)
+    ]
+
+
+def pending_row(state: ExecutionState) -> Row | None:
+    """The `pending_actions` row the state implies, or None when nothing is outstanding.
+
+    A call's `due_at_ms` is when its attempt times out and its `created_at_ms` is when it started;
+    a wake-up's `created_at_ms` is when it was scheduled (the state's `updated_at_ms`).
+
+    Raises:
+        ValueError: the state has both a call in flight and a wake-up (the machine never does).
+    """
+    call, wakeup = state.in_flight, state.wakeup
+    if call is not None and wakeup is not None:
+        raise ValueError(f"execution {state.id!r} has both a call in flight and a wake-up")
+    if call is not None:
+        return {
+            "execution_id": state.id,
+            "kind": CALL,
+            "step": call.step,
+            "direction": call.direction.value,
+            "attempt": call.attempt,
+            "timeout_ms": call.timeout_ms,
+            "due_at_ms": call.started_at_ms + call.timeout_ms,
+            "created_at_ms": call.started_at_ms,
+        }
+    if wakeup is not None:
+        return {
+            "execution_id": state.id,
+            "kind": WAKEUP,
+            "step": wakeup.step,
+            "direction": wakeup.direction.value,
+            "attempt": wakeup.attempt,
+            "timeout_ms": None,
+            "due_at_ms": wakeup.due_at_ms,
+            "created_at_ms": state.updated_at_ms,
+        }
+    return None
+
+
+def _step_from_row(row: Mapping[str, Any]) -> StepState:
+    response = row["response"]
+    snapshot = None
+    if response is not None:
+        data = load_json(response)
+        snapshot = ResponseSnapshot(status=data["status"], headers=data["headers"], body=data["body"])
+    return StepState(
+        name=row["name"],
+        status=StepStatus(row["status"]),
+        attempts=row["attempts"],
+        compensation_attempts=row["compensation_attempts"],
+        compensation_budget_base=row["compensation_budget_base"],
+        effect_possible=bool(row["effect_possible"]),
+        last_error=row["last_error"],
+        last_status_code=row["last_status_code"],
+        started_at_ms=row["started_at_ms"],
+        finished_at_ms=row["finished_at_ms"],
+        deadline_at_ms=row["deadline_at_ms"],
+        response=snapshot,
+    )
+
+
+def _pending_from_row(row: Mapping[str, Any] | None) -> tuple[InFlightCall | None, PendingWakeup | None]:
+    if row is None:
+        return None, None
+    direction = Direction(row["direction"])
+    if row["kind"] == CALL:
+        call = InFlightCall(
+            step=row["step"],
+            direction=direction,
+            attempt=row["attempt"],
+            timeout_ms=row["timeout_ms"],
+            started_at_ms=row["created_at_ms"],
+        )
+        return call, None
+    if row["kind"] == WAKEUP:
+        wakeup = PendingWakeup(
+            step=row["step"], direction=direction, attempt=row["attempt"], due_at_ms=row["due_at_ms"]
+        )
+        return None, wakeup
+    raise ValueError(f"unknown pending action kind {row['kind']!r}")
+
+
+def record_from_rows(
+    execution: Mapping[str, Any], steps: Iterable[Mapping[str, Any]], pending: Mapping[str, Any] | None
+) -> ExecutionRecord:
+    """Rebuild an execution from its row, its step rows (any order) and its pending action row."""
+    ordered = sorted(steps, key=lambda r: int(r["idx"]))
+    in_flight, wakeup = _pending_from_row(pending)
+    message = execution["error_message"]
+    state = ExecutionState(
+        id=execution["id"],
+        saga=execution["saga_name"],
+        version=execution["saga_version"],
+        status=ExecutionStatus(execution["status"]),
+        steps=tuple(_step_from_row(r) for r in ordered),
+        created_at_ms=execution["created_at_ms"],
+        updated_at_ms=execution["updated_at_ms"],
+        deadline_at_ms=execution["deadline_at_ms"],
+        in_flight=in_flight,
+        wakeup=wakeup,
+        cancel_reason=execution["cancel_reason"],
+        error=None if message is None else ExecutionError(step=execution["error_step"], message=message),
+        revision=execution["revision"],
+    )
+    return ExecutionRecord(
+        state=state,
+        input=load_json(execution["input"]),
+        idempotency_key=execution["idempotency_key"],
+        request_digest=execution["request_digest"],
+        trace_context=load_json(execution["trace_context"]),
+    )
+
+
+def as_stored(record: ExecutionRecord) -> ExecutionRecord:
+    """The record exactly as a load will return it (JSON values normalised), without a load."""
+    state = record.state
+    return record_from_rows(execution_row(record), step_rows(state), pending_row(state))
+
+
+def event_from_row(row: Mapping[str, Any]) -> StoredEvent:
+    """Rebuild a history entry from its row."""
+    direction = row["direction"]
+    event = HistoryEvent(
+        type=row["type"],
+        at_ms=row["at_ms"],
+        step=row["step"],
+        direction=None if direction is None else Direction(direction),
+        attempt=row["attempt"],
+        status_code=row["status_code"],
+        error=row["error"],
+        delay_ms=row["delay_ms"],
+        duration_ms=row["duration_ms"],
+    )
+    return StoredEvent(seq=row["seq"], event=event)

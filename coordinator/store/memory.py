@@ -1,0 +1,219 @@
+"""An in-memory `SagaStore`: the fake the unit tests use, held to the same contract suite.
+
+It keeps the very rows the SQL store writes (built by `codec`), so serialisation quirks, such as
+JSON turning tuples into lists, show up in unit tests exactly as they would in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from coordinator.core.actions import HistoryEvent
+from coordinator.core.state import ExecutionState, ExecutionStatus
+from coordinator.errors import (
+    DefinitionConflict,
+    ExecutionNotFound,
+    IdempotencyConflict,
+    SagaNotFound,
+    SagaVersionNotFound,
+    StaleRevision,
+    StoreUnavailable,
+)
+from coordinator.ports import ExecutionRecord, Page, SagaStore, StoredDefinition, StoredEvent
+from coordinator.store import codec, paging
+from coordinator.store.codec import UNFINISHED_STATUSES, Row
+
+
+class MemoryStore(SagaStore):
+    """Everything in dicts; lost when the process ends.
+
+    Each method does its work without awaiting in the middle, so it is atomic on one event loop;
+    it yields once first, so concurrent callers interleave as they would against a database.
+    """
+
+    def __init__(self) -> None:
+        self._definitions: dict[tuple[str, int], Row] = {}
+        self._executions: dict[str, Row] = {}
+        self._steps: dict[str, list[Row]] = {}
+        self._events: dict[str, list[Row]] = {}
+        self._pending: dict[str, Row] = {}
+        self._by_key: dict[tuple[str, str], str] = {}
+        self._closed = False
+
+    async def _enter(self) -> None:
+        await asyncio.sleep(0)
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+
+    # -- definitions ---------------------------------------------------------------------------
+
+    async def add_definition(self, definition: StoredDefinition) -> tuple[StoredDefinition, bool]:
+        """See `SagaStore.add_definition`."""
+        await self._enter()
+        key = (definition.name, definition.version)
+        existing = self._definitions.get(key)
+        if existing is not None:
+            if existing["digest"] != definition.digest:
+                raise DefinitionConflict(
+                    f"saga {definition.name!r} version {definition.version} is already registered with a different body"
+                )
+            return codec.definition_from_row(existing), False
+        row = codec.definition_row(definition)
+        self._definitions[key] = row
+        return codec.definition_from_row(row), True
+
+    def _versions(self, name: str) -> list[Row]:
+        """Every version of `name`, newest first."""
+        rows = [row for (n, _), row in self._definitions.items() if n == name]
+        return sorted(rows, key=lambda r: int(r["version"]), reverse=True)
+
+    async def get_definition(self, name: str, version: int | None = None) -> StoredDefinition:
+        """See `SagaStore.get_definition`."""
+        await self._enter()
+        versions = self._versions(name)
+        if not versions:
+            raise SagaNotFound(name)
+        if version is None:
+            return codec.definition_from_row(versions[0])
+        row = self._definitions.get((name, version))
+        if row is None:
+            raise SagaVersionNotFound(name, version)
+        return codec.definition_from_row(row)
+
+    async def list_definitions(self, *, limit: int, cursor: str | None = None) -> Page[StoredDefinition]:
+        """See `SagaStore.list_definitions`."""
+        await self._enter()
+        paging.check_limit(limit)
+        after = paging.decode_definition_cursor(cursor) if cursor is not None else None
+        names = sorted({n for n, _ in self._definitions if after is None or n > after})
+        latest = [codec.definition_from_row(self._versions(n)[0]) for n in names[: limit + 1]]
+        return paging.page_of(latest, limit, lambda d: paging.definition_cursor(d.name))
+
+    async def list_versions(self, name: str, *, limit: int, cursor: str | None = None) -> Page[StoredDefinition]:
+        """See `SagaStore.list_versions`."""
+        await self._enter()
+        paging.check_limit(limit)
+        before = paging.decode_version_cursor(cursor, name) if cursor is not None else None
+        versions = self._versions(name)
+        if not versions:
+            raise SagaNotFound(name)
+        rows = [r for r in versions if before is None or r["version"] < before][: limit + 1]
+        found = [codec.definition_from_row(r) for r in rows]
+        return paging.page_of(found, limit, lambda d: paging.version_cursor(d.name, d.version))
+
+    # -- executions ----------------------------------------------------------------------------
+
+    def _record(self, execution_id: str) -> ExecutionRecord:
+        row = self._executions.get(execution_id)
+        if row is None:
+            raise ExecutionNotFound(execution_id)
+        return codec.record_from_rows(row, self._steps[execution_id], self._pending.get(execution_id))
+
+    async def create_execution(
+        self, record: ExecutionRecord, history: tuple[HistoryEvent, ...]
+    ) -> tuple[ExecutionRecord, bool]:
+        """See `SagaStore.create_execution`."""
+        await self._enter()
+        state = record.state
+        key = record.idempotency_key
+        if key is not None and (existing_id := self._by_key.get((state.saga, key))) is not None:
+            existing = self._record(existing_id)
+            if existing.request_digest != record.request_digest:
+                raise IdempotencyConflict(f"idempotency key {key!r} was used with a different request")
+            return existing, False
+        if state.id in self._executions:
+            raise ValueError(f"execution {state.id!r} already exists")
+        # Build every row before storing any, so a value that cannot be serialised stores nothing.
+        row = codec.execution_row(record)
+        steps = codec.step_rows(state)
+        events = codec.event_rows(state.id, 1, history)
+        pending = codec.pending_row(state)
+        self._executions[state.id] = row
+        self._steps[state.id] = steps
+        self._events[state.id] = events
+        if pending is not None:
+            self._pending[state.id] = pending
+        if key is not None:
+            self._by_key[(state.saga, key)] = state.id
+        return codec.as_stored(record), True
+
+    async def load_execution(self, execution_id: str) -> ExecutionRecord:
+        """See `SagaStore.load_execution`."""
+        await self._enter()
+        return self._record(execution_id)
+
+    async def commit(
+        self, state: ExecutionState, history: tuple[HistoryEvent, ...], *, expected_revision: int
+    ) -> ExecutionState:
+        """See `SagaStore.commit`; a missing execution raises ExecutionNotFound."""
+        await self._enter()
+        row = self._executions.get(state.id)
+        if row is None:
+            raise ExecutionNotFound(state.id)
+        if row["revision"] != expected_revision:
+            raise StaleRevision(f"execution {state.id!r} is at revision {row['revision']}, not {expected_revision}")
+        committed = replace(state, revision=expected_revision + 1)
+        changes = codec.execution_changes(committed, committed.revision)
+        steps = codec.step_rows(committed)
+        events = self._events[state.id]
+        new_events = codec.event_rows(state.id, len(events) + 1, history)
+        pending = codec.pending_row(committed)
+        row.update(changes)
+        self._steps[state.id] = steps
+        events.extend(new_events)
+        if pending is None:
+            self._pending.pop(state.id, None)
+        else:
+            self._pending[state.id] = pending
+        return committed
+
+    async def list_executions(
+        self,
+        *,
+        saga: str | None = None,
+        status: ExecutionStatus | None = None,
+        limit: int,
+        cursor: str | None = None,
+    ) -> Page[ExecutionRecord]:
+        """See `SagaStore.list_executions`."""
+        await self._enter()
+        paging.check_limit(limit)
+        after = paging.decode_execution_cursor(cursor) if cursor is not None else None
+        rows = sorted(self._executions.values(), key=lambda r: (r["created_at_ms"], r["id"]), reverse=True)
+        chosen: list[ExecutionRecord] = []
+        for row in rows:
+            if len(chosen) > limit:
+                break
+            if saga is not None and row["saga_name"] != saga:
+                continue
+            if status is not None and row["status"] != ExecutionStatus(status).value:
+                continue
+            if after is not None and (row["created_at_ms"], row["id"]) >= after:
+                continue
+            chosen.append(self._record(row["id"]))
+        return paging.page_of(chosen, limit, lambda r: paging.execution_cursor(r.state.created_at_ms, r.state.id))
+
+    async def list_events(self, execution_id: str, *, after_seq: int = 0, limit: int) -> Page[StoredEvent]:
+        """See `SagaStore.list_events`; `next_cursor` is the `after_seq` of the next page, as text."""
+        await self._enter()
+        paging.check_limit(limit)
+        if execution_id not in self._executions:
+            raise ExecutionNotFound(execution_id)
+        rows = [r for r in self._events[execution_id] if r["seq"] > after_seq][: limit + 1]
+        found = [codec.event_from_row(r) for r in rows]
+        return paging.page_of(found, limit, lambda e: paging.event_cursor(e.seq))
+
+    async def unfinished_execution_ids(self) -> list[str]:
+        """See `SagaStore.unfinished_execution_ids`."""
+        await self._enter()
+        rows = [r for r in self._executions.values() if r["status"] in UNFINISHED_STATUSES]
+        return [r["id"] for r in sorted(rows, key=lambda r: (r["created_at_ms"], r["id"]))]
+
+    async def ping(self) -> None:
+        """See `SagaStore.ping`: raises StoreUnavailable once closed."""
+        await self._enter()
+
+    async def close(self) -> None:
+        """Refuse further calls; the data is kept for inspection."""
+        self._closed = True

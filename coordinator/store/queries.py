@@ -1,0 +1,200 @@
+"""The SQL store's statements: synchronous functions over one connection in one transaction.
+
+`SqlStore` runs each of these on its worker threads, inside a transaction it opened; they never
+commit themselves. SQLAlchemy Core on the SQLModel tables keeps the statements explicit.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, literal, select, text, tuple_, update
+
+from coordinator.core.actions import HistoryEvent
+from coordinator.core.state import ExecutionState, ExecutionStatus
+from coordinator.errors import ExecutionNotFound, StaleRevision
+from coordinator.ports import ExecutionRecord, StoredEvent
+from coordinator.store import codec, tables
+from coordinator.store.codec import Row
+
+D = tables.definitions_table
+X = tables.executions_table
+S = tables.steps_table
+E = tables.events_table
+P = tables.pending_table
+
+
+def _rows(result: Iterable[Any]) -> list[Row]:
+    return [dict(r._mapping) for r in result]
+
+
+# -- definitions ---------------------------------------------------------------------------------
+
+
+def insert_definition(conn: Connection, row: Row) -> None:
+    """Insert a definition row; IntegrityError if (name, version) exists."""
+    conn.execute(insert(D), row)
+
+
+def definition(conn: Connection, name: str, version: int | None) -> Row | None:
+    """One version of `name`, or its latest when `version` is None."""
+    query = select(D).where(D.c.name == name)
+    query = query.order_by(D.c.version.desc()) if version is None else query.where(D.c.version == version)
+    row = conn.execute(query.limit(1)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def saga_exists(conn: Connection, name: str) -> bool:
+    """Whether any version of `name` is registered."""
+    return conn.execute(select(literal(1)).where(D.c.name == name).limit(1)).first() is not None
+
+
+def latest_definitions(conn: Connection, after: str | None, limit: int) -> list[Row]:
+    """The latest version of up to `limit` sagas named after `after`, by name."""
+    latest = select(D.c.name, func.max(D.c.version).label("version")).group_by(D.c.name)
+    if after is not None:
+        latest = latest.where(D.c.name > after)
+    page = latest.order_by(D.c.name).limit(limit).subquery()
+    query = select(D).join(page, (D.c.name == page.c.name) & (D.c.version == page.c.version)).order_by(D.c.name)
+    return _rows(conn.execute(query))
+
+
+def versions(conn: Connection, name: str, before: int | None, limit: int) -> list[Row]:
+    """Up to `limit` versions of `name` below `before`, newest first."""
+    query = select(D).where(D.c.name == name)
+    if before is not None:
+        query = query.where(D.c.version < before)
+    return _rows(conn.execute(query.order_by(D.c.version.desc()).limit(limit)))
+
+
+# -- executions ----------------------------------------------------------------------------------
+
+
+def insert_execution(conn: Connection, record: ExecutionRecord, history: Sequence[HistoryEvent]) -> None:
+    """Insert an execution with its steps, first history entries and pending action.
+
+    Raises IntegrityError if the id or the (saga, idempotency key) pair exists.
+    """
+    state = record.state
+    conn.execute(insert(X), codec.execution_row(record))
+    _insert_many(conn, S, codec.step_rows(state))
+    _insert_many(conn, E, codec.event_rows(state.id, 1, history))
+    pending = codec.pending_row(state)
+    if pending is not None:
+        conn.execute(insert(P), pending)
+
+
+def _insert_many(conn: Connection, table: Any, rows: list[Row]) -> None:
+    if rows:  # an empty executemany is an error in SQLAlchemy
+        conn.execute(insert(table), rows)
+
+
+def execution_id_for_key(conn: Connection, saga: str, key: str) -> str | None:
+    """The execution started for `saga` with idempotency key `key`, if any."""
+    query = select(X.c.id).where(X.c.saga_name == saga, X.c.idempotency_key == key)
+    found: str | None = conn.execute(query).scalar()
+    return found
+
+
+def execution_exists(conn: Connection, execution_id: str) -> bool:
+    """Whether an execution has the id."""
+    return conn.execute(select(literal(1)).where(X.c.id == execution_id)).first() is not None
+
+
+def _records(conn: Connection, executions: list[Row]) -> list[ExecutionRecord]:
+    """Assemble records for execution rows with two more queries, whatever their number."""
+    if not executions:
+        return []
+    ids = [row["id"] for row in executions]
+    steps: dict[str, list[Row]] = defaultdict(list)
+    for row in _rows(conn.execute(select(S).where(S.c.execution_id.in_(ids)))):
+        steps[row["execution_id"]].append(row)
+    pending = {r["execution_id"]: r for r in _rows(conn.execute(select(P).where(P.c.execution_id.in_(ids))))}
+    return [codec.record_from_rows(row, steps[row["id"]], pending.get(row["id"])) for row in executions]
+
+
+def load_record(conn: Connection, execution_id: str) -> ExecutionRecord:
+    """The execution as last committed. Raises ExecutionNotFound."""
+    records = _records(conn, _rows(conn.execute(select(X).where(X.c.id == execution_id))))
+    if not records:
+        raise ExecutionNotFound(execution_id)
+    return records[0]
+
+
+def commit(
+    conn: Connection, state: ExecutionState, history: Sequence[HistoryEvent], expected_revision: int
+) -> ExecutionState:
+    """Compare-and-set the execution row, then write what changed under its row lock."""
+    committed = replace(state, revision=expected_revision + 1)
+    # Serialise everything before the first statement: bad data must not half-write anything.
+    changes = codec.execution_changes(committed, committed.revision)
+    new_steps = codec.step_rows(committed)
+    pending = codec.pending_row(committed)
+    cas = update(X).where(X.c.id == state.id, X.c.revision == expected_revision).values(changes)
+    if conn.execute(cas).rowcount == 0:
+        if not execution_exists(conn, state.id):
+            raise ExecutionNotFound(state.id)
+        raise StaleRevision(f"execution {state.id!r} changed since revision {expected_revision}")
+    # From here on we hold the execution's row lock (PostgreSQL) or the write lock (SQLite), so no
+    # other commit of this execution can interleave: reading max(seq) and the steps is safe.
+    _write_steps(conn, state.id, new_steps)
+    if history:
+        last = conn.execute(select(func.coalesce(func.max(E.c.seq), 0)).where(E.c.execution_id == state.id))
+        conn.execute(insert(E), codec.event_rows(state.id, int(last.scalar_one()) + 1, history))
+    conn.execute(delete(P).where(P.c.execution_id == state.id))
+    if pending is not None:
+        conn.execute(insert(P), pending)
+    return committed
+
+
+def _write_steps(conn: Connection, execution_id: str, new_steps: list[Row]) -> None:
+    """Update the step rows that differ; a commit usually changes one step, not all of them."""
+    stored = {r["idx"]: r for r in _rows(conn.execute(select(S).where(S.c.execution_id == execution_id)))}
+    for row in new_steps:
+        old = stored.get(row["idx"])
+        if old is None:
+            conn.execute(insert(S), row)
+        elif old != row:
+            where = (S.c.execution_id == execution_id) & (S.c.idx == row["idx"])
+            conn.execute(update(S).where(where).values(row))
+    if len(stored) > len(new_steps):
+        conn.execute(delete(S).where(S.c.execution_id == execution_id, S.c.idx >= len(new_steps)))
+
+
+def list_records(
+    conn: Connection,
+    saga: str | None,
+    status: ExecutionStatus | None,
+    after: tuple[int, str] | None,
+    limit: int,
+) -> list[ExecutionRecord]:
+    """Up to `limit` executions after the keyset position `after`, newest first."""
+    query = select(X)
+    if saga is not None:
+        query = query.where(X.c.saga_name == saga)
+    if status is not None:
+        query = query.where(X.c.status == ExecutionStatus(status).value)
+    if after is not None:
+        query = query.where(tuple_(X.c.created_at_ms, X.c.id) < tuple_(*after))
+    query = query.order_by(X.c.created_at_ms.desc(), X.c.id.desc()).limit(limit)
+    return _records(conn, _rows(conn.execute(query)))
+
+
+def events(conn: Connection, execution_id: str, after_seq: int, limit: int) -> list[StoredEvent]:
+    """Up to `limit` history entries with seq > `after_seq`. Raises ExecutionNotFound."""
+    query = select(E).where(E.c.execution_id == execution_id, E.c.seq > after_seq).order_by(E.c.seq).limit(limit)
+    found = [codec.event_from_row(r) for r in _rows(conn.execute(query))]
+    if not found and not execution_exists(conn, execution_id):
+        raise ExecutionNotFound(execution_id)
+    return found
+
+
+def unfinished_ids(conn: Connection) -> list[str]:
+    """Non-terminal execution ids, oldest first."""
+    # The predicate is the partial index's own text, literal values included: a planner proves a
+    # partial index usable only from literals, never from bound parameters.
+    query = select(X.c.id).where(text(tables.UNFINISHED_PREDICATE)).order_by(X.c.created_at_ms, X.c.id)
+    return list(conn.execute(query).scalars())

@@ -1,0 +1,240 @@
+"""`SqlStore`: the durable `SagaStore` on SQLite or PostgreSQL.
+
+SQLAlchemy's engine is synchronous; every database call runs on a dedicated thread pool through
+`loop.run_in_executor`, so the event loop never blocks on I/O. SQLite gets one worker (it has a
+single writer anyway, and one thread keeps its locking trivial); PostgreSQL a small pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from sqlalchemy import Connection, literal, select
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+
+from coordinator.core.actions import HistoryEvent
+from coordinator.core.state import ExecutionState, ExecutionStatus
+from coordinator.errors import (
+    DefinitionConflict,
+    IdempotencyConflict,
+    SagaNotFound,
+    SagaVersionNotFound,
+    StoreUnavailable,
+)
+from coordinator.ports import ExecutionRecord, Page, SagaStore, StoredDefinition, StoredEvent
+from coordinator.store import codec, paging, queries
+from coordinator.store.connect import WRITE, describe, is_sqlite, is_unavailable, make_engine, normalise_url
+
+T = TypeVar("T")
+
+POSTGRES_WORKERS = 4
+"""Default size of the PostgreSQL thread pool (and of its connection pool)."""
+
+
+class SqlStore(SagaStore):
+    """Definitions, executions, history and pending actions in SQL tables (see `tables`).
+
+    The schema must exist: `open_store` migrates before constructing one.
+    """
+
+    def __init__(self, url: str, *, workers: int = POSTGRES_WORKERS) -> None:
+        parsed = normalise_url(url)
+        self._sqlite = is_sqlite(parsed)
+        size = 1 if self._sqlite else workers
+        self._engine = make_engine(parsed, pool_size=size)
+        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="saga-store")
+        self._closed = False
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    async def _run(self, work: Callable[[], T]) -> T:
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+    def _transaction(self, work: Callable[[Connection], T], *, write: bool) -> T:
+        """Run `work` in one transaction, mapping an unreachable database to StoreUnavailable.
+
+        A read whose connection broke is retried once on a fresh connection (pre-ping only
+        catches connections that were already dead when checked out). A write is not: it may have
+        committed before the connection broke, and the caller must reload to find out.
+        """
+        attempts = 1 if write else 2
+        for attempt in range(1, attempts + 1):
+            try:
+                with self._engine.connect() as conn:
+                    if write:
+                        conn.execution_options(**{WRITE: True})
+                    elif not self._sqlite:
+                        # One snapshot for the several SELECTs of a load or a list.
+                        conn.execution_options(isolation_level="REPEATABLE READ")
+                    with conn.begin():
+                        return work(conn)
+            except SQLAlchemyError as exc:
+                retry = isinstance(exc, DBAPIError) and exc.connection_invalidated and attempt < attempts
+                if retry:
+                    continue
+                if is_unavailable(exc):
+                    raise StoreUnavailable(f"database unavailable: {describe(exc)}") from exc
+                raise
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _read(self, work: Callable[[Connection], T]) -> T:
+        return await self._run(functools.partial(self._transaction, work, write=False))
+
+    async def _write(self, work: Callable[[Connection], T]) -> T:
+        return await self._run(functools.partial(self._transaction, work, write=True))
+
+    # -- definitions -----------------------------------------------------------------------------
+
+    async def add_definition(self, definition: StoredDefinition) -> tuple[StoredDefinition, bool]:
+        """See `SagaStore.add_definition`."""
+        row = codec.definition_row(definition)
+        # Look first: re-registering an unchanged definition is routine (every `saga serve
+        # --sagas-dir` start), and a failed INSERT would log an error on the server each time.
+        existing = await self._stored_definition(definition)
+        if existing is not None:
+            return existing, False
+        try:
+            await self._write(lambda conn: queries.insert_definition(conn, row))
+        except IntegrityError:
+            existing = await self._stored_definition(definition)
+            if existing is None:
+                raise  # not a duplicate version: a genuine schema problem
+            return existing, False
+        return codec.definition_from_row(row), True
+
+    async def _stored_definition(self, definition: StoredDefinition) -> StoredDefinition | None:
+        """The stored (name, version), if any; DefinitionConflict if its digest differs."""
+        row = await self._read(lambda conn: queries.definition(conn, definition.name, definition.version))
+        if row is None:
+            return None
+        if row["digest"] != definition.digest:
+            raise DefinitionConflict(
+                f"saga {definition.name!r} version {definition.version} is already registered with a different body"
+            )
+        return codec.definition_from_row(row)
+
+    async def get_definition(self, name: str, version: int | None = None) -> StoredDefinition:
+        """See `SagaStore.get_definition`."""
+
+        def work(conn: Connection) -> StoredDefinition:
+            row = queries.definition(conn, name, version)
+            if row is not None:
+                return codec.definition_from_row(row)
+            if version is None or not queries.saga_exists(conn, name):
+                raise SagaNotFound(name)
+            raise SagaVersionNotFound(name, version)
+
+        return await self._read(work)
+
+    async def list_definitions(self, *, limit: int, cursor: str | None = None) -> Page[StoredDefinition]:
+        """See `SagaStore.list_definitions`."""
+        paging.check_limit(limit)
+        after = paging.decode_definition_cursor(cursor) if cursor is not None else None
+        rows = await self._read(lambda conn: queries.latest_definitions(conn, after, limit + 1))
+        found = [codec.definition_from_row(r) for r in rows]
+        return paging.page_of(found, limit, lambda d: paging.definition_cursor(d.name))
+
+    async def list_versions(self, name: str, *, limit: int, cursor: str | None = None) -> Page[StoredDefinition]:
+        """See `SagaStore.list_versions`."""
+        paging.check_limit(limit)
+        before = paging.decode_version_cursor(cursor, name) if cursor is not None else None
+
+        def work(conn: Connection) -> list[StoredDefinition]:
+            rows = queries.versions(conn, name, before, limit + 1)
+            if not rows and not queries.saga_exists(conn, name):
+                raise SagaNotFound(name)
+            return [codec.definition_from_row(r) for r in rows]
+
+        found = await self._read(work)
+        return paging.page_of(found, limit, lambda d: paging.version_cursor(d.name, d.version))
+
+    # -- executions ------------------------------------------------------------------------------
+
+    async def create_execution(
+        self, record: ExecutionRecord, history: tuple[HistoryEvent, ...]
+    ) -> tuple[ExecutionRecord, bool]:
+        """See `SagaStore.create_execution`.
+
+        The UNIQUE (saga_name, idempotency_key) constraint settles races: of concurrent inserts
+        with one key exactly one commits, the others fail and return (or refuse) the winner's row.
+        """
+        key = record.idempotency_key
+        if key is not None:
+            existing = await self._existing(record, key)
+            if existing is not None:
+                return existing, False
+        try:
+            await self._write(lambda conn: queries.insert_execution(conn, record, history))
+        except IntegrityError:
+            existing = None if key is None else await self._existing(record, key)
+            if existing is None:
+                raise ValueError(f"execution {record.state.id!r} already exists") from None
+            return existing, False
+        return codec.as_stored(record), True
+
+    async def _existing(self, record: ExecutionRecord, key: str) -> ExecutionRecord | None:
+        """The execution started earlier with `key`, if its request matches; else IdempotencyConflict."""
+
+        def work(conn: Connection) -> ExecutionRecord | None:
+            found = queries.execution_id_for_key(conn, record.state.saga, key)
+            return None if found is None else queries.load_record(conn, found)
+
+        existing = await self._read(work)
+        if existing is not None and existing.request_digest != record.request_digest:
+            raise IdempotencyConflict(f"idempotency key {key!r} was used with a different request")
+        return existing
+
+    async def load_execution(self, execution_id: str) -> ExecutionRecord:
+        """See `SagaStore.load_execution`."""
+        return await self._read(lambda conn: queries.load_record(conn, execution_id))
+
+    async def commit(
+        self, state: ExecutionState, history: tuple[HistoryEvent, ...], *, expected_revision: int
+    ) -> ExecutionState:
+        """See `SagaStore.commit`; a missing execution raises ExecutionNotFound."""
+        return await self._write(lambda conn: queries.commit(conn, state, history, expected_revision))
+
+    async def list_executions(
+        self,
+        *,
+        saga: str | None = None,
+        status: ExecutionStatus | None = None,
+        limit: int,
+        cursor: str | None = None,
+    ) -> Page[ExecutionRecord]:
+        """See `SagaStore.list_executions`."""
+        paging.check_limit(limit)
+        after = paging.decode_execution_cursor(cursor) if cursor is not None else None
+        found = await self._read(lambda conn: queries.list_records(conn, saga, status, after, limit + 1))
+        return paging.page_of(found, limit, lambda r: paging.execution_cursor(r.state.created_at_ms, r.state.id))
+
+    async def list_events(self, execution_id: str, *, after_seq: int = 0, limit: int) -> Page[StoredEvent]:
+        """See `SagaStore.list_events`; `next_cursor` is the `after_seq` of the next page, as text."""
+        paging.check_limit(limit)
+        found = await self._read(lambda conn: queries.events(conn, execution_id, after_seq, limit + 1))
+        return paging.page_of(found, limit, lambda e: paging.event_cursor(e.seq))
+
+    async def unfinished_execution_ids(self) -> list[str]:
+        """See `SagaStore.unfinished_execution_ids`."""
+        return await self._read(queries.unfinished_ids)
+
+    async def ping(self) -> None:
+        """Run `SELECT 1` on a pooled connection (the pool the store itself uses)."""
+        await self._read(lambda conn: conn.execute(select(literal(1))).scalar_one())
+
+    async def close(self) -> None:
+        """Finish queued work, then stop the threads and close every connection. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.to_thread(self._shutdown)
+
+    def _shutdown(self) -> None:
+        self._executor.shutdown(wait=True)
+        self._engine.dispose()

@@ -1,0 +1,1 @@
+"""The SagaStore contract, run against every backend: memory, SQLite and PostgreSQL."""

@@ -1,0 +1,140 @@
+"""Builders of the values the store keeps: definitions, executions in rich states, history."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from typing import Any
+
+from coordinator.core.actions import HistoryEvent
+from coordinator.core.outcome import ResponseSnapshot
+from coordinator.core.state import (
+    Direction,
+    ExecutionError,
+    ExecutionState,
+    ExecutionStatus,
+    InFlightCall,
+    PendingWakeup,
+    StepState,
+    StepStatus,
+)
+from coordinator.ports import ExecutionRecord, StoredDefinition
+
+# Realistic epoch milliseconds: beyond 32 bits, so a column that is not BIGINT would fail.
+T0 = 1_790_000_000_000
+
+
+def definition(name: str = "checkout", version: int = 1, *, steps: int = 2, at: int = T0) -> StoredDefinition:
+    """A registered version whose body (hence digest) depends on `steps`."""
+    body: dict[str, Any] = {
+        "name": name,
+        "description": "Réserver, payer, expédier ✓",
+        "steps": [{"name": f"s{i}", "action": {"method": "POST", "url": f"http://svc/{i}"}} for i in range(steps)],
+    }
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return StoredDefinition(
+        name=name, version=version, document={**body, "version": version}, digest=digest, created_at_ms=at
+    )
+
+
+def plain_state(
+    execution_id: str,
+    *,
+    saga: str = "checkout",
+    status: ExecutionStatus = ExecutionStatus.RUNNING,
+    created_at_ms: int = T0,
+) -> ExecutionState:
+    """A just-started execution of two steps."""
+    return ExecutionState(
+        id=execution_id,
+        saga=saga,
+        version=1,
+        status=status,
+        steps=(StepState(name="reserve"), StepState(name="charge")),
+        created_at_ms=created_at_ms,
+        updated_at_ms=created_at_ms,
+    )
+
+
+def rich_state(execution_id: str = "ex-rich") -> ExecutionState:
+    """A state with every optional field set, a call in flight, and a stored response."""
+    response = ResponseSnapshot(
+        status=201,
+        headers={"content-type": "application/json", "x-request-id": "r-42"},
+        body={"reservation_id": "res-1", "items": [1, 2.5, "three"], "nested": {"ok": True, "none": None}},
+    )
+    steps = (
+        StepState(
+            name="reserve",
+            status=StepStatus.SUCCEEDED,
+            attempts=3,
+            compensation_attempts=2,
+            compensation_budget_base=1,
+            effect_possible=True,
+            last_error="HTTP 503: try later",
+            last_status_code=503,
+            started_at_ms=T0 + 10,
+            finished_at_ms=T0 + 20,
+            deadline_at_ms=T0 + 30_000,
+            response=response,
+        ),
+        StepState(name="charge", status=StepStatus.RUNNING, attempts=1, started_at_ms=T0 + 21),
+        StepState(name="ship"),
+    )
+    return ExecutionState(
+        id=execution_id,
+        saga="checkout",
+        version=3,
+        status=ExecutionStatus.RUNNING,
+        steps=steps,
+        created_at_ms=T0,
+        updated_at_ms=T0 + 21,
+        deadline_at_ms=T0 + 120_000,
+        in_flight=InFlightCall(step=1, direction=Direction.ACTION, attempt=1, timeout_ms=2_000, started_at_ms=T0 + 21),
+        cancel_reason="operator: customer called",
+        error=ExecutionError(step="charge", message="card declined ✗"),
+    )
+
+
+def record(
+    state: ExecutionState,
+    *,
+    key: str | None = None,
+    digest: str | None = "digest-a",
+    input: Any = None,
+) -> ExecutionRecord:
+    """A start request's record for `state`."""
+    return ExecutionRecord(
+        state=state,
+        input={"order_id": "o-1", "items": [{"sku": "a", "qty": 2}], "note": "żółw"} if input is None else input,
+        idempotency_key=key,
+        request_digest=digest,
+        trace_context={"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+    )
+
+
+def event(kind: str = "attempt_started", at: int = T0, **fields: Any) -> HistoryEvent:
+    """A history entry."""
+    return HistoryEvent(type=kind, at_ms=at, **fields)
+
+
+def full_event(at: int = T0) -> HistoryEvent:
+    """A history entry with every field set."""
+    return HistoryEvent(
+        type="attempt_failed",
+        at_ms=at,
+        step="charge",
+        direction=Direction.COMPENSATION,
+        attempt=4,
+        status_code=502,
+        error="bad gateway",
+        delay_ms=1_500,
+        duration_ms=37,
+    )
+
+
+def waiting(state: ExecutionState, *, due_at_ms: int) -> ExecutionState:
+    """`state` with its call done and a retry of step 1 scheduled."""
+    wakeup = PendingWakeup(step=1, direction=Direction.ACTION, attempt=2, due_at_ms=due_at_ms)
+    return replace(state, in_flight=None, wakeup=wakeup, updated_at_ms=state.updated_at_ms + 1)

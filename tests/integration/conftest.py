@@ -1,0 +1,45 @@
+"""Fixtures: a coordinator on a fresh SQLite file, its API over loopback, and a scripted participant."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from coordinator.api import create_app
+from coordinator.runtime import Runtime
+from coordinator.settings import Settings
+from examples.serve import serve_asgi
+from tests.integration.scripted_participant import ScriptedParticipant, serve_participant
+
+
+@pytest.fixture
+async def participant() -> AsyncIterator[ScriptedParticipant]:
+    async with serve_participant() as p:
+        yield p
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(database_url=f"sqlite:///{tmp_path / 'saga.db'}", max_body_bytes=64 * 1024)
+
+
+@pytest.fixture
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    rt = await Runtime.open(settings)
+    await rt.start()
+    try:
+        yield rt
+    finally:
+        await rt.close()
+
+
+@pytest.fixture
+async def client(settings: Settings, runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """The API over real loopback HTTP, served in the test's event loop next to the engine."""
+    async with serve_asgi(create_app(settings, runtime=runtime)) as url, httpx.AsyncClient(
+        base_url=url, timeout=30
+    ) as c:
+        yield c

@@ -1,0 +1,127 @@
+"""The httpx executor against real sockets: every row of the classification table."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from coordinator.core import CallSpec, OutcomeKind, StatusPattern
+from coordinator.executor import HttpStepExecutor, build_client
+from coordinator.ports import OutboundRequest
+from tests.e2e.harness import free_port
+from tests.integration.scripted_participant import Reply, ScriptedParticipant
+
+CALL = CallSpec(
+    method="POST",
+    origin="http://127.0.0.1",
+    path_template="/",
+    success=(StatusPattern("2xx"),),
+    retry_on_status=(StatusPattern("429"), StatusPattern("5xx")),
+)
+
+
+@pytest.fixture
+async def executor() -> AsyncIterator[HttpStepExecutor]:
+    client = build_client(max_connections=10)
+    try:
+        yield HttpStepExecutor(client, max_response_bytes=2048)
+    finally:
+        await client.aclose()
+
+
+def request(url: str, *, timeout_ms: int = 2000, compensation: bool = False, call: CallSpec = CALL) -> OutboundRequest:
+    return OutboundRequest(
+        method="POST", url=url, headers={"X-Test": "1"}, body={"a": 1}, timeout_ms=timeout_ms, call=call,
+        is_compensation=compensation,
+    )
+
+
+async def test_success_keeps_the_response_for_templates(executor: HttpStepExecutor,
+                                                        participant: ScriptedParticipant) -> None:
+    participant.on("/ok", Reply(status=201, body={"id": "r-1"}))
+    outcome = await executor.send(request(f"{participant.url}/ok"))
+    assert outcome.kind is OutcomeKind.SUCCESS and outcome.status_code == 201
+    assert outcome.response is not None and outcome.response.body == {"id": "r-1"}
+    assert participant.calls("/ok")[0].body == {"a": 1}
+    assert participant.calls("/ok")[0].headers["content-type"] == "application/json"
+
+
+async def test_status_patterns_decide_retryable_or_fatal(executor: HttpStepExecutor,
+                                                         participant: ScriptedParticipant) -> None:
+    participant.on("/busy", Reply(status=503, headers={"Retry-After": "7"}, body={"detail": "busy"}))
+    participant.on("/no", Reply(status=402, body={"detail": "card declined"}))
+    busy = await executor.send(request(f"{participant.url}/busy"))
+    assert busy.kind is OutcomeKind.RETRYABLE and busy.retry_after_ms == 7000 and not busy.effect_unknown
+    assert busy.error == "HTTP 503: busy"
+    no = await executor.send(request(f"{participant.url}/no"))
+    assert no.kind is OutcomeKind.FATAL and no.error == "HTTP 402: card declined"
+    # a compensation retries anything but success
+    assert (await executor.send(request(f"{participant.url}/no", compensation=True))).kind is OutcomeKind.RETRYABLE
+
+
+async def test_redirects_are_not_followed(executor: HttpStepExecutor, participant: ScriptedParticipant) -> None:
+    participant.on("/moved", Reply(status=302, headers={"Location": f"{participant.url}/elsewhere"}))
+    outcome = await executor.send(request(f"{participant.url}/moved"))
+    assert outcome.kind is OutcomeKind.FATAL and outcome.status_code == 302
+    assert not participant.calls("/elsewhere")
+
+
+async def test_connection_refused_is_retryable_and_had_no_effect(executor: HttpStepExecutor) -> None:
+    outcome = await executor.send(request(f"http://127.0.0.1:{free_port()}/x"))
+    assert outcome.kind is OutcomeKind.RETRYABLE and not outcome.effect_unknown
+    assert "could not connect" in (outcome.error or "")
+
+
+async def test_timeout_after_sending_is_an_unknown_outcome(executor: HttpStepExecutor,
+                                                           participant: ScriptedParticipant) -> None:
+    participant.on("/slow", Reply(delay_s=2))
+    outcome = await executor.send(request(f"{participant.url}/slow", timeout_ms=200))
+    assert outcome.kind is OutcomeKind.RETRYABLE and outcome.effect_unknown
+    assert outcome.duration_ms is not None and outcome.duration_ms < 1000
+
+
+async def test_timeout_not_in_retry_on_is_fatal_but_still_unknown(executor: HttpStepExecutor,
+                                                                  participant: ScriptedParticipant) -> None:
+    participant.on("/slow", Reply(delay_s=2))
+    call = CallSpec(method="POST", origin="http://127.0.0.1", path_template="/", retry_on_timeout=False)
+    outcome = await executor.send(request(f"{participant.url}/slow", timeout_ms=200, call=call))
+    assert outcome.kind is OutcomeKind.FATAL and outcome.effect_unknown
+
+
+async def test_connection_broken_after_sending_is_unknown(executor: HttpStepExecutor) -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        outcome = await executor.send(request(f"http://127.0.0.1:{port}/x"))
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert outcome.kind is OutcomeKind.RETRYABLE and outcome.effect_unknown
+    assert "outcome unknown" in (outcome.error or "")
+
+
+async def test_large_bodies_are_cut_to_the_limit(executor: HttpStepExecutor, participant: ScriptedParticipant) -> None:
+    participant.on("/big", Reply(body="x" * 100_000))
+    outcome = await executor.send(request(f"{participant.url}/big"))
+    assert outcome.kind is OutcomeKind.SUCCESS and outcome.response is not None
+    assert isinstance(outcome.response.body, str) and len(outcome.response.body) <= 2048
+
+
+async def test_unsupported_scheme_is_invalid_not_sent(executor: HttpStepExecutor) -> None:
+    outcome = await executor.send(request("ftp://127.0.0.1/x"))
+    assert outcome.kind is OutcomeKind.INVALID
+
+
+def test_client_ignores_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:1")
+    client = build_client()
+    assert client._trust_env is False
+    asyncio.run(client.aclose())
+    assert isinstance(client, httpx.AsyncClient)
