@@ -10,7 +10,7 @@ import httpx
 
 from coordinator.definition import find_definition_files, load_definition_file
 from coordinator.engine import DefinitionRegistry, Engine, EnvSecretSource
-from coordinator.executor import HttpStepExecutor, build_client
+from coordinator.executor import HttpStepExecutor, TargetPolicy, build_client
 from coordinator.ports import Clock, SagaStore, StepExecutor, TimerService
 from coordinator.settings import Settings
 from coordinator.store import open_store
@@ -49,11 +49,12 @@ class Runtime:
         """Open the database (migrating it) and wire the engine. Nothing runs until `start()`."""
         store = await open_store(settings.database_url)
         clock = clock or SystemClock()
+        policy = TargetPolicy(settings.allowed_targets)
         client = None
         if executor is None:
             client = build_client(max_connections=settings.outbound_connections)
-            executor = HttpStepExecutor(client, max_response_bytes=settings.max_response_bytes)
-        registry = DefinitionRegistry(store, clock)
+            executor = HttpStepExecutor(client, max_response_bytes=settings.max_response_bytes, policy=policy)
+        registry = DefinitionRegistry(store, clock, allow_target=policy.check)
         engine = Engine(
             store=store,
             registry=registry,

@@ -7,8 +7,8 @@
 
 Knobs (test card numbers, in the spirit of Stripe's):
     4000-0000-0000-0002  declined: 402, a business "no"; the saga rolls back without retrying.
-    4000-0000-0000-0119  the processor is busy: 503 (no Retry-After: the saga's backoff applies) on the first two attempts
-                         under one Idempotency-Key, then success. Shows retries.
+    4000-0000-0000-0119  the processor is busy: 503 (no Retry-After, so the saga's backoff applies) on
+                         the first two attempts under one Idempotency-Key, then success. Shows retries.
     4000-0000-0000-0341  the charge succeeds but its refunds answer 500: a compensation that cannot
                          be done, so the execution ends `failed` and needs an operator.
     amount > 10000       422: over the limit.

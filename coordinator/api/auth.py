@@ -17,7 +17,7 @@ def require_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHa
     settings: Settings = connection.app.state.settings
     if not settings.api_tokens:
         return
-    scheme, _, presented = connection.headers.get("authorization", "").partition(" ")
+    scheme, _sep, presented = connection.headers.get("authorization", "").partition(" ")
     # Compare against every token, in constant time, so timing does not reveal a prefix.
     matched = False
     for token in settings.api_tokens:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, Response
@@ -114,7 +115,7 @@ def _title(status: int) -> str:
         return "Error"
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: dict[int | type[Exception], Callable[[Request[Any, Any, Any], Any], Response[Any]]] = {
     CoordinatorError: coordinator_error_handler,
     HTTPException: http_error_handler,
     Exception: internal_error_handler,

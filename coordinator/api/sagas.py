@@ -75,7 +75,9 @@ class SagaController(Controller):
         return SagaList(items=[saga_view(d) for d in page.items], next_cursor=page.next_cursor)
 
     @get("/{name:str}/versions/{version:int}", summary="One version of a saga")
-    async def get_version(self, request: Request[Any, Any, Any], name: FromPath[str], version: FromPath[int]) -> SagaView:
+    async def get_version(
+        self, request: Request[Any, Any, Any], name: FromPath[str], version: FromPath[int]
+    ) -> SagaView:
         """One version."""
         return saga_view(await runtime_of(request).registry.definition(name, version))
 

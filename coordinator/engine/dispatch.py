@@ -18,7 +18,7 @@ from coordinator.telemetry import outbound_trace_headers
 
 log = logging.getLogger("coordinator.engine")
 
-EventSink = Callable[[str, Event], Awaitable[None]]
+EventSink = Callable[[str, Event], Awaitable[object]]
 
 
 def _redact(text: str | None, secrets: frozenset[str]) -> str | None:

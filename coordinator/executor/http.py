@@ -8,8 +8,9 @@ import time
 
 import httpx
 
-from coordinator.core.outcome import StepOutcome
+from coordinator.core.outcome import OutcomeKind, StepOutcome
 from coordinator.executor.classify import classify_response, classify_transport_error, decode_body
+from coordinator.executor.policy import TargetPolicy
 from coordinator.ports import OutboundRequest, StepExecutor
 
 
@@ -26,12 +27,22 @@ def build_client(*, max_connections: int = 200) -> httpx.AsyncClient:
 class HttpStepExecutor(StepExecutor):
     """Sends attempts with an injected `httpx.AsyncClient` (the transport is the test seam)."""
 
-    def __init__(self, client: httpx.AsyncClient, *, max_response_bytes: int = 256 * 1024) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        max_response_bytes: int = 256 * 1024,
+        policy: TargetPolicy | None = None,
+    ) -> None:
         self._client = client
         self._max_response_bytes = max_response_bytes
+        self._policy = policy or TargetPolicy()
 
     async def send(self, request: OutboundRequest) -> StepOutcome:
         """Send once; the whole exchange, body included, is bounded by the attempt's timeout."""
+        refusal = self._policy.check(request.url)
+        if refusal is not None:
+            return StepOutcome(kind=OutcomeKind.INVALID, error=f"refused by the outbound policy: {refusal}")
         timeout_s = request.timeout_ms / 1000
         content = None
         headers = dict(request.headers)

@@ -297,3 +297,10 @@ async def test_health_readiness_and_metrics(client: Client, participant: Scripte
     text = (await client.get("/metrics")).text
     assert 'saga_executions_total{outcome="completed"} 1' in text
     assert runtime.engine.counts["started"] == 1
+
+
+async def test_metadata_targets_are_refused_at_registration(client: Client) -> None:
+    doc = three_steps("http://169.254.169.254")
+    r = await client.post("/v1/sagas", json=doc)
+    assert r.status_code == 422
+    assert any(e["path"] == "steps[0].action.url" and "metadata" in e["message"] for e in r.json()["errors"])

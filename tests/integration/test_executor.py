@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from coordinator.core import CallSpec, OutcomeKind, StatusPattern
-from coordinator.executor import HttpStepExecutor, build_client
+from coordinator.executor import HttpStepExecutor, TargetPolicy, build_client
 from coordinator.ports import OutboundRequest
 from tests.e2e.harness import free_port
 from tests.integration.scripted_participant import Reply, ScriptedParticipant
@@ -125,3 +125,27 @@ def test_client_ignores_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> No
     assert client._trust_env is False
     asyncio.run(client.aclose())
     assert isinstance(client, httpx.AsyncClient)
+
+
+async def test_outbound_policy_refuses_before_sending(participant: ScriptedParticipant) -> None:
+    client = build_client()
+    try:
+        guarded = HttpStepExecutor(client, policy=TargetPolicy(("inventory.internal:8001",)))
+        outcome = await guarded.send(request(f"{participant.url}/x"))
+    finally:
+        await client.aclose()
+    assert outcome.kind is OutcomeKind.INVALID and "SAGA_ALLOWED_TARGETS" in (outcome.error or "")
+    assert not participant.requests
+
+
+def test_target_policy_patterns_and_metadata() -> None:
+    open_policy = TargetPolicy()
+    assert open_policy.check("http://inventory:8001/x") is None
+    assert open_policy.check("http://169.254.169.254/latest/meta-data") is not None
+    assert open_policy.check("http://[::ffff:169.254.169.254]/") is not None
+    assert open_policy.check("http://169.254.1.1/") is not None  # link-local
+    strict = TargetPolicy(("*.svc.cluster.local", "127.0.0.1:8101", "169.254.169.254"))
+    assert strict.check("http://payment.svc.cluster.local/charges") is None
+    assert strict.check("http://127.0.0.1:8101/reservations") is None
+    assert strict.check("http://127.0.0.1:8102/charges") is not None
+    assert strict.check("http://169.254.169.254/") is None  # named explicitly

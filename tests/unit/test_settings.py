@@ -33,7 +33,7 @@ def test_environment_then_flags() -> None:
     [
         ({"SAGA_MAX_BODY_BYTES": "lots"}, {}, "SAGA_MAX_BODY_BYTES"),
         ({}, {"database_url": "mysql://x"}, "--database-url"),
-        ({}, {"host": "0.0.0.0"}, "--insecure"),  # noqa: S104 - the refusal is what we test
+        ({}, {"host": "0.0.0.0"}, "--insecure"),
         ({}, {"port": 70000}, "--port"),
     ],
 )
@@ -43,5 +43,5 @@ def test_refusals_name_the_setting(env: dict[str, str], overrides: dict[str, obj
 
 
 def test_non_loopback_is_allowed_with_tokens_or_insecure() -> None:
-    assert Settings.from_env({"SAGA_API_TOKENS": "t"}, host="0.0.0.0").host == "0.0.0.0"  # noqa: S104
-    assert Settings.from_env({}, host="0.0.0.0", insecure=True).insecure  # noqa: S104
+    assert Settings.from_env({"SAGA_API_TOKENS": "t"}, host="0.0.0.0").host == "0.0.0.0"
+    assert Settings.from_env({}, host="0.0.0.0", insecure=True).insecure
