@@ -117,7 +117,10 @@ class SagaStore(abc.ABC):
         """Write a decision: the state, its history and its pending action, atomically.
 
         Succeeds only if the stored revision equals `expected_revision`; returns the state with
-        `revision = expected_revision + 1`. Raises StaleRevision otherwise.
+        `revision = expected_revision + 1`. Raises StaleRevision otherwise, ExecutionNotFound for an
+        unknown id, and ValueError for a state with both a call in flight and a wake-up (one pending
+        action per execution; the machine never produces that). After StoreUnavailable the write may
+        or may not have committed: reload before deciding again.
         """
 
     @abc.abstractmethod
@@ -133,7 +136,10 @@ class SagaStore(abc.ABC):
 
     @abc.abstractmethod
     async def list_events(self, execution_id: str, *, after_seq: int = 0, limit: int) -> Page[StoredEvent]:
-        """History entries with seq > `after_seq`, oldest first. Raises ExecutionNotFound."""
+        """History entries with seq > `after_seq`, oldest first. Raises ExecutionNotFound.
+
+        `next_cursor` is the last seq of the page as text, to be passed back as `after_seq`.
+        """
 
     @abc.abstractmethod
     async def unfinished_execution_ids(self) -> list[str]:

@@ -6,21 +6,19 @@ dropped after it. Without a server those tests are skipped, except in CI, where 
 
 from __future__ import annotations
 
-import os
-import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 from psycopg.rows import dict_row
 
 from coordinator.ports import SagaStore
-from coordinator.store import MemoryStore, SqlStore, open_store, upgrade_to_head
+from coordinator.store import MemoryStore, SqlStore, open_store
+from tests.postgres import empty_postgres
 
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
@@ -28,34 +26,6 @@ PG_ADMIN = f"host={PG_HOST} port={PG_PORT} user=postgres dbname=test connect_tim
 
 SQL_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 BACKENDS = ["memory", *SQL_BACKENDS]
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A migrated database of its own for this test session."""
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL at {PG_HOST}:{PG_PORT} is required in CI: {exc}")
-        pytest.skip(f"PostgreSQL at {PG_HOST}:{PG_PORT} is not reachable: {exc}")
-    name = f"saga_contract_{secrets.token_hex(6)}"
-    with admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        url = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
-        upgrade_to_head(url)
-        yield url
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def _empty_postgres(url: str) -> None:
-    # Deleting executions cascades to their steps, events and pending actions.
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DELETE FROM executions")
-        conn.execute("DELETE FROM saga_definitions")
 
 
 @dataclass
@@ -103,7 +73,7 @@ async def _open_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Async
         assert isinstance(store, SqlStore)
     else:
         url = request.getfixturevalue("postgres_url")
-        _empty_postgres(url)
+        empty_postgres(url)
         store = await open_store(url, migrate=False)
     try:
         yield Backend(name=name, store=store, url=url)

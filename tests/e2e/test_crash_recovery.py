@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.e2e.harness import Coordinator, Participant, wait_until
+from tests.postgres import empty_postgres
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -81,7 +82,16 @@ def _all_terminal(coordinator: Coordinator, ids: list[str]) -> list[dict[str, An
     return out
 
 
-def test_sigkill_during_forward_and_rollback_phases_loses_nothing(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'saga.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    empty_postgres(url)
+    return url
+
+
+def test_sigkill_during_forward_and_rollback_phases_loses_nothing(tmp_path: Path, database_url: str) -> None:
     seed = random.randrange(1_000_000)
     print(f"seed={seed}")
     rng = random.Random(seed)
@@ -90,7 +100,7 @@ def test_sigkill_during_forward_and_rollback_phases_loses_nothing(tmp_path: Path
     sagas.mkdir()
     (sagas / "crash-test.yaml").write_text(_definition(participant.url))
     coordinator = Coordinator(
-        database_url=f"sqlite:///{tmp_path / 'saga.db'}", sagas_dir=sagas, log_path=tmp_path / "coordinator.log"
+        database_url=database_url, sagas_dir=sagas, log_path=tmp_path / "coordinator.log"
     )
     try:
         coordinator.start()

@@ -1,4 +1,4 @@
-"""Fixtures: a coordinator on a fresh SQLite file, its API over loopback, and a scripted participant."""
+"""Fixtures: a coordinator on SQLite and on PostgreSQL, its API over loopback, a scripted participant."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from coordinator.runtime import Runtime
 from coordinator.settings import Settings
 from examples.serve import serve_asgi
 from tests.integration.scripted_participant import ScriptedParticipant, serve_participant
+from tests.postgres import empty_postgres
 
 
 @pytest.fixture
@@ -21,9 +22,15 @@ async def participant() -> AsyncIterator[ScriptedParticipant]:
         yield p
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(database_url=f"sqlite:///{tmp_path / 'saga.db'}", max_body_bytes=64 * 1024)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """The coordinator's settings, once on a fresh SQLite file and once on an emptied PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'saga.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+        empty_postgres(url)
+    return Settings(database_url=url, max_body_bytes=64 * 1024)
 
 
 @pytest.fixture
