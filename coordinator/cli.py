@@ -41,6 +41,17 @@ def _serve(args: argparse.Namespace) -> int:
     except SettingsError as error:
         print(f"saga serve: {error}", file=sys.stderr)
         return 2
+    if settings.sagas_dir is not None:
+        from coordinator.definition import format_report, validate_directory
+
+        if not settings.sagas_dir.is_dir():
+            print(f"saga serve: --sagas-dir {settings.sagas_dir} is not a directory", file=sys.stderr)
+            return 2
+        results = validate_directory(settings.sagas_dir)
+        if any(problems for _, problems in results):
+            print(f"saga serve: invalid definitions in {settings.sagas_dir}:", file=sys.stderr)
+            print(format_report(results), file=sys.stderr)
+            return 2
     _configure_logging(settings.log_level)
     if not settings.api_tokens:
         log.warning("SAGA_API_TOKENS is not set: the API is open to anyone who can reach %s", settings.host)

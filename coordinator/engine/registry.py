@@ -71,8 +71,6 @@ class DefinitionRegistry:
             return await self._store.get_definition(name)
         except SagaNotFound:
             return None
-        except ValueError:
-            return None
 
     async def definition(self, name: str, version: int | None = None) -> StoredDefinition:
         """A stored version (latest when `version` is None)."""

@@ -304,3 +304,10 @@ async def test_metadata_targets_are_refused_at_registration(client: Client) -> N
     r = await client.post("/v1/sagas", json=doc)
     assert r.status_code == 422
     assert any(e["path"] == "steps[0].action.url" and "metadata" in e["message"] for e in r.json()["errors"])
+
+
+async def test_unknown_routes_and_methods_are_problems(client: Client) -> None:
+    r = await client.get("/v1/nothing-here")
+    assert r.status_code == 404 and r.headers["content-type"].startswith(PROBLEM)
+    r = await client.delete("/v1/sagas")
+    assert r.status_code == 405 and r.headers["content-type"].startswith(PROBLEM)

@@ -1,0 +1,49 @@
+"""The `saga` command's offline subcommands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from coordinator.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_validate_accepts_the_shipped_sagas(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(ROOT / "sagas")]) == 0
+    out = capsys.readouterr().out
+    assert "order-checkout v1" in out and "payment-refund v1" in out
+
+
+def test_validate_prints_every_problem_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bad.yaml").write_text(
+        "name: Bad\nsteps:\n  - name: a\n    action: {method: POST, url: 'ftp://x', timeout: -1s}\n"
+    )
+    assert main(["validate", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "bad.yaml" in out and "name" in out and "steps[0].action.url" in out and "steps[0].action.timeout" in out
+
+
+def test_validate_refuses_a_missing_directory(tmp_path: Path) -> None:
+    assert main(["validate", str(tmp_path / "nope")]) == 2
+
+
+def test_openapi_prints_yaml_or_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["openapi", "--format", "json"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert "/v1/sagas/{name}/executions" in schema["paths"]
+
+
+def test_serve_refuses_an_open_api_on_a_public_interface(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--host", "0.0.0.0"]) == 2
+    assert "--insecure" in capsys.readouterr().err
+
+
+def test_serve_refuses_invalid_definitions_before_starting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bad.yaml").write_text("name: ok\nsteps: []\n")
+    assert main(["serve", "--sagas-dir", str(tmp_path), "--database-url", "memory://"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid definitions" in err and "steps" in err
