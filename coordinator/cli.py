@@ -16,12 +16,21 @@ from coordinator.settings import Settings, SettingsError
 log = logging.getLogger("coordinator")
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+def _configure_logging(level: str, fmt: str = "text") -> None:
+    """JSON lines (one object per event, with trace and execution ids) or plain text, on stderr."""
+    from coordinator.telemetry import JsonFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    # Our own structured lines say what happened; the libraries' per-request lines are noise.
+    for noisy in ("httpx", "apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -52,7 +61,7 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"saga serve: invalid definitions in {settings.sagas_dir}:", file=sys.stderr)
             print(format_report(results), file=sys.stderr)
             return 2
-    _configure_logging(settings.log_level)
+    _configure_logging(settings.log_level, settings.log_format)
     if not settings.api_tokens:
         log.warning("SAGA_API_TOKENS is not set: the API is open to anyone who can reach %s", settings.host)
     if not settings.allowed_targets:

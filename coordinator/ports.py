@@ -166,6 +166,12 @@ class OutboundRequest:
     call: CallSpec
     """The call's definition: its `success` and `retry_on` decide the classification."""
     is_compensation: bool = False
+    trace_carrier: dict[str, str] = field(default_factory=dict)
+    """W3C carrier of the step's span: the parent of this attempt's HTTP client span."""
+    span_attributes: dict[str, str | int] = field(default_factory=dict)
+    """Attributes for the attempt's span (`saga.*`)."""
+    redact: frozenset[str] = frozenset()
+    """Secret values in the URL or headers: never recorded (replaced by `***`)."""
 
 
 class StepExecutor(abc.ABC):
@@ -197,6 +203,32 @@ class TimerService(abc.ABC):
     @abc.abstractmethod
     def shutdown(self) -> None:
         """Stop firing wake-ups."""
+
+    @abc.abstractmethod
+    def pending(self) -> int:
+        """How many wake-ups are armed."""
+
+
+class ExecutionObserver(abc.ABC):
+    """Told of every committed decision (telemetry). Called after commit; must not raise."""
+
+    @abc.abstractmethod
+    async def committed(self, record: ExecutionRecord, history: tuple[HistoryEvent, ...]) -> None:
+        """`record` was just committed with these new history entries."""
+
+    @abc.abstractmethod
+    def resumed(self, record: ExecutionRecord) -> None:
+        """Recovery took charge of an unfinished execution."""
+
+
+class NullObserver(ExecutionObserver):
+    """Observes nothing."""
+
+    async def committed(self, record: ExecutionRecord, history: tuple[HistoryEvent, ...]) -> None:
+        """Nothing."""
+
+    def resumed(self, record: ExecutionRecord) -> None:
+        """Nothing."""
 
 
 class Clock(abc.ABC):

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 
 import httpx
 
+from coordinator import __version__
 from coordinator.definition import find_definition_files, load_definition_file
 from coordinator.engine import DefinitionRegistry, Engine, EnvSecretSource
 from coordinator.executor import HttpStepExecutor, TargetPolicy, build_client
 from coordinator.ports import Clock, SagaStore, StepExecutor, TimerService
 from coordinator.settings import Settings
 from coordinator.store import open_store
+from coordinator.telemetry import Telemetry, TelemetryObserver
+from coordinator.telemetry.logs import install_redaction
 from coordinator.timers import SchedulerTimers
 
 log = logging.getLogger("coordinator")
@@ -36,6 +40,7 @@ class Runtime:
     engine: Engine
     registry: DefinitionRegistry
     client: httpx.AsyncClient | None
+    telemetry: Telemetry
 
     @classmethod
     async def open(
@@ -45,25 +50,43 @@ class Runtime:
         executor: StepExecutor | None = None,
         timers: TimerService | None = None,
         clock: Clock | None = None,
+        telemetry: Telemetry | None = None,
     ) -> Runtime:
         """Open the database (migrating it) and wire the engine. Nothing runs until `start()`."""
+        telemetry = telemetry or Telemetry.from_env(os.environ, service_version=__version__)
         store = await open_store(settings.database_url)
         clock = clock or SystemClock()
+        timers = timers or SchedulerTimers()
         policy = TargetPolicy(settings.allowed_targets)
         client = None
         if executor is None:
             client = build_client(max_connections=settings.outbound_connections)
-            executor = HttpStepExecutor(client, max_response_bytes=settings.max_response_bytes, policy=policy)
+            executor = HttpStepExecutor(
+                client,
+                max_response_bytes=settings.max_response_bytes,
+                policy=policy,
+                tracer=telemetry.tracer if telemetry.tracing_enabled else None,
+            )
         registry = DefinitionRegistry(store, clock, allow_target=policy.check)
+        secrets = EnvSecretSource()
+        install_redaction(secrets.all_values)
         engine = Engine(
             store=store,
             registry=registry,
             executor=executor,
-            timers=timers or SchedulerTimers(),
+            timers=timers,
             clock=clock,
-            secrets=EnvSecretSource(),
+            secrets=secrets,
         )
-        return cls(settings=settings, store=store, engine=engine, registry=registry, client=client)
+        engine.observer = TelemetryObserver(
+            telemetry,
+            store,
+            pending_wakeups=lambda: engine.wakeups_pending,
+            calls_in_flight=lambda: engine.calls_in_flight,
+        )
+        return cls(
+            settings=settings, store=store, engine=engine, registry=registry, client=client, telemetry=telemetry
+        )
 
     async def start(self) -> None:
         """Register the sagas folder, start timers, and resume unfinished executions."""
@@ -88,3 +111,4 @@ class Runtime:
         if self.client is not None:
             await self.client.aclose()
         await self.store.close()
+        self.telemetry.shutdown()

@@ -83,6 +83,8 @@ class Settings:
     """`SAGA_OUTBOUND_CONNECTIONS`: the pool size for participant calls."""
     log_level: str = "INFO"
     """`SAGA_LOG_LEVEL`."""
+    log_format: str = "json"
+    """`SAGA_LOG_FORMAT`: `json` (one object per line, with trace and execution ids) or `text`."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Reserved for test wiring; never read from the environment."""
 
@@ -100,6 +102,7 @@ class Settings:
             max_response_bytes=_int(env, "SAGA_MAX_RESPONSE_BYTES", _DEFAULT_RESPONSE, minimum=1024),
             outbound_connections=_int(env, "SAGA_OUTBOUND_CONNECTIONS", _DEFAULT_CONNECTIONS, minimum=1),
             log_level=(env.get("SAGA_LOG_LEVEL") or "INFO").upper(),
+            log_format=(env.get("SAGA_LOG_FORMAT") or "json").lower(),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given).validated()
@@ -112,6 +115,8 @@ class Settings:
             raise SettingsError(
                 f"--database-url must start with sqlite:, postgresql: or memory:, got {self.database_url!r}"
             )
+        if self.log_format not in ("json", "text"):
+            raise SettingsError(f"SAGA_LOG_FORMAT must be json or text, got {self.log_format!r}")
         if not self.api_tokens and not self.insecure and not is_loopback(self.host):
             raise SettingsError(
                 f"refusing to bind {self.host!r} with an open API: set SAGA_API_TOKENS, "

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import YamlRenderPlugin
+from litestar.plugins import PluginProtocol
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
 from coordinator import __version__
 from coordinator.api.auth import require_token
@@ -18,17 +21,19 @@ from coordinator.api.problems import EXCEPTION_HANDLERS
 from coordinator.api.sagas import SagaController
 from coordinator.runtime import Runtime
 from coordinator.settings import Settings
+from coordinator.telemetry import Telemetry
 
 log = logging.getLogger("coordinator.api")
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Litestar:
     """The API. With `runtime`, the caller owns its start and close (tests); else the lifespan does."""
+    telemetry = runtime.telemetry if runtime else Telemetry.from_env(os.environ, service_version=__version__)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         own = runtime is None
-        active = runtime if runtime is not None else await Runtime.open(settings)
+        active = runtime if runtime is not None else await Runtime.open(settings, telemetry=telemetry)
         app.state.runtime = active
         try:
             if own:
@@ -38,10 +43,24 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Litesta
             if own:
                 await active.close()
 
+    plugins: list[PluginProtocol] = []
+    if telemetry.tracing_enabled:
+        # Inbound requests get server spans; a start request's span becomes the saga's parent.
+        plugins.append(
+            OpenTelemetryPlugin(
+                OpenTelemetryConfig(
+                    tracer_provider=telemetry.tracer_provider,
+                    meter_provider=telemetry.meter_provider,
+                    exclude=["/healthz", "/readyz", "/metrics"],
+                    exclude_spans=["receive", "send"],
+                )
+            )
+        )
     v1 = Router(path="/", route_handlers=[SagaController, ExecutionController], guards=[require_token])
     app = Litestar(
         route_handlers=[v1, healthz, readyz, metrics],
         lifespan=[lifespan],
+        plugins=plugins,
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

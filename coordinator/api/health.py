@@ -9,7 +9,6 @@ from litestar import Request, Response, get
 from coordinator.api.params import runtime_of
 from coordinator.api.problems import problem
 from coordinator.api.schemas import Health
-from coordinator.core.state import ExecutionStatus
 from coordinator.errors import StoreUnavailable
 
 
@@ -30,18 +29,6 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @get("/metrics", summary="Prometheus metrics", tags=["health"], media_type="text/plain; version=0.0.4")
-async def metrics(request: Request[Any, Any, Any]) -> str:
-    """Execution counters since start, and the work in flight."""
-    engine = runtime_of(request).engine
-    lines = [
-        "# HELP saga_executions_total Executions by outcome since this process started.",
-        "# TYPE saga_executions_total counter",
-    ]
-    for outcome in ("started", *(s.value for s in ExecutionStatus if s.is_terminal)):
-        lines.append(f'saga_executions_total{{outcome="{outcome}"}} {engine.counts[outcome]}')
-    lines += [
-        "# HELP saga_calls_in_flight Participant calls being sent right now.",
-        "# TYPE saga_calls_in_flight gauge",
-        f"saga_calls_in_flight {engine.calls_in_flight}",
-    ]
-    return "\n".join(lines) + "\n"
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Executions, attempts, durations and work in flight, in the Prometheus text format."""
+    return Response(runtime_of(request).telemetry.prometheus_text(), media_type="text/plain; version=0.0.4")

@@ -9,6 +9,8 @@ from litestar import Controller, Request, Response, get, post
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from coordinator.api.params import DEFAULT_PAGE, MAX_PAGE, checked_idempotency_key, runtime_of, wait_seconds
 from coordinator.api.schemas import ExecutionView, SagaList, SagaRef, SagaView, StartRequest, execution_view, saga_view
@@ -93,7 +95,7 @@ class SagaController(Controller):
         """Start `name`. 201 when new; 200 when the Idempotency-Key names an existing execution."""
         runtime = runtime_of(request)
         wait_s = wait_seconds(wait, runtime.settings.max_wait_seconds)
-        trace_headers = {k: v for k in ("traceparent", "tracestate") if (v := request.headers.get(k))}
+        trace_headers = _trace_parent(request)
         record, created = await runtime.engine.start_execution(
             name,
             data.input,
@@ -104,3 +106,12 @@ class SagaController(Controller):
         if wait_s:
             record = await runtime.engine.wait_terminal(record.state.id, wait_s)
         return Response(execution_view(record), status_code=201 if created else 200)
+
+
+def _trace_parent(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """The saga's parent: this request's server span when traced, else the caller's `traceparent`."""
+    if trace.get_current_span().get_span_context().is_valid:
+        carrier: dict[str, str] = {}
+        TraceContextTextMapPropagator().inject(carrier)
+        return carrier
+    return {k: v for k in ("traceparent", "tracestate") if (v := request.headers.get(k))}

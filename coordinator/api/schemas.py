@@ -120,6 +120,8 @@ class EventView:
     error: str | None = None
     delay_ms: int | None = None
     duration_ms: int | None = None
+    outcome: str | None = None
+    """For attempts: success, retryable, fatal, invalid, or unknown (the effect may have happened)."""
 
 
 @dataclass
@@ -199,4 +201,5 @@ def event_view(stored: StoredEvent) -> EventView:
         error=e.error,
         delay_ms=e.delay_ms,
         duration_ms=e.duration_ms,
+        outcome=e.outcome,
     )

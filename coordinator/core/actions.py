@@ -50,6 +50,8 @@ class HistoryEvent:
     error: str | None = None
     delay_ms: int | None = None
     duration_ms: int | None = None
+    outcome: str | None = None
+    """For attempts: success, retryable, fatal, invalid, or unknown (the effect may have happened)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

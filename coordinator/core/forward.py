@@ -72,6 +72,7 @@ def on_forward_outcome(draft: Draft, index: int, attempt: int, outcome: StepOutc
             attempt=attempt,
             status_code=outcome.status_code,
             duration_ms=outcome.duration_ms,
+            outcome=outcome.label,
         )
         _advance(draft, index)
         return
@@ -91,6 +92,7 @@ def on_forward_outcome(draft: Draft, index: int, attempt: int, outcome: StepOutc
         status_code=outcome.status_code,
         error=outcome.describe(),
         duration_ms=outcome.duration_ms,
+        outcome=outcome.label,
     )
     if draft.state.cancel_reason is not None:
         fail_step(draft, index, draft.state.cancel_reason)

@@ -62,6 +62,13 @@ class StepOutcome:
         """Whether a rollback must compensate the step this attempt belongs to."""
         return self.kind is OutcomeKind.SUCCESS or self.effect_unknown
 
+    @property
+    def label(self) -> str:
+        """The outcome for metrics and history: the kind, or `unknown` when the effect may have happened."""
+        if self.effect_unknown and self.kind is not OutcomeKind.SUCCESS:
+            return "unknown"
+        return self.kind.value
+
     def describe(self) -> str:
         """A one-line reason for an operator."""
         if self.error:

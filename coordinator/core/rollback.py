@@ -62,6 +62,7 @@ def on_compensation_outcome(draft: Draft, index: int, attempt: int, outcome: Ste
             attempt=attempt,
             status_code=outcome.status_code,
             duration_ms=outcome.duration_ms,
+            outcome=outcome.label,
         )
         next_compensation(draft)
         return
@@ -76,6 +77,7 @@ def on_compensation_outcome(draft: Draft, index: int, attempt: int, outcome: Ste
         status_code=outcome.status_code,
         error=outcome.describe(),
         duration_ms=outcome.duration_ms,
+        outcome=outcome.label,
     )
     used = attempt - step.compensation_budget_base
     # Any answer but success is retried: a compensation has no business "no" that ends it.

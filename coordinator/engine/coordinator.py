@@ -7,7 +7,6 @@ import hashlib
 import json
 import logging
 import uuid
-from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +19,15 @@ from coordinator.engine.locks import KeyedLocks
 from coordinator.engine.registry import DefinitionRegistry
 from coordinator.engine.secrets import SecretSource
 from coordinator.errors import ExecutionInputInvalid, ExecutionStateConflict, StaleRevision
-from coordinator.ports import Clock, ExecutionRecord, SagaStore, StepExecutor, TimerService
+from coordinator.ports import (
+    Clock,
+    ExecutionObserver,
+    ExecutionRecord,
+    NullObserver,
+    SagaStore,
+    StepExecutor,
+    TimerService,
+)
 from coordinator.telemetry import new_trace_context
 
 log = logging.getLogger("coordinator.engine")
@@ -46,14 +53,15 @@ class Engine:
         timers: TimerService,
         clock: Clock,
         secrets: SecretSource,
+        observer: ExecutionObserver | None = None,
     ) -> None:
         self.store = store
+        self.observer: ExecutionObserver = observer or NullObserver()
         self.registry = registry
         self._clock = clock
         self._timers = timers
         self._locks = KeyedLocks()
         self._terminal: dict[str, asyncio.Event] = {}
-        self.counts: Counter[str] = Counter()
         self._dispatcher = Dispatcher(executor=executor, timers=timers, secrets=secrets, sink=self.handle)
 
     async def start_execution(
@@ -85,8 +93,7 @@ class Engine:
         )
         stored, created = await self.store.create_execution(record, decision.history)
         if created:
-            self.counts["started"] += 1
-            log.info("execution %s of %s v%d started", stored.state.id, spec.name, spec.version)
+            await self.observer.committed(stored, decision.history)
             self._dispatcher.dispatch(stored, spec, decision.actions)
         return stored, created
 
@@ -112,6 +119,7 @@ class Engine:
                         trace_context=record.trace_context,
                     )
                     self._after_commit(record)
+                    await self.observer.committed(record, decision.history)
                 self._dispatcher.dispatch(record, spec, decision.actions)
                 return record
             raise StaleRevision(f"execution {execution_id} kept changing under this coordinator")
@@ -119,14 +127,6 @@ class Engine:
     def _after_commit(self, record: ExecutionRecord) -> None:
         state = record.state
         if state.status.is_terminal:
-            self.counts[state.status.value] += 1
-            log.info(
-                "execution %s of %s ended %s%s",
-                state.id,
-                state.saga,
-                state.status.value,
-                f": {state.error.message}" if state.error else "",
-            )
             waiter = self._terminal.pop(state.id, None)
             if waiter is not None:
                 waiter.set()
@@ -175,12 +175,19 @@ class Engine:
         ids = await self.store.unfinished_execution_ids()
         for execution_id in ids:
             try:
-                await self.handle(execution_id, Resumed())
+                record = await self.handle(execution_id, Resumed())
+                if not record.state.status.is_terminal:
+                    self.observer.resumed(record)
             except Exception:
                 log.exception("could not resume execution %s", execution_id)
         if ids:
             log.info("resumed %d unfinished execution(s)", len(ids))
         return len(ids)
+
+    @property
+    def wakeups_pending(self) -> int:
+        """Scheduled retries armed right now."""
+        return self._timers.pending()
 
     @property
     def calls_in_flight(self) -> int:

@@ -14,7 +14,7 @@ from coordinator.core.state import Direction
 from coordinator.definition import TemplateError, build_context, render_request
 from coordinator.engine.secrets import SecretSource
 from coordinator.ports import ExecutionRecord, OutboundRequest, StepExecutor, TimerService
-from coordinator.telemetry import outbound_trace_headers
+from coordinator.telemetry import saga_attributes, step_carrier, step_round, step_span_id
 
 log = logging.getLogger("coordinator.engine")
 
@@ -94,9 +94,10 @@ class Dispatcher:
             rendered = render_request(call, context)
         except TemplateError as error:
             return StepOutcome(kind=OutcomeKind.INVALID, error=f"template error: {error}")
+        round_ = step_round(record, step.name, action.direction)
+        span_id = step_span_id(state.id, step.name, action.direction.value, round_)
         headers = {
             **rendered.headers,
-            **outbound_trace_headers(record.trace_context),
             "Idempotency-Key": action.idempotency_key,
             "X-Saga-Execution-Id": state.id,
             "X-Saga-Step": action.step_name,
@@ -109,6 +110,14 @@ class Dispatcher:
             timeout_ms=action.timeout_ms,
             call=call,
             is_compensation=is_compensation,
+            trace_carrier=step_carrier(record.trace_context, span_id),
+            span_attributes={
+                **saga_attributes(record),
+                "saga.step": step.name,
+                "saga.direction": action.direction.value,
+                "saga.attempt": action.attempt,
+            },
+            redact=rendered.secret_values,
         )
         outcome = await self._executor.send(request)
         if rendered.secret_values and outcome.error:

@@ -7,6 +7,9 @@ import json
 import time
 
 import httpx
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from coordinator.core.outcome import OutcomeKind, StepOutcome
 from coordinator.executor.classify import classify_response, classify_transport_error, decode_body
@@ -33,19 +36,48 @@ class HttpStepExecutor(StepExecutor):
         *,
         max_response_bytes: int = 256 * 1024,
         policy: TargetPolicy | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._client = client
         self._max_response_bytes = max_response_bytes
         self._policy = policy or TargetPolicy()
+        self._tracer = tracer
+        self._propagator = TraceContextTextMapPropagator()
 
     async def send(self, request: OutboundRequest) -> StepOutcome:
-        """Send once; the whole exchange, body included, is bounded by the attempt's timeout."""
+        """Send once, inside the attempt's HTTP client span, which the participant's traceparent names."""
+        headers = dict(request.headers)
+        parent = self._propagator.extract(carrier=request.trace_carrier)
+        if self._tracer is None:
+            self._propagator.inject(headers, context=parent)
+            return await self._send(request, headers)
+        span = self._tracer.start_span(
+            request.method,
+            context=parent,
+            kind=SpanKind.CLIENT,
+            attributes={
+                **request.span_attributes,
+                "http.request.method": request.method,
+                "url.full": _redacted(request.url, request.redact),
+            },
+        )
+        self._propagator.inject(headers, context=trace.set_span_in_context(span))
+        try:
+            outcome = await self._send(request, headers)
+        except BaseException as error:
+            span.record_exception(error)
+            span.end()
+            raise
+        _finish_span(span, outcome, request.redact)
+        return outcome
+
+    async def _send(self, request: OutboundRequest, headers: dict[str, str]) -> StepOutcome:
+        """The exchange itself, body included, bounded by the attempt's timeout."""
         refusal = self._policy.check(request.url)
         if refusal is not None:
             return StepOutcome(kind=OutcomeKind.INVALID, error=f"refused by the outbound policy: {refusal}")
         timeout_s = request.timeout_ms / 1000
         content = None
-        headers = dict(request.headers)
         if request.body is not None:
             content = json.dumps(request.body, separators=(",", ":")).encode()
             headers.setdefault("content-type", "application/json")
@@ -94,3 +126,21 @@ class HttpStepExecutor(StepExecutor):
     @staticmethod
     def _elapsed(started: float) -> int:
         return int((time.perf_counter() - started) * 1000)
+
+
+def _redacted(text: str, secrets: frozenset[str]) -> str:
+    for value in secrets:
+        text = text.replace(value, "***")
+    return text
+
+
+def _finish_span(span: Span, outcome: StepOutcome, secrets: frozenset[str]) -> None:
+    """Record the classified outcome on the attempt's span and end it."""
+    if outcome.status_code is not None:
+        span.set_attribute("http.response.status_code", outcome.status_code)
+    span.set_attribute("saga.outcome", outcome.label)
+    if outcome.kind is not OutcomeKind.SUCCESS:
+        span.set_status(Status(StatusCode.ERROR, _redacted(outcome.describe(), secrets)))
+        if outcome.status_code is None:
+            span.set_attribute("error.type", outcome.label)
+    span.end()

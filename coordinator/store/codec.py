@@ -137,6 +137,7 @@ def event_rows(execution_id: str, first_seq: int, history: Iterable[HistoryEvent
             "error": event.error,
             "delay_ms": event.delay_ms,
             "duration_ms": event.duration_ms,
+            "outcome": event.outcome,
         }
         for seq, event in enumerate(history, start=first_seq)
     ]
@@ -272,5 +273,6 @@ def event_from_row(row: Mapping[str, Any]) -> StoredEvent:
         error=row["error"],
         delay_ms=row["delay_ms"],
         duration_ms=row["duration_ms"],
+        outcome=row["outcome"],
     )
     return StoredEvent(seq=row["seq"], event=event)

@@ -108,6 +108,7 @@ class ExecutionEventRow(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=Text)
     delay_ms: int | None = Field(default=None, sa_type=BigInteger)
     duration_ms: int | None = Field(default=None, sa_type=BigInteger)
+    outcome: str | None = None
 
 
 class PendingActionRow(SQLModel, table=True):

@@ -1,5 +1,20 @@
-"""OpenTelemetry: the trace context of each execution, kept on its row."""
+"""OpenTelemetry: one trace per saga, metrics for Prometheus, structured logs."""
 
-from coordinator.telemetry.context import new_trace_context, outbound_trace_headers, trace_id_of
+from coordinator.telemetry.context import new_trace_context, step_carrier, step_span_id, trace_id_of
+from coordinator.telemetry.logs import JsonFormatter
+from coordinator.telemetry.observer import TelemetryObserver
+from coordinator.telemetry.setup import Telemetry, TelemetryError
+from coordinator.telemetry.spans import saga_attributes, step_round
 
-__all__ = ["new_trace_context", "outbound_trace_headers", "trace_id_of"]
+__all__ = [
+    "JsonFormatter",
+    "Telemetry",
+    "TelemetryError",
+    "TelemetryObserver",
+    "new_trace_context",
+    "saga_attributes",
+    "step_carrier",
+    "step_round",
+    "step_span_id",
+    "trace_id_of",
+]

@@ -41,6 +41,10 @@ class ManualTimers(TimerService):
         """Forget everything."""
         self._armed.clear()
 
+    def pending(self) -> int:
+        """How many wake-ups are armed."""
+        return len(self._armed)
+
     def due_times(self) -> dict[str, int]:
         """Armed keys and their due times."""
         return {key: due for key, (due, _) in self._armed.items()}

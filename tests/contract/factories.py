@@ -131,6 +131,7 @@ def full_event(at: int = T0) -> HistoryEvent:
         error="bad gateway",
         delay_ms=1_500,
         duration_ms=37,
+        outcome="retryable",
     )
 
 

@@ -295,8 +295,9 @@ async def test_health_readiness_and_metrics(client: Client, participant: Scripte
     await register(client, three_steps(participant.url))
     await start(client, "trip", {"order": "o"})
     text = (await client.get("/metrics")).text
-    assert 'saga_executions_total{outcome="completed"} 1' in text
-    assert runtime.engine.counts["started"] == 1
+    assert 'saga_executions_started_total{saga="trip"} 1.0' in text
+    assert 'saga_executions_finished_total{saga="trip",status="completed"} 1.0' in text
+    assert "saga_executions_in_flight" in text and "saga_wakeups_pending" in text
 
 
 async def test_metadata_targets_are_refused_at_registration(client: Client) -> None:

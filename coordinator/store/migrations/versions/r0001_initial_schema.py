@@ -101,6 +101,7 @@ def upgrade() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("delay_ms", sa.BigInteger(), nullable=True),
         sa.Column("duration_ms", sa.BigInteger(), nullable=True),
+        sa.Column("outcome", sa.String(), nullable=True),
         sa.PrimaryKeyConstraint("execution_id", "seq"),
         _execution_fk(),
     )

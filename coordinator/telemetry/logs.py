@@ -1,0 +1,123 @@
+"""Structured logs: one JSON line per event that matters, carrying the trace and execution ids."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry.trace import format_span_id
+
+from coordinator.core.actions import HistoryEvent
+from coordinator.ports import ExecutionRecord
+from coordinator.telemetry.context import span_context_of, step_span_id, trace_id_of
+from coordinator.telemetry.spans import step_round
+
+log = logging.getLogger("coordinator.saga")
+
+_CONTEXT_FIELDS = ("trace_id", "span_id", "execution_id", "saga", "step", "direction", "attempt", "status_code",
+                   "outcome", "delay_ms", "duration_ms", "error", "event")
+_LOGGED = {
+    "execution_started": logging.INFO,
+    "attempt_succeeded": logging.INFO,
+    "attempt_failed": logging.WARNING,
+    "retry_scheduled": logging.INFO,
+    "rollback_started": logging.WARNING,
+    "cancel_requested": logging.INFO,
+    "retry_requested": logging.INFO,
+    "attempt_resent": logging.INFO,
+    "execution_completed": logging.INFO,
+    "execution_compensated": logging.WARNING,
+    "execution_failed": logging.ERROR,
+}
+
+
+class JsonFormatter(logging.Formatter):
+    """`{"time", "level", "logger", "message", ...context}` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render one record as JSON."""
+        data: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in _CONTEXT_FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                data[name] = value
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        return json.dumps(data, default=str)
+
+
+class SecretRedactingFilter(logging.Filter):
+    """Value-based redaction, a backstop: any current secret value in a record becomes `***`.
+
+    Installed on the `httpx` logger, which logs every request's full URL at INFO — a URL whose
+    query was rendered from `{{ secrets.NAME }}` would otherwise reach the logs.
+    """
+
+    def __init__(self, secrets: Callable[[], Iterable[str]]) -> None:
+        super().__init__()
+        self._secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message without the secret values; never drop it."""
+        message = record.getMessage()
+        redacted = message
+        for value in self._secrets():
+            if value:
+                redacted = redacted.replace(value, "***")
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def install_redaction(secrets: Callable[[], Iterable[str]], loggers: Iterable[str] = ("httpx",)) -> None:
+    """Add a `SecretRedactingFilter` to each logger, once."""
+    for name in loggers:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, SecretRedactingFilter) for f in logger.filters):
+            logger.addFilter(SecretRedactingFilter(secrets))
+
+
+def log_history(record: ExecutionRecord, history: Sequence[HistoryEvent]) -> None:
+    """Log each new history entry that matters, with its trace and span ids."""
+    state = record.state
+    trace_id = trace_id_of(record.trace_context)
+    root = span_context_of(record.trace_context)
+    for e in history:
+        level = _LOGGED.get(e.type)
+        if level is None or not log.isEnabledFor(level):
+            continue
+        span_id = format_span_id(root.span_id) if root else None
+        if e.step is not None and e.direction is not None:
+            round_ = step_round(record, e.step, e.direction)
+            span_id = format_span_id(step_span_id(state.id, e.step, e.direction.value, round_))
+        extra = {
+            "event": e.type,
+            "trace_id": trace_id,
+            "span_id": span_id,
+            "execution_id": state.id,
+            "saga": state.saga,
+            "step": e.step,
+            "direction": e.direction.value if e.direction else None,
+            "attempt": e.attempt,
+            "status_code": e.status_code,
+            "outcome": e.outcome,
+            "delay_ms": e.delay_ms,
+            "duration_ms": e.duration_ms,
+            "error": e.error,
+        }
+        log.log(level, _message(state.saga, e), extra=extra)
+
+
+def _message(saga: str, e: HistoryEvent) -> str:
+    where = f" {e.direction.value if e.direction else ''} {e.step}" if e.step else ""
+    detail = f": {e.error}" if e.error else ""
+    attempt = f" attempt {e.attempt}" if e.attempt else ""
+    return f"{saga}: {e.type}{where}{attempt}{detail}"

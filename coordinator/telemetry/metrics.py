@@ -1,0 +1,87 @@
+"""The coordinator's metrics, recorded from each committed history entry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+from coordinator.core.actions import HistoryEvent
+from coordinator.core.state import Direction
+from coordinator.ports import ExecutionRecord
+
+_TERMINAL = {"execution_completed": "completed", "execution_compensated": "compensated", "execution_failed": "failed"}
+
+
+class SagaMetrics:
+    """Counters, histograms and gauges; `pending_wakeups` and `calls_in_flight` are read at scrape time."""
+
+    def __init__(
+        self,
+        meter: Meter,
+        *,
+        pending_wakeups: Callable[[], int] = lambda: 0,
+        calls_in_flight: Callable[[], int] = lambda: 0,
+    ) -> None:
+        self._started = meter.create_counter("saga.executions.started", description="Executions started")
+        self._finished = meter.create_counter(
+            "saga.executions.finished", description="Executions that ended, by status (completed, compensated, failed)"
+        )
+        self._attempts = meter.create_counter(
+            "saga.step.attempts", description="Attempts by step, direction and outcome"
+        )
+        self._compensation_failures = meter.create_counter(
+            "saga.compensation.failures", description="Compensations that failed for good (execution failed)"
+        )
+        self._step_duration = meter.create_histogram(
+            "saga.step.duration", unit="s", description="Forward phase of a step, all attempts and waits"
+        )
+        self._execution_duration = meter.create_histogram(
+            "saga.execution.duration", unit="s", description="Start to terminal status"
+        )
+        self._in_flight = meter.create_up_down_counter(
+            "saga.executions.in_flight", description="Executions not yet terminal, driven by this process"
+        )
+
+        def wakeups(_: CallbackOptions) -> list[Observation]:
+            return [Observation(pending_wakeups())]
+
+        def calls(_: CallbackOptions) -> list[Observation]:
+            return [Observation(calls_in_flight())]
+
+        meter.create_observable_gauge("saga.wakeups.pending", [wakeups], description="Scheduled retries armed")
+        meter.create_observable_gauge("saga.calls.in_flight", [calls], description="Participant calls being sent")
+
+    def resumed(self, record: ExecutionRecord) -> None:
+        """A recovered, unfinished execution is driven by this process again."""
+        self._in_flight.add(1, {"saga": record.state.saga})
+
+    def record(self, record: ExecutionRecord, history: Sequence[HistoryEvent]) -> None:
+        """Count what the new history entries say happened."""
+        state = record.state
+        saga = {"saga": state.saga}
+        for e in history:
+            if e.type == "execution_started":
+                self._started.add(1, saga)
+                self._in_flight.add(1, saga)
+            elif e.type in ("attempt_succeeded", "attempt_failed") and e.step and e.direction:
+                self._attempts.add(
+                    1, {**saga, "step": e.step, "direction": e.direction.value, "outcome": e.outcome or "unknown"}
+                )
+            if e.type in ("attempt_succeeded", "step_failed") and e.direction is Direction.ACTION and e.step:
+                self._record_step(record, e)
+            if e.type in _TERMINAL:
+                status = _TERMINAL[e.type]
+                self._finished.add(1, {**saga, "status": status})
+                self._in_flight.add(-1, saga)
+                self._execution_duration.record((e.at_ms - state.created_at_ms) / 1000, {**saga, "status": status})
+                if status == "failed":
+                    self._compensation_failures.add(1, {**saga, "step": e.step or ""})
+
+    def _record_step(self, record: ExecutionRecord, event: HistoryEvent) -> None:
+        step = next((s for s in record.state.steps if s.name == event.step), None)
+        if step is None or step.started_at_ms is None:
+            return
+        status = "succeeded" if event.type == "attempt_succeeded" else "failed"
+        labels = {"saga": record.state.saga, "step": event.step or "", "status": status}
+        self._step_duration.record((event.at_ms - step.started_at_ms) / 1000, labels)

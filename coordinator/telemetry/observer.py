@@ -1,0 +1,63 @@
+"""The engine's telemetry observer: logs, metrics and spans from each committed decision."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from coordinator.core.actions import HistoryEvent
+from coordinator.ports import ExecutionObserver, ExecutionRecord, SagaStore
+from coordinator.telemetry.logs import log_history
+from coordinator.telemetry.metrics import SagaMetrics
+from coordinator.telemetry.setup import INSTRUMENTATION, Telemetry
+from coordinator.telemetry.spans import SpanEmitter
+
+log = logging.getLogger("coordinator.telemetry")
+_PAGE = 1000
+
+
+class TelemetryObserver(ExecutionObserver):
+    """Never raises: telemetry must not fail or block a saga (the worst case is a dropped span)."""
+
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        store: SagaStore,
+        *,
+        pending_wakeups: Callable[[], int] = lambda: 0,
+        calls_in_flight: Callable[[], int] = lambda: 0,
+    ) -> None:
+        self._telemetry = telemetry
+        self._store = store
+        self._metrics = SagaMetrics(
+            telemetry.meter_provider.get_meter(INSTRUMENTATION),
+            pending_wakeups=pending_wakeups,
+            calls_in_flight=calls_in_flight,
+        )
+        self._spans = SpanEmitter(telemetry.tracer)
+
+    async def committed(self, record: ExecutionRecord, history: tuple[HistoryEvent, ...]) -> None:
+        """Log, count, and emit the spans these entries end."""
+        try:
+            log_history(record, history)
+            self._metrics.record(record, history)
+            if self._telemetry.tracing_enabled:
+                closing, terminal = SpanEmitter.closing(history)
+                if closing or terminal:
+                    self._spans.emit(record, history, await self._history(record.state.id))
+        except Exception:
+            log.exception("telemetry failed for execution %s (the saga is unaffected)", record.state.id)
+
+    def resumed(self, record: ExecutionRecord) -> None:
+        """Count a recovered execution as in flight here."""
+        self._metrics.resumed(record)
+
+    async def _history(self, execution_id: str) -> list[HistoryEvent]:
+        events: list[HistoryEvent] = []
+        after = 0
+        while True:
+            page = await self._store.list_events(execution_id, after_seq=after, limit=_PAGE)
+            events += [e.event for e in page.items]
+            if page.next_cursor is None or not page.items:
+                return events
+            after = page.items[-1].seq
