@@ -10,6 +10,8 @@ Tree (each class has a stable `code`; the API maps classes to HTTP statuses in o
   + InvalidInput            carries `problems`: [(path, message)]
     - DefinitionInvalid, ExecutionInputInvalid
   + StaleRevision           another writer committed first (internal; retried by the engine)
+    - Fenced                this process no longer owns the execution (its lease was taken over)
+  + DatabaseInUse           another process holds the SQLite file
   + StoreUnavailable        the database cannot be reached
 """
 
@@ -137,6 +139,20 @@ class StaleRevision(CoordinatorError):
 
     code = "stale_revision"
     title = "Concurrent update"
+
+
+class Fenced(StaleRevision):
+    """A write by a replica whose lease was taken over: refused, so a paused owner changes nothing."""
+
+    code = "fenced"
+    title = "Execution owned by another coordinator"
+
+
+class DatabaseInUse(CoordinatorError):
+    """Another coordinator process holds the SQLite database (one process per SQLite file)."""
+
+    code = "database_in_use"
+    title = "Database in use by another coordinator"
 
 
 class StoreUnavailable(CoordinatorError):

@@ -50,6 +50,29 @@ class ExecutionRecord:
     """sha256 of the start request (input and version), to tell a replay from a key reuse."""
     trace_context: dict[str, str] = field(default_factory=dict)
     """W3C carrier (`traceparent`, `tracestate`) of the execution's root span."""
+    owner: str | None = None
+    """The coordinator process whose lease covers the execution (None: nobody drives it)."""
+    epoch: int = 0
+    """The fencing token: incremented by every claim; an owner's writes carry the epoch it claimed."""
+    quarantined: str | None = None
+    """Why recovery stopped driving it (it crashed the coordinator repeatedly); None normally."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lease:
+    """A process's right to drive one execution: its owner id and the epoch it claimed."""
+
+    owner: str
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Claim:
+    """An execution a claim took over, with the epoch it now carries and how often it was claimed."""
+
+    execution_id: str
+    epoch: int
+    recovery_attempts: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,9 +120,16 @@ class SagaStore(abc.ABC):
 
     @abc.abstractmethod
     async def create_execution(
-        self, record: ExecutionRecord, history: tuple[HistoryEvent, ...]
+        self,
+        record: ExecutionRecord,
+        history: tuple[HistoryEvent, ...],
+        *,
+        owner: str | None = None,
+        lease_ms: int = 0,
     ) -> tuple[ExecutionRecord, bool]:
         """Insert a new execution with its first history entries and pending action.
+
+        With `owner`, the new execution is leased to it for `lease_ms` at epoch 1.
 
         With an idempotency key already used for the same saga: return the existing record and
         False if its `request_digest` is equal, else raise IdempotencyConflict. Two concurrent
@@ -112,9 +142,17 @@ class SagaStore(abc.ABC):
 
     @abc.abstractmethod
     async def commit(
-        self, state: ExecutionState, history: tuple[HistoryEvent, ...], *, expected_revision: int
+        self,
+        state: ExecutionState,
+        history: tuple[HistoryEvent, ...],
+        *,
+        expected_revision: int,
+        lease: Lease | None = None,
     ) -> ExecutionState:
         """Write a decision: the state, its history and its pending action, atomically.
+
+        With `lease`, the write also requires that owner and epoch to be current (fencing), and
+        resets the execution's recovery count (it made progress). Raises Fenced when they are not.
 
         Succeeds only if the stored revision equals `expected_revision`; returns the state with
         `revision = expected_revision + 1`. Raises StaleRevision otherwise, ExecutionNotFound for an
@@ -144,6 +182,35 @@ class SagaStore(abc.ABC):
     @abc.abstractmethod
     async def unfinished_execution_ids(self) -> list[str]:
         """Ids of every execution that is not terminal, oldest first (recovery's work list)."""
+
+    @abc.abstractmethod
+    async def claim(
+        self, owner: str, *, lease_ms: int, limit: int, ids: list[str] | None = None, force: bool = False
+    ) -> list[Claim]:
+        """Lease up to `limit` unfinished, unquarantined executions to `owner`, oldest first.
+
+        Eligible: no owner, or a lease expired by the database's clock (any lease with `force`),
+        restricted to `ids` when given (with `force` and `ids`, terminal executions too: an
+        operator retry takes a `failed` one). Each claim increments the epoch (fencing every earlier
+        owner) and the recovery count. Concurrent claimers never get the same execution
+        (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
+        """
+
+    @abc.abstractmethod
+    async def renew(self, owner: str, *, lease_ms: int) -> int:
+        """Extend every lease `owner` holds on an unfinished execution; return how many."""
+
+    @abc.abstractmethod
+    async def release(self, owner: str) -> int:
+        """Give up `owner`'s leases (on shutdown) so another process can claim them at once."""
+
+    @abc.abstractmethod
+    async def quarantine(self, execution_id: str, reason: str) -> None:
+        """Stop recovery from driving the execution (it keeps crashing the coordinator)."""
+
+    @abc.abstractmethod
+    async def unquarantine(self, execution_id: str) -> None:
+        """Let recovery drive the execution again (operator retry), with a fresh recovery count."""
 
     @abc.abstractmethod
     async def ping(self) -> None:
@@ -195,6 +262,10 @@ class TimerService(abc.ABC):
     @abc.abstractmethod
     def disarm(self, key: str) -> None:
         """Forget the wake-up under `key`, if any."""
+
+    @abc.abstractmethod
+    def every(self, key: str, seconds: float, callback: WakeupCallback) -> None:
+        """Call `callback` every `seconds` (one run at a time; a late run is not doubled)."""
 
     @abc.abstractmethod
     def start(self) -> None:

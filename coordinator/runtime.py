@@ -12,6 +12,8 @@ import httpx
 from coordinator import __version__
 from coordinator.definition import find_definition_files, load_definition_file
 from coordinator.engine import DefinitionRegistry, Engine, EnvSecretSource
+from coordinator.engine.faults import FaultPoints
+from coordinator.engine.ownership import Ownership
 from coordinator.executor import HttpStepExecutor, TargetPolicy, build_client
 from coordinator.ports import Clock, SagaStore, StepExecutor, TimerService
 from coordinator.settings import Settings
@@ -77,6 +79,11 @@ class Runtime:
             timers=timers,
             clock=clock,
             secrets=secrets,
+            ownership=Ownership(lease_ms=int(settings.lease_seconds * 1000)),
+            faults=FaultPoints(
+                points=frozenset(settings.fault_points), nth=settings.fault_nth, target=settings.fault_target
+            ),
+            max_recovery_attempts=settings.max_recovery_attempts,
         )
         engine.observer = TelemetryObserver(
             telemetry,
@@ -92,8 +99,10 @@ class Runtime:
         """Register the sagas folder, start timers, and resume unfinished executions."""
         if self.settings.sagas_dir is not None:
             await self.register_directory()
-        self.engine.start()
-        await self.engine.recover()
+        self.engine.start(sweep_seconds=self.settings.sweep_seconds)
+        # A SQLite file has one process (a file lock enforces it): every lease on it is a dead
+        # process's, so take them all now rather than after they expire.
+        await self.engine.recover(take_all=not self.settings.database_url.startswith("postgres"))
 
     async def register_directory(self) -> None:
         """Register every definition in `sagas_dir`; an unchanged one is a no-op."""

@@ -81,6 +81,18 @@ class Settings:
     """`SAGA_MAX_RESPONSE_BYTES`: the part of a participant's response body that is read and kept."""
     outbound_connections: int = _DEFAULT_CONNECTIONS
     """`SAGA_OUTBOUND_CONNECTIONS`: the pool size for participant calls."""
+    lease_seconds: float = 15.0
+    """`SAGA_LEASE_SECONDS`: how long an execution stays with a replica that stopped renewing."""
+    sweep_seconds: float = 2.0
+    """`SAGA_SWEEP_SECONDS`: how often leases are renewed and expired ones taken over."""
+    max_recovery_attempts: int = 5
+    """`SAGA_MAX_RECOVERY_ATTEMPTS`: takeovers without progress before an execution is quarantined."""
+    fault_points: tuple[str, ...] = ()
+    """`SAGA_FAULT_POINT` (tests only): crash points to arm, see `engine/faults.py`."""
+    fault_nth: int = 1
+    """`SAGA_FAULT_NTH` (tests only): crash at the n-th hit of an armed point."""
+    fault_target: str | None = None
+    """`SAGA_FAULT_TARGET` (tests only): arm the points for this execution id or saga name only."""
     log_level: str = "INFO"
     """`SAGA_LOG_LEVEL`."""
     log_format: str = "json"
@@ -101,6 +113,12 @@ class Settings:
             max_wait_seconds=_float(env, "SAGA_MAX_WAIT_SECONDS", _DEFAULT_WAIT),
             max_response_bytes=_int(env, "SAGA_MAX_RESPONSE_BYTES", _DEFAULT_RESPONSE, minimum=1024),
             outbound_connections=_int(env, "SAGA_OUTBOUND_CONNECTIONS", _DEFAULT_CONNECTIONS, minimum=1),
+            lease_seconds=_float(env, "SAGA_LEASE_SECONDS", 15.0),
+            sweep_seconds=_float(env, "SAGA_SWEEP_SECONDS", 2.0),
+            max_recovery_attempts=_int(env, "SAGA_MAX_RECOVERY_ATTEMPTS", 5, minimum=1),
+            fault_points=_list(env, "SAGA_FAULT_POINT"),
+            fault_nth=_int(env, "SAGA_FAULT_NTH", 1, minimum=1),
+            fault_target=env.get("SAGA_FAULT_TARGET") or None,
             log_level=(env.get("SAGA_LOG_LEVEL") or "INFO").upper(),
             log_format=(env.get("SAGA_LOG_FORMAT") or "json").lower(),
         )
@@ -114,6 +132,11 @@ class Settings:
         if not self.database_url.startswith(("sqlite:", "postgresql:", "postgres:", "postgresql+", "memory:")):
             raise SettingsError(
                 f"--database-url must start with sqlite:, postgresql: or memory:, got {self.database_url!r}"
+            )
+        if self.sweep_seconds * 2 > self.lease_seconds:
+            raise SettingsError(
+                f"SAGA_SWEEP_SECONDS ({self.sweep_seconds}) must be at most half of SAGA_LEASE_SECONDS "
+                f"({self.lease_seconds}), so a live replica renews its leases before they expire"
             )
         if self.log_format not in ("json", "text"):
             raise SettingsError(f"SAGA_LOG_FORMAT must be json or text, got {self.log_format!r}")

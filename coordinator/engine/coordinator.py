@@ -8,6 +8,7 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from coordinator.core.events import CancelRequested, Event, Resumed, RetryRequested
@@ -15,14 +16,18 @@ from coordinator.core.machine import begin_execution, decide
 from coordinator.core.state import ExecutionStatus
 from coordinator.definition import validate_input
 from coordinator.engine.dispatch import Dispatcher
+from coordinator.engine.faults import NO_FAULTS, FaultPoints
 from coordinator.engine.locks import KeyedLocks
+from coordinator.engine.ownership import Ownership
 from coordinator.engine.registry import DefinitionRegistry
 from coordinator.engine.secrets import SecretSource
-from coordinator.errors import ExecutionInputInvalid, ExecutionStateConflict, StaleRevision
+from coordinator.errors import ExecutionInputInvalid, ExecutionStateConflict, Fenced, StaleRevision, StoreUnavailable
 from coordinator.ports import (
+    Claim,
     Clock,
     ExecutionObserver,
     ExecutionRecord,
+    Lease,
     NullObserver,
     SagaStore,
     StepExecutor,
@@ -33,6 +38,7 @@ from coordinator.telemetry import new_trace_context
 log = logging.getLogger("coordinator.engine")
 
 _STALE_RETRIES = 5
+_CLAIM_BATCH = 100
 
 
 def request_digest(input_: Any, version: int | None) -> str:
@@ -54,15 +60,31 @@ class Engine:
         clock: Clock,
         secrets: SecretSource,
         observer: ExecutionObserver | None = None,
+        ownership: Ownership | None = None,
+        faults: FaultPoints = NO_FAULTS,
+        max_recovery_attempts: int = 5,
     ) -> None:
         self.store = store
         self.observer: ExecutionObserver = observer or NullObserver()
         self.registry = registry
+        self.ownership = ownership or Ownership(lease_ms=15_000)
         self._clock = clock
         self._timers = timers
+        self._faults = faults
+        self._max_recovery_attempts = max_recovery_attempts
         self._locks = KeyedLocks()
         self._terminal: dict[str, asyncio.Event] = {}
-        self._dispatcher = Dispatcher(executor=executor, timers=timers, secrets=secrets, sink=self.handle)
+        self._stalled: set[str] = set()
+        self._dispatcher = Dispatcher(
+            executor=executor,
+            timers=timers,
+            secrets=secrets,
+            sink=self.handle,
+            may_send=self.ownership.may_send,
+            on_stall=self._stalled.add,
+            faults=faults,
+            coordinator_id=self.ownership.owner_id,
+        )
 
     async def start_execution(
         self,
@@ -76,7 +98,8 @@ class Engine:
         """Start `saga` (latest version unless pinned); return the execution and whether it is new.
 
         With an `idempotency_key` already used for this saga, the existing execution is returned
-        if the request is the same, and IdempotencyConflict raised if it differs.
+        if the request is the same, and IdempotencyConflict raised if it differs. The new
+        execution is leased to this process, which drives it.
         """
         definition = await self.registry.definition(saga, version)
         spec = await self.registry.spec(definition.name, definition.version)
@@ -91,38 +114,65 @@ class Engine:
             request_digest=request_digest(input_, version),
             trace_context=new_trace_context(trace_headers),
         )
-        stored, created = await self.store.create_execution(record, decision.history)
+        stored, created = await self.store.create_execution(
+            record, decision.history, owner=self.ownership.owner_id, lease_ms=self.ownership.lease_ms
+        )
         if created:
+            self._faults.hit("after_create", execution_id=stored.state.id, saga=spec.name)
             await self.observer.committed(stored, decision.history)
             self._dispatcher.dispatch(stored, spec, decision.actions)
         return stored, created
 
-    async def handle(self, execution_id: str, event: Event) -> ExecutionRecord:
-        """Apply one event: load, decide, commit, then dispatch the actions."""
+    async def handle(self, execution_id: str, event: Event, *, external: bool = False) -> ExecutionRecord:
+        """Apply one event: load, decide, commit (fenced by our lease), then dispatch the actions.
+
+        Internal events (outcomes, wake-ups, resumes) are applied only by the execution's owner:
+        elsewhere they are stale and dropped. External ones (operator cancel and retry, from any
+        replica) take ownership when no call is in flight, else are committed for the owner.
+        """
         async with self._locks.hold(execution_id):
             for _ in range(_STALE_RETRIES):
                 record = await self.store.load_execution(execution_id)
+                lease = await self._lease_for(record, external)
+                if lease is None and not external:
+                    return record  # not ours (any more): the owner drives it
+                if lease is not None and lease.epoch != record.epoch:
+                    record = await self.store.load_execution(execution_id)
+                self._faults.hit("load", execution_id=execution_id, saga=record.state.saga)
                 spec = await self.registry.spec(record.state.saga, record.state.version)
                 decision = decide(spec, record.state, event, now_ms=self._clock.now_ms())
                 if decision.changed:
+                    self._faults.hit("before_commit", execution_id=execution_id, saga=spec.name)
                     try:
                         state = await self.store.commit(
-                            decision.state, decision.history, expected_revision=record.state.revision
+                            decision.state, decision.history, expected_revision=record.state.revision, lease=lease
                         )
+                    except Fenced as fenced:
+                        log.warning("fenced write dropped for execution %s: %s", execution_id, fenced)
+                        return record
                     except StaleRevision:
                         continue  # another writer won; decide again on what it wrote
-                    record = ExecutionRecord(
-                        state=state,
-                        input=record.input,
-                        idempotency_key=record.idempotency_key,
-                        request_digest=record.request_digest,
-                        trace_context=record.trace_context,
-                    )
+                    record = replace(record, state=state)
+                    self._faults.hit("after_commit", execution_id=execution_id, saga=spec.name)
                     self._after_commit(record)
                     await self.observer.committed(record, decision.history)
-                self._dispatcher.dispatch(record, spec, decision.actions)
+                if lease is not None:
+                    self._dispatcher.dispatch(record, spec, decision.actions)
+                elif decision.actions:
+                    # Committed for the owner, which re-drives it on its next sweep.
+                    self._stalled.add(execution_id)
                 return record
             raise StaleRevision(f"execution {execution_id} kept changing under this coordinator")
+
+    async def _lease_for(self, record: ExecutionRecord, external: bool) -> Lease | None:
+        lease = self.ownership.lease_of(record)
+        if lease is not None or not external or record.state.in_flight is not None:
+            return lease
+        # No call in flight anywhere: taking the execution over cannot overlap two attempts.
+        claims = await self.store.claim(
+            self.ownership.owner_id, lease_ms=self.ownership.lease_ms, limit=1, ids=[record.state.id], force=True
+        )
+        return Lease(owner=self.ownership.owner_id, epoch=claims[0].epoch) if claims else None
 
     def _after_commit(self, record: ExecutionRecord) -> None:
         state = record.state
@@ -134,20 +184,25 @@ class Engine:
     async def cancel(self, execution_id: str, reason: str = "cancelled by operator") -> ExecutionRecord:
         """Stop the forward phase and roll back. Raises ExecutionStateConflict when terminal."""
         record = await self.store.load_execution(execution_id)
-        if record.state.status.is_terminal:
+        if record.state.status.is_terminal or record.quarantined:
+            why = "quarantined" if record.quarantined else record.state.status.value
             raise ExecutionStateConflict(
-                f"execution {execution_id} is {record.state.status.value}; only a running execution can be cancelled"
+                f"execution {execution_id} is {why}; only a running execution can be cancelled"
             )
-        return await self.handle(execution_id, CancelRequested(reason=reason))
+        return await self.handle(execution_id, CancelRequested(reason=reason), external=True)
 
     async def retry(self, execution_id: str) -> ExecutionRecord:
-        """Try the remaining compensations of a `failed` execution again."""
+        """Try the remaining compensations of a `failed` execution again; release a quarantined one."""
         record = await self.store.load_execution(execution_id)
+        if record.quarantined:
+            await self.store.unquarantine(execution_id)
+            log.warning("execution %s released from quarantine by an operator", execution_id)
+            return await self.handle(execution_id, Resumed(), external=True)
         if record.state.status is not ExecutionStatus.FAILED:
             raise ExecutionStateConflict(
                 f"execution {execution_id} is {record.state.status.value}; only a failed execution can be retried"
             )
-        return await self.handle(execution_id, RetryRequested())
+        return await self.handle(execution_id, RetryRequested(), external=True)
 
     async def wait_terminal(self, execution_id: str, timeout_s: float) -> ExecutionRecord:
         """The execution once terminal, or as it stands when `timeout_s` has passed."""
@@ -166,23 +221,63 @@ class Engine:
             except TimeoutError:
                 pass
 
-    def start(self) -> None:
-        """Begin firing wake-ups."""
+    def start(self, *, sweep_seconds: float) -> None:
+        """Begin firing wake-ups, and sweeping: renew our leases, take over expired ones."""
+        self.ownership.renewed()
+        self._timers.every("lease-sweep", sweep_seconds, self.sweep)
         self._timers.start()
 
-    async def recover(self) -> int:
-        """Resume every unfinished execution: re-send calls in flight, re-arm wake-ups."""
-        ids = await self.store.unfinished_execution_ids()
-        for execution_id in ids:
-            try:
-                record = await self.handle(execution_id, Resumed())
-                if not record.state.status.is_terminal:
-                    self.observer.resumed(record)
-            except Exception:
-                log.exception("could not resume execution %s", execution_id)
-        if ids:
-            log.info("resumed %d unfinished execution(s)", len(ids))
-        return len(ids)
+    async def recover(self, *, take_all: bool = False) -> int:
+        """At start: claim unfinished executions and resume them (re-send calls, re-arm wake-ups).
+
+        `take_all` claims even live leases: right for SQLite, where one process owns the file,
+        so any lease on it belonged to a process that is gone.
+        """
+        total = 0
+        while True:
+            claims = await self.store.claim(
+                self.ownership.owner_id, lease_ms=self.ownership.lease_ms, limit=_CLAIM_BATCH, force=take_all
+            )
+            for claim in claims:
+                await self._take_over(claim)
+            total += len(claims)
+            if len(claims) < _CLAIM_BATCH:
+                break
+        if total:
+            log.info("took over %d unfinished execution(s)", total)
+        return total
+
+    async def sweep(self) -> None:
+        """Renew our leases, take over expired ones, and re-drive executions that stalled."""
+        try:
+            await self.store.renew(self.ownership.owner_id, lease_ms=self.ownership.lease_ms)
+            self.ownership.renewed()
+            await self.recover()
+            stalled, self._stalled = self._stalled, set()
+            for execution_id in stalled:
+                await self.handle(execution_id, Resumed())
+        except StoreUnavailable as error:
+            log.warning("sweep skipped, the database is unavailable: %s", error)
+        except Exception:
+            log.exception("sweep failed; the next one retries")
+
+    async def _take_over(self, claim: Claim) -> None:
+        if claim.recovery_attempts > self._max_recovery_attempts:
+            reason = (
+                f"quarantined after {claim.recovery_attempts - 1} takeovers without progress "
+                "(it may crash the coordinator); POST .../retry releases it"
+            )
+            await self.store.quarantine(claim.execution_id, reason)
+            log.error("execution %s %s", claim.execution_id, reason)
+            return
+        try:
+            record = await self.handle(claim.execution_id, Resumed())
+        except Exception:
+            self._stalled.add(claim.execution_id)
+            log.exception("could not resume execution %s", claim.execution_id)
+            return
+        if not record.state.status.is_terminal:
+            self.observer.resumed(record)
 
     @property
     def wakeups_pending(self) -> int:
@@ -195,6 +290,10 @@ class Engine:
         return self._dispatcher.in_flight
 
     async def close(self) -> None:
-        """Stop timers and outstanding calls (they are resumed by the next start)."""
+        """Stop timers and outstanding calls, and hand our leases back so others take over at once."""
         self._timers.shutdown()
         await self._dispatcher.close()
+        try:
+            await self.store.release(self.ownership.owner_id)
+        except Exception:
+            log.warning("could not release leases; they expire on their own", exc_info=True)

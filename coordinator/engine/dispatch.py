@@ -12,6 +12,7 @@ from coordinator.core.outcome import OutcomeKind, StepOutcome
 from coordinator.core.spec import SagaSpec
 from coordinator.core.state import Direction
 from coordinator.definition import TemplateError, build_context, render_request
+from coordinator.engine.faults import NO_FAULTS, FaultPoints
 from coordinator.engine.secrets import SecretSource
 from coordinator.ports import ExecutionRecord, OutboundRequest, StepExecutor, TimerService
 from coordinator.telemetry import saga_attributes, step_carrier, step_round, step_span_id
@@ -33,12 +34,25 @@ class Dispatcher:
     """Runs each `CallStep` as a task and feeds its outcome back; arms and disarms wake-ups."""
 
     def __init__(
-        self, *, executor: StepExecutor, timers: TimerService, secrets: SecretSource, sink: EventSink
+        self,
+        *,
+        executor: StepExecutor,
+        timers: TimerService,
+        secrets: SecretSource,
+        sink: EventSink,
+        may_send: Callable[[], bool] = lambda: True,
+        on_stall: Callable[[str], None] = lambda _: None,
+        faults: FaultPoints = NO_FAULTS,
+        coordinator_id: str = "",
     ) -> None:
         self._executor = executor
+        self._coordinator_id = coordinator_id
         self._timers = timers
         self._secrets = secrets
         self._sink = sink
+        self._may_send = may_send
+        self._on_stall = on_stall
+        self._faults = faults
         self._tasks: set[asyncio.Task[None]] = set()
 
     def dispatch(self, record: ExecutionRecord, spec: SagaSpec, actions: tuple[Action, ...]) -> None:
@@ -66,11 +80,20 @@ class Dispatcher:
         try:
             await self._sink(execution_id, event)
         except Exception:
-            # The action stays pending in the database; recovery drives it again.
+            # The action stays pending in the database; the next sweep drives it again.
+            self._on_stall(execution_id)
             log.exception("could not apply %s to execution %s", type(event).__name__, execution_id)
 
     async def _call(self, record: ExecutionRecord, spec: SagaSpec, action: CallStep) -> None:
+        if not self._may_send():
+            # Our leases may have been taken over (a pause, a database outage): send nothing.
+            # The attempt stays recorded as started; whoever owns the execution re-sends it.
+            log.warning("not sending %s of %s: leases not renewed in time", action.idempotency_key, record.state.id)
+            self._on_stall(record.state.id)
+            return
+        self._faults.hit("before_send", execution_id=record.state.id, saga=record.state.saga)
         outcome = await self._attempt(record, spec, action)
+        self._faults.hit("after_response", execution_id=record.state.id, saga=record.state.saga)
         event = AttemptCompleted(
             step=action.step, direction=action.direction, attempt=action.attempt, outcome=outcome
         )
@@ -101,6 +124,7 @@ class Dispatcher:
             "Idempotency-Key": action.idempotency_key,
             "X-Saga-Execution-Id": state.id,
             "X-Saga-Step": action.step_name,
+            "X-Saga-Coordinator": self._coordinator_id,
         }
         request = OutboundRequest(
             method=rendered.method,

@@ -7,10 +7,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from coordinator.ports import SagaStore
+from coordinator.store.connect import is_sqlite, normalise_url
 from coordinator.store.memory import MemoryStore
 from coordinator.store.migrate import upgrade_to_head
+from coordinator.store.single_writer import SingleWriterLock
 from coordinator.store.sql import SqlStore
 
 __all__ = ["MemoryStore", "SqlStore", "open_store", "upgrade_to_head"]
@@ -27,7 +30,23 @@ async def open_store(url: str, *, migrate: bool = True) -> SagaStore:
     """
     if url == MEMORY_URL:
         return MemoryStore()
-    if migrate:
-        # Alembic is synchronous: keep it off the event loop like every other database call.
-        await asyncio.to_thread(upgrade_to_head, url)
-    return SqlStore(url)
+    lock = sqlite_lock(url)
+    if lock is not None:
+        lock.acquire()  # before migrating: a second process must not touch the file at all
+    try:
+        if migrate:
+            # Alembic is synchronous: keep it off the event loop like every other database call.
+            await asyncio.to_thread(upgrade_to_head, url)
+        return SqlStore(url, lock=lock)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+
+
+def sqlite_lock(url: str) -> SingleWriterLock | None:
+    """The single-writer lock of a SQLite URL's file; None for other databases."""
+    parsed = normalise_url(url)
+    if not is_sqlite(parsed) or parsed.database is None:
+        return None
+    return SingleWriterLock(Path(parsed.database).resolve())

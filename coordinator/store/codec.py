@@ -79,6 +79,11 @@ def execution_row(record: ExecutionRecord) -> Row:
         "request_digest": record.request_digest,
         "trace_context": dump_json(record.trace_context),
         "created_at_ms": state.created_at_ms,
+        "owner": record.owner,
+        "lease_until_ms": 0,
+        "epoch": record.epoch,
+        "recovery_attempts": 0,
+        "quarantined": record.quarantined,
         **execution_changes(state, state.revision),
     }
 
@@ -251,6 +256,9 @@ def record_from_rows(
         idempotency_key=execution["idempotency_key"],
         request_digest=execution["request_digest"],
         trace_context=load_json(execution["trace_context"]),
+        owner=execution.get("owner"),
+        epoch=execution.get("epoch") or 0,
+        quarantined=execution.get("quarantined"),
     )
 
 

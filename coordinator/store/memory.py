@@ -7,6 +7,7 @@ JSON turning tuples into lists, show up in unit tests exactly as they would in p
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 
 from coordinator.core.actions import HistoryEvent
@@ -14,15 +15,20 @@ from coordinator.core.state import ExecutionState, ExecutionStatus
 from coordinator.errors import (
     DefinitionConflict,
     ExecutionNotFound,
+    Fenced,
     IdempotencyConflict,
     SagaNotFound,
     SagaVersionNotFound,
     StaleRevision,
     StoreUnavailable,
 )
-from coordinator.ports import ExecutionRecord, Page, SagaStore, StoredDefinition, StoredEvent
+from coordinator.ports import Claim, ExecutionRecord, Lease, Page, SagaStore, StoredDefinition, StoredEvent
 from coordinator.store import codec, paging
 from coordinator.store.codec import UNFINISHED_STATUSES, Row
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 class MemoryStore(SagaStore):
@@ -111,7 +117,12 @@ class MemoryStore(SagaStore):
         return codec.record_from_rows(row, self._steps[execution_id], self._pending.get(execution_id))
 
     async def create_execution(
-        self, record: ExecutionRecord, history: tuple[HistoryEvent, ...]
+        self,
+        record: ExecutionRecord,
+        history: tuple[HistoryEvent, ...],
+        *,
+        owner: str | None = None,
+        lease_ms: int = 0,
     ) -> tuple[ExecutionRecord, bool]:
         """See `SagaStore.create_execution`."""
         await self._enter()
@@ -125,7 +136,11 @@ class MemoryStore(SagaStore):
         if state.id in self._executions:
             raise ValueError(f"execution {state.id!r} already exists")
         # Build every row before storing any, so a value that cannot be serialised stores nothing.
+        if owner is not None:
+            record = replace(record, owner=owner, epoch=1)
         row = codec.execution_row(record)
+        if owner is not None:
+            row["lease_until_ms"] = _now_ms() + lease_ms
         steps = codec.step_rows(state)
         events = codec.event_rows(state.id, 1, history)
         pending = codec.pending_row(state)
@@ -144,7 +159,12 @@ class MemoryStore(SagaStore):
         return self._record(execution_id)
 
     async def commit(
-        self, state: ExecutionState, history: tuple[HistoryEvent, ...], *, expected_revision: int
+        self,
+        state: ExecutionState,
+        history: tuple[HistoryEvent, ...],
+        *,
+        expected_revision: int,
+        lease: Lease | None = None,
     ) -> ExecutionState:
         """See `SagaStore.commit`; a missing execution raises ExecutionNotFound."""
         await self._enter()
@@ -153,6 +173,10 @@ class MemoryStore(SagaStore):
             raise ExecutionNotFound(state.id)
         if row["revision"] != expected_revision:
             raise StaleRevision(f"execution {state.id!r} is at revision {row['revision']}, not {expected_revision}")
+        if lease is not None:
+            if (row["owner"], row["epoch"]) != (lease.owner, lease.epoch):
+                raise Fenced(f"execution {state.id!r} is owned by {row['owner']} at epoch {row['epoch']}")
+            row["recovery_attempts"] = 0
         committed = replace(state, revision=expected_revision + 1)
         changes = codec.execution_changes(committed, committed.revision)
         steps = codec.step_rows(committed)
@@ -209,6 +233,68 @@ class MemoryStore(SagaStore):
         await self._enter()
         rows = [r for r in self._executions.values() if r["status"] in UNFINISHED_STATUSES]
         return [r["id"] for r in sorted(rows, key=lambda r: (r["created_at_ms"], r["id"]))]
+
+    async def claim(
+        self, owner: str, *, lease_ms: int, limit: int, ids: list[str] | None = None, force: bool = False
+    ) -> list[Claim]:
+        """See `SagaStore.claim`."""
+        await self._enter()
+        now = _now_ms()
+        rows = sorted(self._executions.values(), key=lambda r: (r["created_at_ms"], r["id"]))
+        claimed: list[Claim] = []
+        for row in rows:
+            if len(claimed) >= limit:
+                break
+            if row["quarantined"] is not None:
+                continue
+            if row["status"] not in UNFINISHED_STATUSES and not (force and ids is not None):
+                continue
+            if ids is not None and row["id"] not in ids:
+                continue
+            if not force and row["owner"] is not None and row["lease_until_ms"] >= now:
+                continue
+            row.update(
+                owner=owner,
+                lease_until_ms=now + lease_ms,
+                epoch=row["epoch"] + 1,
+                recovery_attempts=row["recovery_attempts"] + 1,
+            )
+            claimed.append(
+                Claim(execution_id=row["id"], epoch=row["epoch"], recovery_attempts=row["recovery_attempts"])
+            )
+        return claimed
+
+    async def renew(self, owner: str, *, lease_ms: int) -> int:
+        """See `SagaStore.renew`."""
+        await self._enter()
+        mine = [r for r in self._executions.values() if r["owner"] == owner and r["status"] in UNFINISHED_STATUSES]
+        for row in mine:
+            row.update(lease_until_ms=_now_ms() + lease_ms, recovery_attempts=0)
+        return len(mine)
+
+    async def release(self, owner: str) -> int:
+        """See `SagaStore.release`."""
+        await self._enter()
+        mine = [r for r in self._executions.values() if r["owner"] == owner and r["status"] in UNFINISHED_STATUSES]
+        for row in mine:
+            row["lease_until_ms"] = 0
+        return len(mine)
+
+    async def quarantine(self, execution_id: str, reason: str) -> None:
+        """See `SagaStore.quarantine`."""
+        await self._enter()
+        self._row(execution_id)["quarantined"] = reason
+
+    async def unquarantine(self, execution_id: str) -> None:
+        """See `SagaStore.unquarantine`."""
+        await self._enter()
+        self._row(execution_id).update(quarantined=None, recovery_attempts=0, lease_until_ms=0)
+
+    def _row(self, execution_id: str) -> Row:
+        row = self._executions.get(execution_id)
+        if row is None:
+            raise ExecutionNotFound(execution_id)
+        return row
 
     async def ping(self) -> None:
         """See `SagaStore.ping`: raises StoreUnavailable once closed."""

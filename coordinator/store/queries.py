@@ -15,10 +15,11 @@ from sqlalchemy import Connection, delete, func, insert, literal, select, text, 
 
 from coordinator.core.actions import HistoryEvent
 from coordinator.core.state import ExecutionState, ExecutionStatus
-from coordinator.errors import ExecutionNotFound, StaleRevision
-from coordinator.ports import ExecutionRecord, StoredEvent
+from coordinator.errors import ExecutionNotFound, Fenced, StaleRevision
+from coordinator.ports import ExecutionRecord, Lease, StoredEvent
 from coordinator.store import codec, tables
 from coordinator.store.codec import Row
+from coordinator.store.leases import db_now_ms
 
 D = tables.definitions_table
 X = tables.executions_table
@@ -73,13 +74,19 @@ def versions(conn: Connection, name: str, before: int | None, limit: int) -> lis
 # -- executions ----------------------------------------------------------------------------------
 
 
-def insert_execution(conn: Connection, record: ExecutionRecord, history: Sequence[HistoryEvent]) -> None:
+def insert_execution(
+    conn: Connection, record: ExecutionRecord, history: Sequence[HistoryEvent], lease_ms: int = 0
+) -> None:
     """Insert an execution with its steps, first history entries and pending action.
 
+    With an owner on the record, it is leased to it for `lease_ms` by the database's clock.
     Raises IntegrityError if the id or the (saga, idempotency key) pair exists.
     """
     state = record.state
-    conn.execute(insert(X), codec.execution_row(record))
+    row = codec.execution_row(record)
+    if record.owner is not None:
+        row["lease_until_ms"] = db_now_ms(conn) + lease_ms
+    conn.execute(insert(X), row)
     _insert_many(conn, S, codec.step_rows(state))
     _insert_many(conn, E, codec.event_rows(state.id, 1, history))
     pending = codec.pending_row(state)
@@ -125,18 +132,32 @@ def load_record(conn: Connection, execution_id: str) -> ExecutionRecord:
 
 
 def commit(
-    conn: Connection, state: ExecutionState, history: Sequence[HistoryEvent], expected_revision: int
+    conn: Connection,
+    state: ExecutionState,
+    history: Sequence[HistoryEvent],
+    expected_revision: int,
+    lease: Lease | None = None,
 ) -> ExecutionState:
-    """Compare-and-set the execution row, then write what changed under its row lock."""
+    """Compare-and-set the execution row (and its lease, fencing), then write what changed under its lock."""
     committed = replace(state, revision=expected_revision + 1)
     # Serialise everything before the first statement: bad data must not half-write anything.
     changes = codec.execution_changes(committed, committed.revision)
     new_steps = codec.step_rows(committed)
     pending = codec.pending_row(committed)
-    cas = update(X).where(X.c.id == state.id, X.c.revision == expected_revision).values(changes)
+    where = X.c.revision == expected_revision
+    if lease is not None:
+        where = where & (X.c.owner == lease.owner) & (X.c.epoch == lease.epoch)
+        changes = {**changes, "recovery_attempts": 0}  # progress: not a poison execution
+    cas = update(X).where(X.c.id == state.id, where).values(changes)
     if conn.execute(cas).rowcount == 0:
-        if not execution_exists(conn, state.id):
+        current = conn.execute(select(X.c.revision, X.c.owner, X.c.epoch).where(X.c.id == state.id)).first()
+        if current is None:
             raise ExecutionNotFound(state.id)
+        if lease is not None and current.revision == expected_revision:
+            raise Fenced(
+                f"execution {state.id!r} is owned by {current.owner} at epoch {current.epoch}, "
+                f"not {lease.owner} at epoch {lease.epoch}"
+            )
         raise StaleRevision(f"execution {state.id!r} changed since revision {expected_revision}")
     # From here on we hold the execution's row lock (PostgreSQL) or the write lock (SQLite), so no
     # other commit of this execution can interleave: reading max(seq) and the steps is safe.

@@ -11,6 +11,7 @@ import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import TypeVar
 
 from sqlalchemy import Connection, literal, select
@@ -25,9 +26,10 @@ from coordinator.errors import (
     SagaVersionNotFound,
     StoreUnavailable,
 )
-from coordinator.ports import ExecutionRecord, Page, SagaStore, StoredDefinition, StoredEvent
-from coordinator.store import codec, paging, queries
+from coordinator.ports import Claim, ExecutionRecord, Lease, Page, SagaStore, StoredDefinition, StoredEvent
+from coordinator.store import codec, leases, paging, queries
 from coordinator.store.connect import WRITE, describe, is_sqlite, is_unavailable, make_engine, normalise_url
+from coordinator.store.single_writer import SingleWriterLock
 
 T = TypeVar("T")
 
@@ -41,7 +43,8 @@ class SqlStore(SagaStore):
     The schema must exist: `open_store` migrates before constructing one.
     """
 
-    def __init__(self, url: str, *, workers: int = POSTGRES_WORKERS) -> None:
+    def __init__(self, url: str, *, workers: int = POSTGRES_WORKERS, lock: SingleWriterLock | None = None) -> None:
+        self._lock = lock
         parsed = normalise_url(url)
         self._sqlite = is_sqlite(parsed)
         size = 1 if self._sqlite else workers
@@ -157,7 +160,12 @@ class SqlStore(SagaStore):
     # -- executions ------------------------------------------------------------------------------
 
     async def create_execution(
-        self, record: ExecutionRecord, history: tuple[HistoryEvent, ...]
+        self,
+        record: ExecutionRecord,
+        history: tuple[HistoryEvent, ...],
+        *,
+        owner: str | None = None,
+        lease_ms: int = 0,
     ) -> tuple[ExecutionRecord, bool]:
         """See `SagaStore.create_execution`.
 
@@ -169,8 +177,10 @@ class SqlStore(SagaStore):
             existing = await self._existing(record, key)
             if existing is not None:
                 return existing, False
+        if owner is not None:
+            record = replace(record, owner=owner, epoch=1)
         try:
-            await self._write(lambda conn: queries.insert_execution(conn, record, history))
+            await self._write(lambda conn: queries.insert_execution(conn, record, history, lease_ms))
         except IntegrityError:
             existing = None if key is None else await self._existing(record, key)
             if existing is None:
@@ -195,10 +205,15 @@ class SqlStore(SagaStore):
         return await self._read(lambda conn: queries.load_record(conn, execution_id))
 
     async def commit(
-        self, state: ExecutionState, history: tuple[HistoryEvent, ...], *, expected_revision: int
+        self,
+        state: ExecutionState,
+        history: tuple[HistoryEvent, ...],
+        *,
+        expected_revision: int,
+        lease: Lease | None = None,
     ) -> ExecutionState:
         """See `SagaStore.commit`; a missing execution raises ExecutionNotFound."""
-        return await self._write(lambda conn: queries.commit(conn, state, history, expected_revision))
+        return await self._write(lambda conn: queries.commit(conn, state, history, expected_revision, lease))
 
     async def list_executions(
         self,
@@ -224,6 +239,28 @@ class SqlStore(SagaStore):
         """See `SagaStore.unfinished_execution_ids`."""
         return await self._read(queries.unfinished_ids)
 
+    async def claim(
+        self, owner: str, *, lease_ms: int, limit: int, ids: list[str] | None = None, force: bool = False
+    ) -> list[Claim]:
+        """See `SagaStore.claim`."""
+        return await self._write(lambda conn: leases.claim(conn, owner, lease_ms, limit, ids, force))
+
+    async def renew(self, owner: str, *, lease_ms: int) -> int:
+        """See `SagaStore.renew`."""
+        return await self._write(lambda conn: leases.renew(conn, owner, lease_ms))
+
+    async def release(self, owner: str) -> int:
+        """See `SagaStore.release`."""
+        return await self._write(lambda conn: leases.release(conn, owner))
+
+    async def quarantine(self, execution_id: str, reason: str) -> None:
+        """See `SagaStore.quarantine`."""
+        await self._write(lambda conn: leases.set_quarantine(conn, execution_id, reason))
+
+    async def unquarantine(self, execution_id: str) -> None:
+        """See `SagaStore.unquarantine`."""
+        await self._write(lambda conn: leases.set_quarantine(conn, execution_id, None))
+
     async def ping(self) -> None:
         """Run `SELECT 1` on a pooled connection (the pool the store itself uses)."""
         await self._read(lambda conn: conn.execute(select(literal(1))).scalar_one())
@@ -238,3 +275,5 @@ class SqlStore(SagaStore):
     def _shutdown(self) -> None:
         self._executor.shutdown(wait=True)
         self._engine.dispose()
+        if self._lock is not None:
+            self._lock.release()

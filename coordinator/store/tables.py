@@ -69,6 +69,11 @@ class ExecutionRow(SQLModel, table=True):
     revision: int
     created_at_ms: int = Field(sa_type=BigInteger)
     updated_at_ms: int = Field(sa_type=BigInteger)
+    owner: str | None = None
+    lease_until_ms: int = Field(default=0, sa_type=BigInteger)
+    epoch: int = 0
+    recovery_attempts: int = 0
+    quarantined: str | None = Field(default=None, sa_type=Text)
 
 
 class ExecutionStepRow(SQLModel, table=True):

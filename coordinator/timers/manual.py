@@ -25,6 +25,7 @@ class ManualTimers(TimerService):
 
     def __init__(self) -> None:
         self._armed: dict[str, tuple[int, WakeupCallback]] = {}
+        self.periodic: dict[str, WakeupCallback] = {}
 
     def arm(self, key: str, due_at_ms: int, callback: WakeupCallback) -> None:
         """Remember the wake-up; nothing fires until `fire_due`."""
@@ -33,6 +34,14 @@ class ManualTimers(TimerService):
     def disarm(self, key: str) -> None:
         """Forget the wake-up under `key`."""
         self._armed.pop(key, None)
+
+    def every(self, key: str, seconds: float, callback: WakeupCallback) -> None:
+        """Remember the periodic job; tests run it with `run_periodic`."""
+        self.periodic[key] = callback
+
+    async def run_periodic(self, key: str) -> None:
+        """Run one periodic job once."""
+        await self.periodic[key]()
 
     def start(self) -> None:
         """Nothing to start."""

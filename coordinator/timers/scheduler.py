@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from coordinator.ports import TimerService, WakeupCallback
 
@@ -39,6 +40,18 @@ class SchedulerTimers(TimerService):
         if job is not None:
             job.remove()
 
+    def every(self, key: str, seconds: float, callback: WakeupCallback) -> None:
+        """A periodic job (lease renewal and takeover sweeps); never two runs at once."""
+        self._scheduler.add_job(
+            callback,
+            trigger=IntervalTrigger(seconds=seconds, timezone=UTC),
+            id=key,
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+
     def start(self) -> None:
         """Start the scheduler on the running event loop."""
         if not self._scheduler.running:
@@ -50,5 +63,5 @@ class SchedulerTimers(TimerService):
             self._scheduler.shutdown(wait=False)
 
     def pending(self) -> int:
-        """How many wake-ups are armed."""
-        return len(self._scheduler.get_jobs())
+        """How many wake-ups are armed (periodic jobs not counted)."""
+        return sum(1 for job in self._scheduler.get_jobs() if isinstance(job.trigger, DateTrigger))

@@ -1,0 +1,108 @@
+"""Leases: who drives an execution, takeover of expired leases, and fencing of stale owners."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from coordinator.core.state import ExecutionStatus
+from coordinator.errors import Fenced, StaleRevision
+from coordinator.ports import Lease, SagaStore
+
+from .factories import event, plain_state, record
+
+LONG = 60_000
+
+
+async def test_a_created_execution_is_leased_to_its_creator(store: SagaStore) -> None:
+    stored, _ = await store.create_execution(record(plain_state("e1")), (), owner="a", lease_ms=LONG)
+    loaded = await store.load_execution("e1")
+    assert (stored.owner, stored.epoch) == ("a", 1) and (loaded.owner, loaded.epoch) == ("a", 1)
+    assert await store.claim("b", lease_ms=LONG, limit=10) == []  # a live lease is not claimable
+
+
+async def test_expired_leases_are_claimed_with_a_new_epoch_and_fence_the_old_owner(store: SagaStore) -> None:
+    await store.create_execution(record(plain_state("e1")), (), owner="a", lease_ms=0)
+    await asyncio.sleep(0.01)
+    [claim] = await store.claim("b", lease_ms=LONG, limit=10)
+    assert (claim.execution_id, claim.epoch, claim.recovery_attempts) == ("e1", 2, 1)
+    state = (await store.load_execution("e1")).state
+    with pytest.raises(Fenced):
+        await store.commit(state, (event(),), expected_revision=state.revision, lease=Lease(owner="a", epoch=1))
+    assert (await store.list_events("e1", limit=10)).items == []  # the fenced write left nothing
+    committed = await store.commit(state, (event(),), expected_revision=state.revision, lease=Lease(owner="b", epoch=2))
+    assert committed.revision == state.revision + 1
+    loaded = await store.load_execution("e1")
+    assert (loaded.owner, loaded.epoch) == ("b", 2)
+
+
+async def test_a_stale_revision_is_not_reported_as_fencing(store: SagaStore) -> None:
+    await store.create_execution(record(plain_state("e1")), (), owner="a", lease_ms=LONG)
+    state = (await store.load_execution("e1")).state
+    await store.commit(state, (), expected_revision=state.revision, lease=Lease(owner="a", epoch=1))
+    with pytest.raises(StaleRevision) as raised:
+        await store.commit(state, (), expected_revision=state.revision, lease=Lease(owner="a", epoch=1))
+    assert not isinstance(raised.value, Fenced)
+
+
+async def test_claims_skip_terminal_quarantined_and_live_executions(store: SagaStore) -> None:
+    await store.create_execution(record(plain_state("live")), (), owner="a", lease_ms=LONG)
+    await store.create_execution(record(plain_state("free")), ())
+    await store.create_execution(record(plain_state("done", status=ExecutionStatus.COMPLETED)), ())
+    await store.create_execution(record(plain_state("poison")), ())
+    await store.quarantine("poison", "crashed the coordinator 5 times")
+    claimed = await store.claim("b", lease_ms=LONG, limit=10)
+    assert [c.execution_id for c in claimed] == ["free"]
+    assert (await store.load_execution("poison")).quarantined == "crashed the coordinator 5 times"
+    await store.unquarantine("poison")
+    assert [c.execution_id for c in await store.claim("b", lease_ms=LONG, limit=10)] == ["poison"]
+    forced = await store.claim("c", lease_ms=LONG, limit=10, ids=["live"], force=True)
+    assert [(c.execution_id, c.epoch) for c in forced] == [("live", 2)]
+
+
+async def test_concurrent_claimers_never_share_an_execution(store: SagaStore) -> None:
+    for i in range(30):
+        await store.create_execution(record(plain_state(f"e{i:02}", created_at_ms=1000 + i)), ())
+    results = await asyncio.gather(*(store.claim(f"r{n}", lease_ms=LONG, limit=7) for n in range(6)))
+    ids = [c.execution_id for claims in results for c in claims]
+    assert len(ids) == len(set(ids)) == 30
+
+
+async def test_renew_keeps_leases_and_release_gives_them_up(store: SagaStore) -> None:
+    await store.create_execution(record(plain_state("e1")), (), owner="a", lease_ms=50)
+    await store.create_execution(record(plain_state("e2", status=ExecutionStatus.COMPLETED)), (), owner="a")
+    assert await store.renew("a", lease_ms=LONG) == 1
+    await asyncio.sleep(0.1)
+    assert await store.claim("b", lease_ms=LONG, limit=10) == []
+    assert await store.release("a") == 1
+    assert [c.execution_id for c in await store.claim("b", lease_ms=LONG, limit=10)] == ["e1"]
+
+
+async def test_progress_resets_the_recovery_count(store: SagaStore) -> None:
+    await store.create_execution(record(plain_state("e1")), ())
+    for n in (1, 2):
+        [claim] = await store.claim(f"r{n}", lease_ms=0, limit=1)
+        assert claim.recovery_attempts == n
+        await asyncio.sleep(0.01)
+    state = (await store.load_execution("e1")).state
+    await store.commit(replace(state), (event(),), expected_revision=state.revision,
+                       lease=Lease(owner="r2", epoch=claim.epoch))
+    await asyncio.sleep(0.01)
+    [again] = await store.claim("r3", lease_ms=0, limit=1)
+    assert again.recovery_attempts == 1
+
+
+async def test_one_process_per_sqlite_file(tmp_path: Path) -> None:
+    from coordinator.errors import DatabaseInUse
+    from coordinator.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'one.db'}"
+    first = await open_store(url)
+    with pytest.raises(DatabaseInUse, match="use PostgreSQL"):
+        await open_store(url)
+    await first.close()
+    second = await open_store(url)  # the lock goes with the store
+    await second.close()
