@@ -135,7 +135,12 @@ class Engine:
                 record = await self.store.load_execution(execution_id)
                 lease = await self._lease_for(record, external)
                 if lease is None and not external:
-                    return record  # not ours (any more): the owner drives it
+                    # Not ours (any more): a late outcome or wake-up of a process that lost the lease.
+                    log.warning(
+                        "stale %s for execution %s dropped: it is owned by %s at epoch %d",
+                        type(event).__name__, execution_id, record.owner, record.epoch,
+                    )
+                    return record
                 if lease is not None and lease.epoch != record.epoch:
                     record = await self.store.load_execution(execution_id)
                 self._faults.hit("load", execution_id=execution_id, saga=record.state.saga)

@@ -59,6 +59,12 @@ def normalise_url(url: str) -> URL:
     raise ValueError(f"unsupported database URL scheme {parsed.drivername!r} (use sqlite:/// or postgresql://)")
 
 
+IDLE_IN_TRANSACTION_MS = 5_000
+"""PostgreSQL ends a session that sits idle inside a transaction this long (see `make_engine`)."""
+LOCK_TIMEOUT_MS = 10_000
+"""A statement waiting longer than this for a row lock fails (and is retried) instead of queueing."""
+
+
 def is_sqlite(url: URL) -> bool:
     """Whether the URL names a SQLite database."""
     return url.get_backend_name() == "sqlite"
@@ -71,7 +77,13 @@ def make_engine(url: URL, *, pool_size: int) -> Engine:
         engine = create_engine(url, pool_pre_ping=True, connect_args={"check_same_thread": False})
         _configure_sqlite(engine)
         return engine
-    connect_args: dict[str, Any] = {"application_name": APPLICATION_NAME}
+    connect_args: dict[str, Any] = {
+        "application_name": APPLICATION_NAME,
+        # A coordinator paused (SIGSTOP, a long GC, a frozen VM) inside a transaction would hold
+        # its row locks, and SKIP LOCKED claims would skip those executions for as long as it
+        # sleeps. Our transactions last milliseconds: the server ends a session idle in one.
+        "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS} -c lock_timeout={LOCK_TIMEOUT_MS}",
+    }
     if "connect_timeout" not in url.query:
         # Without it an unreachable host hangs until the OS gives up; /readyz must answer sooner.
         connect_args["connect_timeout"] = 5

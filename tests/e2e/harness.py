@@ -68,11 +68,12 @@ class Coordinator:
         self.log_path = log_path
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **(env or {})}
+        # Short leases so takeovers happen within a test's patience; tests may override.
+        self.env = {**os.environ, "SAGA_LEASE_SECONDS": "3", "SAGA_SWEEP_SECONDS": "0.5", **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
         self.kills = 0
 
-    def start(self) -> None:
+    def start(self, *, wait: bool = True, extra_env: dict[str, str] | None = None) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
@@ -83,12 +84,13 @@ class Coordinator:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=self.env,
+            env={**self.env, **(extra_env or {})},
             cwd=ROOT,
             start_new_session=True,
         )
         log.close()
-        wait_until(self._ready, timeout=30, what=f"coordinator on {self.url} (log {self.log_path})")
+        if wait:
+            wait_until(self._ready, timeout=30, what=f"coordinator on {self.url} (log {self.log_path})")
 
     def _ready(self) -> bool:
         assert self.process is not None
@@ -99,6 +101,19 @@ class Coordinator:
         except httpx.HTTPError:
             return False
 
+    def signal(self, signum: int) -> None:
+        """Send `signum` (SIGSTOP, SIGCONT, ...) to the coordinator process."""
+        assert self.process is not None
+        os.kill(self.process.pid, signum)
+
+    def exited(self, timeout: float) -> int | None:
+        """The exit code if the process ends within `timeout` seconds, else None."""
+        assert self.process is not None
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs."""
         assert self.process is not None
@@ -108,6 +123,7 @@ class Coordinator:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)  # a stopped process cannot handle SIGTERM
             self.process.terminate()
             try:
                 self.process.wait(timeout=15)

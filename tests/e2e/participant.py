@@ -37,6 +37,7 @@ async def operate(request: Request[Any, Any, Any], name: FromPath[str]) -> Respo
         "execution": request.headers.get("x-saga-execution-id"),
         "step": request.headers.get("x-saga-step"),
         "traceparent": request.headers.get("traceparent"),
+        "coordinator": request.headers.get("x-saga-coordinator"),
     }
     if key in ACTIVE:
         OVERLAPS.append(key)

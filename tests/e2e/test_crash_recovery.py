@@ -2,84 +2,19 @@
 
 from __future__ import annotations
 
-import itertools
 import random
 import time
-from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
+from tests.e2e.checker import check_invariants
 from tests.e2e.harness import Coordinator, Participant, wait_until
+from tests.e2e.workload import all_terminal, definition
 from tests.postgres import empty_postgres
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
-
-STEPS = ["reserve", "charge", "ship"]
-
-
-def _definition(participant_url: str) -> str:
-    steps = []
-    for name in STEPS:
-        steps.append(
-            f"""
-  - name: {name}
-    action:
-      method: POST
-      url: "{participant_url}/op/{name}"
-      body: {{fail: "{{{{ input.fail }}}}", order: "{{{{ input.order }}}}"}}
-      timeout: 5s
-    compensation:
-      method: DELETE
-      url: "{participant_url}/op/undo-{name}"
-    retry: {{max_attempts: 3, initial_interval: 100ms, jitter: none}}"""
-        )
-    return "name: crash-test\ndescription: three steps, each undoable\nsteps:" + "".join(steps) + "\n"
-
-
-def _check_invariants(executions: list[dict[str, Any]], ledger: dict[str, Any]) -> None:
-    requests = ledger["requests"]
-    assert ledger["overlaps"] == [], f"two attempts of one step were in flight at once: {ledger['overlaps']}"
-    by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in requests:
-        by_key[r["key"]].append(r)
-    for key, rs in by_key.items():
-        assert sum(r["applied"] for r in rs) <= 1, f"{key} applied twice"
-        spans = sorted((r["start"], r["end"]) for r in rs)
-        for (_, end), (start, _) in itertools.pairwise(spans):
-            assert start >= end, f"attempts of {key} overlapped in time"
-    for ex in executions:
-        eid = ex["id"]
-        fail = ex["input"]["fail"]
-        applied = {r["key"] for r in requests if r["execution"] == eid and r["applied"]}
-        if fail == "none":
-            assert ex["status"] == "completed", ex
-            assert applied == {f"{eid}:{s}:action" for s in STEPS}, (eid, applied)
-        else:
-            assert ex["status"] == "compensated", ex
-            assert fail == "ship"
-            expected_forward = {f"{eid}:reserve:action", f"{eid}:charge:action"}
-            expected_undo = {f"{eid}:reserve:compensation", f"{eid}:charge:compensation"}
-            assert applied == expected_forward | expected_undo, (eid, applied)
-            undo = sorted(
-                (r["end"], r["step"]) for r in requests if r["execution"] == eid and r["op"].startswith("undo-")
-                and r["applied"]
-            )
-            assert [s for _, s in undo] == ["charge", "reserve"], f"{eid} compensated out of order: {undo}"
-        # every key the coordinator used for this execution was seen by the participant
-        seen = {r["key"] for r in requests if r["execution"] == eid}
-        assert all(k.startswith(f"{eid}:") for k in seen)
-
-
-def _all_terminal(coordinator: Coordinator, ids: list[str]) -> list[dict[str, Any]]:
-    out = []
-    for eid in ids:
-        r = httpx.get(f"{coordinator.url}/v1/executions/{eid}", params={"wait": "30s"}, timeout=40)
-        assert r.status_code == 200, r.text
-        out.append(r.json())
-    return out
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -98,7 +33,7 @@ def test_sigkill_during_forward_and_rollback_phases_loses_nothing(tmp_path: Path
     participant = Participant(latency_ms=150)
     sagas = tmp_path / "sagas"
     sagas.mkdir()
-    (sagas / "crash-test.yaml").write_text(_definition(participant.url))
+    (sagas / "crash-test.yaml").write_text(definition(participant.url))
     coordinator = Coordinator(
         database_url=database_url, sagas_dir=sagas, log_path=tmp_path / "coordinator.log"
     )
@@ -131,8 +66,8 @@ def test_sigkill_during_forward_and_rollback_phases_loses_nothing(tmp_path: Path
         coordinator.kill()
         coordinator.start()
 
-        executions = _all_terminal(coordinator, ids)
-        _check_invariants(executions, participant.ledger())
+        executions = all_terminal(coordinator, ids)
+        check_invariants(executions, participant.ledger())
         assert coordinator.kills == 3
         # restarts re-sent calls that were in flight, under the same key
         resent = 0

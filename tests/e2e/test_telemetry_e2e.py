@@ -10,7 +10,7 @@ import pytest
 
 from tests.e2e.harness import Coordinator, Participant, wait_until
 from tests.e2e.otlp_receiver import OtlpReceiver, render_tree
-from tests.e2e.test_crash_recovery import _definition
+from tests.e2e.workload import definition
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -20,7 +20,7 @@ def test_traces_from_a_real_process_survive_sigkill(tmp_path: Path) -> None:
     participant = Participant(latency_ms=200)
     sagas = tmp_path / "sagas"
     sagas.mkdir()
-    (sagas / "crash-test.yaml").write_text(_definition(participant.url))
+    (sagas / "crash-test.yaml").write_text(definition(participant.url))
     coordinator = Coordinator(
         database_url=f"sqlite:///{tmp_path / 'saga.db'}",
         sagas_dir=sagas,
