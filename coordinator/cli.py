@@ -1,4 +1,5 @@
-"""The `saga` command: serve, validate, openapi, demo."""
+"""The `saga` command: serve, validate, openapi, demo; and the operator's commands on the API
+(register, start, get, ls, events, watch, cancel, retry; see `coordinator.operator_cli`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from coordinator.operator_cli import add_commands
 from coordinator.settings import Settings, SettingsError
 
 log = logging.getLogger("coordinator")
@@ -145,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--sagas-dir", default=str(_default_sagas_dir()), help="where the example definitions are")
     demo.add_argument("--no-color", action="store_true")
     demo.set_defaults(run=_demo)
+    add_commands(commands)
     return parser
 
 

@@ -1,0 +1,97 @@
+"""A Python client of the saga coordinator's HTTP API (needs only httpx).
+
+    from coordinator.client import SagaClient, SagaCompensated
+
+    with SagaClient() as saga:                      # SAGA_URL / SAGA_TOKEN, or arguments
+        handle = saga.start("order-checkout", order, idempotency_key=order["order_id"])
+        try:
+            handle.result(timeout=60)               # long polls until the saga ends
+        except SagaCompensated as rolled_back:
+            print(rolled_back.execution.error)      # which step failed, and why
+
+`AsyncSagaClient` has the same methods, awaited. Error answers (problem+json) are raised as the
+typed exceptions of `coordinator.client.errors`; answers are the frozen models of
+`coordinator.client.models`. See docs/client.md.
+"""
+
+from coordinator.client.aio import AsyncExecutionHandle, AsyncSagaClient
+from coordinator.client.errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    DefinitionConflict,
+    DefinitionInvalid,
+    ExecutionInputInvalid,
+    ExecutionNotFound,
+    ExecutionStateConflict,
+    Forbidden,
+    IdempotencyConflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    SagaCompensated,
+    SagaDidNotComplete,
+    SagaError,
+    SagaFailed,
+    SagaNotFound,
+    SagaVersionNotFound,
+    ServerError,
+    StoreUnavailable,
+    Unauthorized,
+    UnexpectedResponse,
+    Unreachable,
+    WaitTimeout,
+)
+from coordinator.client.models import (
+    Event,
+    Execution,
+    ExecutionError,
+    ExecutionStatus,
+    Page,
+    Problem,
+    Saga,
+    SagaRef,
+    Step,
+)
+from coordinator.client.sync import ExecutionHandle, SagaClient
+
+__all__ = [
+    "ApiError",
+    "AsyncExecutionHandle",
+    "AsyncSagaClient",
+    "BadRequest",
+    "Conflict",
+    "DefinitionConflict",
+    "DefinitionInvalid",
+    "Event",
+    "Execution",
+    "ExecutionError",
+    "ExecutionHandle",
+    "ExecutionInputInvalid",
+    "ExecutionNotFound",
+    "ExecutionStateConflict",
+    "ExecutionStatus",
+    "Forbidden",
+    "IdempotencyConflict",
+    "InvalidInput",
+    "NotFound",
+    "Page",
+    "PayloadTooLarge",
+    "Problem",
+    "Saga",
+    "SagaClient",
+    "SagaCompensated",
+    "SagaDidNotComplete",
+    "SagaError",
+    "SagaFailed",
+    "SagaNotFound",
+    "SagaRef",
+    "SagaVersionNotFound",
+    "ServerError",
+    "Step",
+    "StoreUnavailable",
+    "Unauthorized",
+    "UnexpectedResponse",
+    "Unreachable",
+    "WaitTimeout",
+]

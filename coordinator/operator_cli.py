@@ -1,0 +1,351 @@
+"""The operator's subcommands of `saga`, on `coordinator.client`: register, start, get, ls, events,
+watch, cancel, retry.
+
+Exit codes, for scripts:
+    0  done (for start --wait, get, watch: the saga completed, or is still running without --wait)
+    1  the saga did not complete: compensated, failed, or still running when --timeout ran out
+    2  a usage error, or the coordinator refused the request (unknown id, invalid definition, 401, 409)
+    3  the coordinator could not be reached, timed out, or failed (5xx)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from coordinator.client import (
+    ApiError,
+    Event,
+    Execution,
+    ExecutionStatus,
+    SagaClient,
+    SagaError,
+    ServerError,
+)
+from coordinator.operator_render import LiveTimeline, Output, raw
+
+__all__ = ["EXIT_BAD_END", "EXIT_OK", "EXIT_UNAVAILABLE", "EXIT_USAGE", "add_commands"]
+
+EXIT_OK = 0
+EXIT_BAD_END = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
+
+_WATCH_POLL_S = 1.0
+"""How long each `saga watch` long poll is held: the live timeline's refresh when nothing ends."""
+
+Command = Callable[[argparse.Namespace, SagaClient, Output], int]
+
+
+class UsageError(Exception):
+    """A command line that parses but makes no sense (bad JSON, unreadable file, bad duration)."""
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the operator subcommands to `saga`'s parser."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=None, help="the coordinator (default $SAGA_URL, else http://127.0.0.1:8080)")
+    common.add_argument("--token", default=None, help="bearer token (default $SAGA_TOKEN; prefer the variable)")
+    common.add_argument("--json", action="store_true", help="print machine-readable JSON only, on stdout")
+    common.add_argument("--no-color", action="store_true", help="no colours (NO_COLOR is honoured too)")
+
+    waiting = argparse.ArgumentParser(add_help=False)
+    waiting.add_argument(
+        "--timeout", default=None, metavar="DURATION", help="give up waiting after this, e.g. 30s (implies --wait)"
+    )
+
+    def add(name: str, run: Command, help: str, *parents: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser = commands.add_parser(name, help=help, description=help, parents=[common, *parents])
+        parser.set_defaults(run=lambda args: _run(name, run, args))
+        return parser
+
+    register = add("register", _register, "register saga definitions (YAML or JSON files, or folders of them)")
+    register.add_argument("files", nargs="+", metavar="FILE", help="expands ${VAR} / ${VAR:-default} from the env")
+
+    start = add("start", _start, "start an execution of a saga", waiting)
+    start.add_argument("saga", metavar="SAGA")
+    start.add_argument("--input", default=None, metavar="JSON|@FILE", help="the input: JSON text, @file or @- (stdin)")
+    start.add_argument("--idempotency-key", default=None, help="starting again with it returns the same execution")
+    start.add_argument("--version", type=int, default=None, help="pin a version (default: the latest)")
+    start.add_argument("--wait", action="store_true", help="wait for the end and print the timeline")
+
+    get = add("get", _get, "show an execution and its steps", waiting)
+    get.add_argument("id", metavar="ID")
+    get.add_argument("--wait", action="store_true", help="wait until the execution is terminal")
+
+    ls = add("ls", _ls, "list executions, newest first")
+    ls.add_argument("--saga", default=None, help="only this saga's executions")
+    ls.add_argument("--status", default=None, choices=[s.value for s in ExecutionStatus])
+    ls.add_argument("--limit", type=_positive, default=20, help="at most this many (default 20)")
+
+    events = add("events", _events, "show an execution's history")
+    events.add_argument("id", metavar="ID")
+
+    watch = add("watch", _watch, "follow an execution as a live timeline until it ends", waiting)
+    watch.add_argument("id", metavar="ID")
+
+    cancel = add("cancel", _cancel, "cancel a running execution (it rolls back)")
+    cancel.add_argument("id", metavar="ID")
+
+    retry = add("retry", _retry, "retry the remaining compensations of a failed execution")
+    retry.add_argument("id", metavar="ID")
+
+
+def _run(name: str, command: Command, args: argparse.Namespace) -> int:
+    """Run one command with a client; turn what goes wrong into a message and an exit code."""
+    output = Output(json_mode=args.json, color=not args.no_color)
+    try:
+        with SagaClient(args.url, token=args.token) as client:
+            return command(args, client, output)
+    except UsageError as error:
+        output.usage(name, str(error))
+        return EXIT_USAGE
+    except SagaError as error:
+        output.problem(name, error)
+        return exit_code_of(error)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`saga watch ID --json | head`): nothing more to say, to anyone.
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer killed by a closed pipe
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # not a real file (captured in tests): nothing to silence
+        pass
+
+
+def exit_code_of(error: SagaError) -> int:
+    """3 when the coordinator is unreachable or failed; 2 when it refused the request."""
+    if isinstance(error, ApiError) and not isinstance(error, ServerError):
+        return EXIT_USAGE
+    return EXIT_UNAVAILABLE
+
+
+def _status_code(execution: Execution, waited: bool) -> int:
+    """0 when completed (or running, if nobody waited); 1 when compensated, failed or still running after a wait."""
+    if execution.status is ExecutionStatus.COMPLETED:
+        return EXIT_OK
+    if execution.is_terminal or waited:
+        return EXIT_BAD_END
+    return EXIT_OK
+
+
+# -- the commands ------------------------------------------------------------------------------
+
+
+def _register(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
+    from coordinator.definition import find_definition_files, load_definition_file
+    from coordinator.errors import DefinitionInvalid as LocalInvalid
+
+    files: list[Path] = []
+    for name in args.files:
+        path = Path(name)
+        if path.is_dir():
+            files.extend(find_definition_files(path))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UsageError(f"{name}: no such file or directory")
+    if not files:
+        raise UsageError(f"no definition files (.yaml, .yml, .json) in {' '.join(args.files)}")
+    results: list[dict[str, Any]] = []
+    code = EXIT_OK
+    for path in files:
+        try:
+            document = load_definition_file(path)  # ${VAR} expansion, as `saga serve --sagas-dir` does
+            ref = client.register(document)
+        except LocalInvalid as error:  # unreadable, or a variable is not set: never sent
+            problems = [{"path": p.path, "message": p.message} for p in error.problems]
+            results.append(
+                {"file": str(path), "error": {"code": error.code, "detail": error.detail, "errors": problems}}
+            )
+            out.usage("register", f"{path}: {error.detail}")
+            code = EXIT_USAGE
+        except ApiError as error:
+            if isinstance(error, ServerError):
+                raise
+            problems = [{"path": p.path, "message": p.message} for p in error.problems]
+            results.append(
+                {"file": str(path), "error": {"code": error.code, "detail": error.detail, "errors": problems}}
+            )
+            out.problem(f"register {path}", error)
+            code = EXIT_USAGE
+        else:
+            results.append({"file": str(path), "name": ref.name, "version": ref.version, "created": ref.created})
+            if not out.json_mode:
+                out.registered(str(path), ref)
+    if out.json_mode:
+        out.json(results)
+    return code
+
+
+def _start(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
+    waiting = args.wait or args.timeout is not None
+    handle = client.start(
+        args.saga,
+        _input(args.input),
+        idempotency_key=args.idempotency_key,
+        version=args.version,
+        wait=_timeout(args.timeout),
+    )
+    if args.wait and args.timeout is None:
+        handle.wait()  # `wait=None` above means "no wait": here it means "as long as it takes"
+    execution = handle.execution
+    if out.json_mode:
+        out.json(execution.raw)
+    elif waiting:
+        out.timeline(execution, client.events(execution.id))
+    else:
+        out.started(execution, handle.created)
+    # Without --wait the command only starts the saga: how it ends (even if already) is for later.
+    return _status_code(execution, waited=True) if waiting else EXIT_OK
+
+
+def _get(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
+    waiting = args.wait or args.timeout is not None
+    execution = client.wait(args.id, _timeout(args.timeout)) if waiting else client.get(args.id)
+    if out.json_mode:
+        out.json(execution.raw)
+    else:
+        out.execution(execution)
+    return _status_code(execution, waited=waiting)
+
+
+def _ls(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
+    found = list(client.list(saga=args.saga, status=args.status, limit=args.limit + 1))
+    shown = found[: args.limit]
+    if out.json_mode:
+        out.json(raw(shown))
+    else:
+        out.executions(shown, more=len(found) > args.limit)
+    return EXIT_OK
+
+
+def _events(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
+    events = list(client.events(args.id))  # an unknown id: ExecutionNotFound
+    if out.json_mode:
+        out.json(raw(events))
+    else:
+        out.events(events)
+    return EXIT_OK
+
+
+def _watch(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
+    timeout = _timeout(args.timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    tail = _EventTail(client, args.id)
+    execution = client.get(args.id)
+    with LiveTimeline(out) as live:
+        while True:
+            for event in tail.fetch():
+                if out.json_mode:
+                    out.json_line({"event": event.raw})
+            if not out.json_mode:
+                live.show(execution, tail.events)
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if execution.is_terminal or (remaining is not None and remaining <= 0):
+                break
+            poll = _WATCH_POLL_S if remaining is None else min(_WATCH_POLL_S, remaining)
+            execution = client.wait(args.id, poll)
+    if out.json_mode:
+        out.json_line({"execution": execution.raw})
+    return _status_code(execution, waited=True)
+
+
+def _cancel(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
+    execution = client.cancel(args.id)
+    if out.json_mode:
+        out.json(execution.raw)
+    else:
+        out.line(f"cancel requested: execution {execution.id} is {execution.status}; `saga watch {execution.id}`")
+    return EXIT_OK
+
+
+def _retry(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
+    execution = client.retry(args.id)
+    if out.json_mode:
+        out.json(execution.raw)
+    else:
+        out.line(f"retry requested: execution {execution.id} is {execution.status}; `saga watch {execution.id}`")
+    return EXIT_OK
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+class _EventTail:
+    """An execution's history, fetched incrementally: each round asks only from the last full page on."""
+
+    def __init__(self, client: SagaClient, execution_id: str) -> None:
+        self.client = client
+        self.execution_id = execution_id
+        self.by_seq: dict[int, Event] = {}
+        self.resume: str | None = None  # a cursor the API returned: everything before it is held
+
+    @property
+    def events(self) -> list[Event]:
+        """Every event seen so far, oldest first."""
+        return [self.by_seq[seq] for seq in sorted(self.by_seq)]
+
+    def fetch(self) -> list[Event]:
+        """The events not seen before."""
+        new: list[Event] = []
+        cursor = self.resume
+        while True:
+            page = self.client.events_page(self.execution_id, cursor=cursor)
+            for event in page.items:
+                if event.seq not in self.by_seq:
+                    self.by_seq[event.seq] = event
+                    new.append(event)
+            if page.next_cursor is None:
+                return new
+            cursor = self.resume = page.next_cursor
+
+
+def _input(value: str | None) -> Any:
+    """`--input`: JSON text, `@file` or `@-` (stdin); None when absent."""
+    if value is None:
+        return None
+    text = value
+    if value.startswith("@"):
+        name = value[1:]
+        try:
+            text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+        except OSError as error:
+            raise UsageError(f"--input: cannot read {name}: {error.strerror or error}") from None
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise UsageError(f"--input is not JSON: {error}") from None
+
+
+def _timeout(value: str | None) -> float | None:
+    """`--timeout 30s` in seconds (the definition format's durations); None when absent."""
+    if value is None:
+        return None
+    from coordinator.definition import parse_duration_ms
+
+    try:
+        return parse_duration_ms(value) / 1000
+    except ValueError as error:
+        raise UsageError(f"--timeout: {error}") from None
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
