@@ -115,9 +115,10 @@ class Runtime:
             )
 
     async def close(self) -> None:
-        """Stop the engine, then release the client and the database."""
-        await self.engine.close()
+        """Stop the engine (letting calls in flight finish), then release the client and the database."""
+        await self.engine.close(grace_s=self.settings.shutdown_grace_seconds)
         if self.client is not None:
             await self.client.aclose()
         await self.store.close()
         self.telemetry.shutdown()
+        log.info("shutdown complete")

@@ -85,6 +85,8 @@ class Settings:
     """`SAGA_LEASE_SECONDS`: how long an execution stays with a replica that stopped renewing."""
     sweep_seconds: float = 2.0
     """`SAGA_SWEEP_SECONDS`: how often leases are renewed and expired ones taken over."""
+    shutdown_grace_seconds: float = 20.0
+    """`SAGA_SHUTDOWN_GRACE_SECONDS`: on SIGTERM, how long calls in flight may take to finish."""
     max_recovery_attempts: int = 5
     """`SAGA_MAX_RECOVERY_ATTEMPTS`: takeovers without progress before an execution is quarantined."""
     fault_points: tuple[str, ...] = ()
@@ -116,6 +118,7 @@ class Settings:
             lease_seconds=_float(env, "SAGA_LEASE_SECONDS", 15.0),
             sweep_seconds=_float(env, "SAGA_SWEEP_SECONDS", 2.0),
             max_recovery_attempts=_int(env, "SAGA_MAX_RECOVERY_ATTEMPTS", 5, minimum=1),
+            shutdown_grace_seconds=_float(env, "SAGA_SHUTDOWN_GRACE_SECONDS", 20.0),
             fault_points=_list(env, "SAGA_FAULT_POINT"),
             fault_nth=_int(env, "SAGA_FAULT_NTH", 1, minimum=1),
             fault_target=env.get("SAGA_FAULT_TARGET") or None,

@@ -64,6 +64,7 @@ def on_forward_outcome(draft: Draft, index: int, attempt: int, outcome: StepOutc
             effect_possible=True,
             response=outcome.response,
             last_status_code=outcome.status_code,
+            last_error=None,  # an earlier attempt's error no longer describes the step
         )
         draft.record(
             "attempt_succeeded",

@@ -21,16 +21,51 @@ class OutcomeKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TruncatedBody:
+    """A response body longer than the limit (`SAGA_MAX_RESPONSE_BYTES`): only its start is kept."""
+
+    size_bytes: int
+    """How many bytes the participant sent (at least this many when `sha256` is None)."""
+    sha256: str | None
+    """Hex digest of the whole body; None when it was too large or too slow to read to its end."""
+    kept_bytes: int
+    """How many bytes of it are kept (and decoded into `body`)."""
+
+    def as_context(self) -> dict[str, Any]:
+        """The JSON shape stored and exposed to templates."""
+        return {"size_bytes": self.size_bytes, "sha256": self.sha256, "kept_bytes": self.kept_bytes}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ResponseSnapshot:
     """What later templates may read of a response: `steps.<name>.response`."""
 
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
+    truncated: TruncatedBody | None = None
+    """Set when the body was cut at the size limit; `body` then holds its start only."""
 
     def as_context(self) -> dict[str, Any]:
-        """The JSON shape exposed to templates."""
-        return {"status": self.status, "headers": dict(self.headers), "body": self.body}
+        """The JSON shape exposed to templates (and stored); `truncated` only when the body was cut."""
+        context: dict[str, Any] = {"status": self.status, "headers": dict(self.headers), "body": self.body}
+        if self.truncated is not None:
+            context["truncated"] = self.truncated.as_context()
+        return context
+
+    @classmethod
+    def from_context(cls, data: dict[str, Any]) -> ResponseSnapshot:
+        """The inverse of `as_context`, for stores that keep the JSON shape."""
+        cut = data.get("truncated")
+        truncated = None
+        if isinstance(cut, dict):
+            truncated = TruncatedBody(
+                size_bytes=int(cut.get("size_bytes", 0)),
+                sha256=cut.get("sha256"),
+                kept_bytes=int(cut.get("kept_bytes", 0)),
+            )
+        return cls(status=data["status"], headers=dict(data.get("headers") or {}), body=data.get("body"),
+                   truncated=truncated)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,7 +17,7 @@ from coordinator.core.state import ExecutionStatus
 from coordinator.definition import validate_input
 from coordinator.engine.dispatch import Dispatcher
 from coordinator.engine.faults import NO_FAULTS, FaultPoints
-from coordinator.engine.locks import KeyedLocks
+from coordinator.engine.locks import KeyedLocks, TerminalWaiters
 from coordinator.engine.ownership import Ownership
 from coordinator.engine.registry import DefinitionRegistry
 from coordinator.engine.secrets import SecretSource
@@ -73,7 +73,7 @@ class Engine:
         self._faults = faults
         self._max_recovery_attempts = max_recovery_attempts
         self._locks = KeyedLocks()
-        self._terminal: dict[str, asyncio.Event] = {}
+        self._waiters = TerminalWaiters()
         self._stalled: set[str] = set()
         self._dispatcher = Dispatcher(
             executor=executor,
@@ -180,11 +180,8 @@ class Engine:
         return Lease(owner=self.ownership.owner_id, epoch=claims[0].epoch) if claims else None
 
     def _after_commit(self, record: ExecutionRecord) -> None:
-        state = record.state
-        if state.status.is_terminal:
-            waiter = self._terminal.pop(state.id, None)
-            if waiter is not None:
-                waiter.set()
+        if record.state.status.is_terminal:
+            self._waiters.notify(record.state.id)
 
     async def cancel(self, execution_id: str, reason: str = "cancelled by operator") -> ExecutionRecord:
         """Stop the forward phase and roll back. Raises ExecutionStateConflict when terminal."""
@@ -213,18 +210,18 @@ class Engine:
         """The execution once terminal, or as it stands when `timeout_s` has passed."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        while True:
-            waiter = self._terminal.setdefault(execution_id, asyncio.Event())
-            record = await self.store.load_execution(execution_id)
-            remaining = deadline - loop.time()
-            if record.state.status.is_terminal or remaining <= 0:
-                return record
-            # Re-check now and then: another replica may be the one driving it.
-            try:
-                async with asyncio.timeout(min(remaining, 1.0)):
-                    await waiter.wait()
-            except TimeoutError:
-                pass
+        async with self._waiters.hold(execution_id) as waiter:
+            while True:
+                record = await self.store.load_execution(execution_id)
+                remaining = deadline - loop.time()
+                if record.state.status.is_terminal or remaining <= 0:
+                    return record
+                # Re-check now and then: another replica may be the one driving it.
+                try:
+                    async with asyncio.timeout(min(remaining, 1.0)):
+                        await waiter.wait()
+                except TimeoutError:
+                    pass
 
     def start(self, *, sweep_seconds: float) -> None:
         """Begin firing wake-ups, and sweeping: renew our leases, take over expired ones."""
@@ -294,10 +291,15 @@ class Engine:
         """Participant calls being sent right now."""
         return self._dispatcher.in_flight
 
-    async def close(self) -> None:
-        """Stop timers and outstanding calls, and hand our leases back so others take over at once."""
+    async def close(self, grace_s: float = 0.0) -> None:
+        """Shut down: claim nothing more, let calls in flight finish (up to `grace_s`), hand leases back.
+
+        Timers stop first (no sweep claims work, no retry fires); the calls in flight finish and
+        their outcomes are committed; follow-up calls are not started; then our leases are released
+        so another replica, or the next start, takes the executions over at once.
+        """
         self._timers.shutdown()
-        await self._dispatcher.close()
+        await self._dispatcher.close(grace_s)
         try:
             await self.store.release(self.ownership.owner_id)
         except Exception:

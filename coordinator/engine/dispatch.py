@@ -54,12 +54,17 @@ class Dispatcher:
         self._on_stall = on_stall
         self._faults = faults
         self._tasks: set[asyncio.Task[None]] = set()
+        self._draining = False
 
     def dispatch(self, record: ExecutionRecord, spec: SagaSpec, actions: tuple[Action, ...]) -> None:
         """Start every action; none of them blocks the caller."""
         execution_id = record.state.id
         for action in actions:
             match action:
+                case CallStep() if self._draining:
+                    # Shutting down: the attempt stays recorded as started and our lease is
+                    # released, so the next owner sends it under the same key.
+                    log.info("shutting down: leaving %s to the next owner", action.idempotency_key)
                 case CallStep():
                     task = asyncio.create_task(self._call(record, spec, action), name=f"call {execution_id}")
                     self._tasks.add(task)
@@ -162,8 +167,15 @@ class Dispatcher:
         """Calls currently being sent."""
         return len(self._tasks)
 
-    async def close(self) -> None:
-        """Stop outstanding calls; their attempts stay recorded as started, and recovery re-sends them."""
+    async def close(self, grace_s: float = 0.0) -> None:
+        """Start no new call; let the calls in flight finish for up to `grace_s`, then cancel the rest.
+
+        A finished call's outcome is committed as usual. A cancelled one stays recorded as started,
+        and whoever owns the execution next re-sends it under the same idempotency key.
+        """
+        self._draining = True
+        if self._tasks and grace_s > 0:
+            await asyncio.wait(list(self._tasks), timeout=grace_s)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

@@ -58,7 +58,8 @@ def test_a_killed_replica_is_taken_over_within_lease_and_sweep(
         ledger = participant.ledger()
         check_invariants(executions, ledger)
         mine = set(ids)
-        owners_before = {r["coordinator"] for r in ledger["requests"] if r["execution"] in mine and r["start"] < killed_at}
+        before = [r for r in ledger["requests"] if r["execution"] in mine and r["start"] < killed_at]
+        owners_before = {r["coordinator"] for r in before}
         after = [r for r in ledger["requests"] if r["execution"] in mine and r["start"] > killed_at]
         assert len(owners_before) == 1 and after, "A drove its executions, and someone resumed them"
         assert {r["coordinator"] for r in after}.isdisjoint(owners_before)
