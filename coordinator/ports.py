@@ -68,11 +68,10 @@ class Lease:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Claim:
-    """An execution a claim took over, with the epoch it now carries and how often it was claimed."""
+    """An execution a claim took over, with the epoch it now carries."""
 
     execution_id: str
     epoch: int
-    recovery_attempts: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,9 +190,17 @@ class SagaStore(abc.ABC):
 
         Eligible: no owner, or a lease expired by the database's clock (any lease with `force`),
         restricted to `ids` when given (with `force` and `ids`, terminal executions too: an
-        operator retry takes a `failed` one). Each claim increments the epoch (fencing every earlier
-        owner) and the recovery count. Concurrent claimers never get the same execution
-        (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
+        operator retry takes a `failed` one). Each claim increments the epoch, fencing every
+        earlier owner. Concurrent claimers never get the same execution (`FOR UPDATE SKIP LOCKED`
+        on PostgreSQL).
+        """
+
+    @abc.abstractmethod
+    async def note_recovery(self, execution_id: str) -> int:
+        """Count one attempt to resume the execution (before it is driven); return the count.
+
+        A commit by its owner, or a lease renewal, resets the count: only an execution that
+        keeps taking its coordinator down before any progress reaches the quarantine limit.
         """
 
     @abc.abstractmethod

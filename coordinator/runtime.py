@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
+import signal
 import time
 from dataclasses import dataclass
+from types import FrameType
 
 import httpx
 
@@ -23,6 +27,31 @@ from coordinator.telemetry.logs import install_redaction
 from coordinator.timers import SchedulerTimers
 
 log = logging.getLogger("coordinator")
+
+
+def _log_tasks_on_sigusr1() -> None:
+    """`kill -USR1 <pid>` logs every asyncio task's stack: what a stuck coordinator is waiting on."""
+
+    def dump() -> None:
+        for task in asyncio.all_tasks():
+            frames = [f"{f.f_code.co_filename.rsplit('/', 1)[-1]}:{f.f_lineno} {f.f_code.co_name}"
+                      for f in _chain(task)]
+            log.warning("task %s waiting at %s", task.get_name(), " -> ".join(frames) or "(not started)")
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
+
+
+def _chain(task: asyncio.Task[object]) -> list[FrameType]:
+    """The frames of a task's coroutine and of every coroutine it awaits, outermost first."""
+    frames: list[FrameType] = []
+    coro: object = task.get_coro()
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None)
+        if frame is not None:
+            frames.append(frame)
+        coro = getattr(coro, "cr_await", None)
+    return frames
 
 
 class SystemClock(Clock):
@@ -100,6 +129,7 @@ class Runtime:
         if self.settings.sagas_dir is not None:
             await self.register_directory()
         self.engine.start(sweep_seconds=self.settings.sweep_seconds)
+        _log_tasks_on_sigusr1()
         # A SQLite file has one process (a file lock enforces it): every lease on it is a dead
         # process's, so take them all now rather than after they expire.
         await self.engine.recover(take_all=not self.settings.database_url.startswith("postgres"))

@@ -8,10 +8,13 @@ and `SAGA_SECRET_*`, which the secret source reads at call time so secrets are n
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from coordinator.executor.policy import TargetPolicy
 
 DEFAULT_DATABASE_URL = "sqlite:///./saga.db"
 _DEFAULT_BODY = 1024 * 1024
@@ -20,8 +23,65 @@ _DEFAULT_RESPONSE = 256 * 1024
 _DEFAULT_CONNECTIONS = 200
 
 
+SCOPES = ("definitions:write", "executions:start", "executions:read", "admin")
+"""API scopes. `admin` (cancel, retry) implies every other one; see docs/security.md."""
+
+# RFC 6750 b64token characters: what a bearer token may hold (no ':' or ',', which split entries).
+_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+
+
 class SettingsError(ValueError):
     """A setting has a value the coordinator refuses; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """One API token and the scopes it holds."""
+
+    token: str
+    scopes: frozenset[str]
+
+    def allows(self, scope: str) -> bool:
+        """Whether this token may act under `scope` (`admin` may do everything)."""
+        return "admin" in self.scopes or scope in self.scopes
+
+
+def parse_token_entry(entry: str, *, source: str = "SAGA_API_TOKENS(_FILE)") -> TokenGrant:
+    """`TOKEN` (every scope) or `TOKEN:SCOPE+SCOPE...`, e.g. `k3y:executions:start+executions:read`.
+
+    Raises:
+        SettingsError: the token has characters a bearer token cannot have, or a scope is unknown.
+    """
+    token, sep, scope_text = entry.strip().partition(":")
+    if not _TOKEN.fullmatch(token):
+        raise SettingsError(
+            f"{source}: a token may hold letters, digits and -._~+/ (then '=' padding) only; "
+            "write entries as TOKEN or TOKEN:SCOPE+SCOPE"
+        )
+    if not sep:
+        return TokenGrant(token, frozenset(SCOPES))
+    scopes = frozenset(part.strip() for part in scope_text.split("+") if part.strip())
+    unknown = sorted(scopes - set(SCOPES))
+    if unknown or not scopes:
+        # Never echo the token itself: the message may end up in a log.
+        raise SettingsError(f"{source}: unknown or missing scope {unknown or ''} (known: {', '.join(SCOPES)})")
+    return TokenGrant(token, scopes)
+
+
+def _tokens(env: Mapping[str, str]) -> tuple[str, ...]:
+    """`SAGA_API_TOKENS` entries, then those of `SAGA_API_TOKENS_FILE` (both may be given)."""
+    path = env.get("SAGA_API_TOKENS_FILE", "").strip()
+    return _list(env, "SAGA_API_TOKENS") + (_token_file(path) if path else ())
+
+
+def _token_file(path: str) -> tuple[str, ...]:
+    """Entries of a tokens file: one per line, `#` starts a comment, blank lines are skipped."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise SettingsError(f"SAGA_API_TOKENS_FILE {path!r} cannot be read: {error.strerror}") from None
+    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return tuple(line for line in lines if line)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
@@ -70,9 +130,11 @@ class Settings:
     insecure: bool = False
     """`--insecure`: allow a non-loopback `--host` without API tokens."""
     api_tokens: tuple[str, ...] = ()
-    """`SAGA_API_TOKENS`: comma-separated bearer tokens; empty means the API is open."""
+    """`SAGA_API_TOKENS` (comma-separated) and the lines of `SAGA_API_TOKENS_FILE`: entries
+    `TOKEN` or `TOKEN:SCOPE+SCOPE`; empty means the API is open."""
     allowed_targets: tuple[str, ...] = ()
-    """`SAGA_ALLOWED_TARGETS`: host or host:port patterns participants may be called on."""
+    """`SAGA_ALLOWED_TARGETS`: names (`*` wildcards), addresses and networks participants may be
+    called on, each with an optional port; see `coordinator.executor.policy`."""
     max_body_bytes: int = _DEFAULT_BODY
     """`SAGA_MAX_BODY_BYTES`: largest accepted request body (413 beyond)."""
     max_wait_seconds: float = _DEFAULT_WAIT
@@ -109,7 +171,7 @@ class Settings:
         settings = cls(
             database_url=env.get("SAGA_DATABASE_URL") or DEFAULT_DATABASE_URL,
             sagas_dir=Path(sagas_dir) if sagas_dir else None,
-            api_tokens=_list(env, "SAGA_API_TOKENS"),
+            api_tokens=_tokens(env),
             allowed_targets=_list(env, "SAGA_ALLOWED_TARGETS"),
             max_body_bytes=_int(env, "SAGA_MAX_BODY_BYTES", _DEFAULT_BODY, minimum=1024),
             max_wait_seconds=_float(env, "SAGA_MAX_WAIT_SECONDS", _DEFAULT_WAIT),
@@ -143,12 +205,25 @@ class Settings:
             )
         if self.log_format not in ("json", "text"):
             raise SettingsError(f"SAGA_LOG_FORMAT must be json or text, got {self.log_format!r}")
+        self.token_grants()
+        try:
+            TargetPolicy(self.allowed_targets)
+        except ValueError as error:
+            raise SettingsError(str(error)) from None
         if not self.api_tokens and not self.insecure and not is_loopback(self.host):
             raise SettingsError(
                 f"refusing to bind {self.host!r} with an open API: set SAGA_API_TOKENS, "
                 "or pass --insecure if this network is trusted"
             )
         return self
+
+    def token_grants(self) -> tuple[TokenGrant, ...]:
+        """The parsed `api_tokens`.
+
+        Raises:
+            SettingsError: an entry is malformed.
+        """
+        return tuple(parse_token_entry(entry) for entry in self.api_tokens)
 
 
 def is_loopback(host: str) -> bool:

@@ -10,11 +10,12 @@ from contextlib import asynccontextmanager
 from litestar import Litestar, Router
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import YamlRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import PluginProtocol
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
 from coordinator import __version__
-from coordinator.api.auth import require_token
+from coordinator.api.auth import require_scope
 from coordinator.api.executions import ExecutionController
 from coordinator.api.health import healthz, metrics, readyz
 from coordinator.api.problems import EXCEPTION_HANDLERS
@@ -56,7 +57,13 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Litesta
                 )
             )
         )
-    v1 = Router(path="/", route_handlers=[SagaController, ExecutionController], guards=[require_token])
+    grants = settings.token_grants()  # parsed once; a malformed entry stops the app here
+    v1 = Router(
+        path="/",
+        route_handlers=[SagaController, ExecutionController],
+        guards=[require_scope],
+        security=[{"bearer": []}],
+    )
     app = Litestar(
         route_handlers=[v1, healthz, readyz, metrics],
         lifespan=[lifespan],
@@ -69,9 +76,20 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Litesta
             description="Register sagas, start executions, and watch them complete or roll back.",
             path="/schema",
             render_plugins=[YamlRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="When SAGA_API_TOKENS is set: a token holding the operation's scope "
+                        "(definitions:write, executions:start, executions:read or admin).",
+                    )
+                }
+            ),
         ),
         debug=False,
         logging_config=None,  # the host process (saga serve, tests) owns logging
     )
     app.state.settings = settings
+    app.state.grants = grants
     return app

@@ -1,29 +1,74 @@
-"""Bearer-token authentication of the `/v1` API (open when no token is configured)."""
+"""Bearer tokens with scopes on the `/v1` API (open when no token is configured).
+
+Each `/v1` handler names the scope it needs in `opt={"scope": ...}`; one guard reads it. A
+handler under `/v1` that names none needs `admin`, so a route added without thinking is closed,
+not open. `/healthz`, `/readyz`, `/metrics` and `/schema` are outside the guarded router.
+
+| scope               | what it allows                                                       |
+|---------------------|----------------------------------------------------------------------|
+| `definitions:write` | `POST /v1/sagas`                                                     |
+| `executions:start`  | `POST /v1/sagas/{name}/executions`                                   |
+| `executions:read`   | every `GET /v1/...`: definitions, executions, their history          |
+| `admin`             | `POST /v1/executions/{id}/cancel` and `/retry`; implies every scope |
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
-from coordinator.settings import Settings
+from coordinator.settings import TokenGrant
+
+SCOPE_OPT = "scope"
+DEFINITIONS_WRITE = "definitions:write"
+EXECUTIONS_START = "executions:start"
+EXECUTIONS_READ = "executions:read"
+ADMIN = "admin"
 
 
-def require_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Let the request through only with `Authorization: Bearer <one of SAGA_API_TOKENS>`."""
-    settings: Settings = connection.app.state.settings
-    if not settings.api_tokens:
+def scope(name: str) -> dict[str, str]:
+    """The handler `opt` naming the scope it requires."""
+    return {SCOPE_OPT: name}
+
+
+def _digest(token: str) -> bytes:
+    # Equal-length digests: compare_digest then leaks neither a prefix nor the token's length.
+    return hashlib.sha256(token.encode()).digest()
+
+
+def authenticate(grants: tuple[TokenGrant, ...], authorization: str) -> TokenGrant | None:
+    """The grant whose token `authorization` (`Bearer <token>`) presents, compared in constant time."""
+    scheme, _sep, presented = authorization.partition(" ")
+    offered = _digest(presented.strip())
+    found: TokenGrant | None = None
+    for grant in grants:  # no early exit: every token is compared, whichever matches
+        if hmac.compare_digest(offered, _digest(grant.token)):
+            found = grant
+    return found if scheme.lower() == "bearer" else None
+
+
+def require_scope(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """401 without a valid bearer token; 403 when the token lacks the handler's scope."""
+    grants: tuple[TokenGrant, ...] = connection.app.state.grants
+    if not grants:
         return
-    scheme, _sep, presented = connection.headers.get("authorization", "").partition(" ")
-    # Compare against every token, in constant time, so timing does not reveal a prefix.
-    matched = False
-    for token in settings.api_tokens:
-        matched |= hmac.compare_digest(presented.strip().encode(), token.encode())
-    if scheme.lower() != "bearer" or not matched:
+    grant = authenticate(grants, connection.headers.get("authorization", ""))
+    if grant is None:
         raise NotAuthorizedException(
             detail="a valid 'Authorization: Bearer <token>' header is required",
             headers={"WWW-Authenticate": "Bearer"},
+        )
+    if connection.scope.get("method") == "OPTIONS":
+        return  # which methods a path has is no secret (the schema is public): any valid token
+    needed = str(handler.opt.get(SCOPE_OPT, ADMIN))
+    if not grant.allows(needed):
+        raise PermissionDeniedException(
+            detail=f"this token lacks the {needed!r} scope",
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{needed}"'},
+            extra={"scope": needed},
         )

@@ -7,7 +7,9 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from coordinator.api.params import DEFAULT_PAGE, MAX_PAGE, runtime_of, wait_seconds
+from coordinator.api.auth import ADMIN, EXECUTIONS_READ, scope
+from coordinator.api.params import CURSOR_HELP, DEFAULT_PAGE, MAX_PAGE, runtime_of, wait_seconds
+from coordinator.api.problems import problem_responses
 from coordinator.api.schemas import EventList, ExecutionList, ExecutionView, event_view, execution_view
 from coordinator.core.state import ExecutionStatus
 from coordinator.errors import InvalidInput, Problem
@@ -23,10 +25,13 @@ def _status(value: str | None) -> ExecutionStatus | None:
         raise InvalidInput("invalid status filter", [Problem("status", f"must be one of {allowed}")]) from None
 
 
+_MAX_SEQ = 2**63 - 1
+
+
 def _after_seq(cursor: str | None) -> int:
-    if cursor is None:
+    if not cursor:
         return 0
-    if not cursor.isdigit():
+    if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > _MAX_SEQ:
         raise InvalidInput("invalid cursor", [Problem("cursor", "not a cursor this API returned")])
     return int(cursor)
 
@@ -37,22 +42,32 @@ class ExecutionController(Controller):
     path = "/v1/executions"
     tags = ["executions"]
 
-    @get("/", summary="List executions, newest first")
+    @get(
+        "/",
+        summary="List executions, newest first",
+        opt=scope(EXECUTIONS_READ),
+        responses=problem_responses(400, 401, 403, 422, 503),
+    )
     async def list_executions(
         self,
         request: Request[Any, Any, Any],
         saga: FromQuery[str | None] = None,
         status: Annotated[str | None, QueryParameter(description="running, compensating, completed, ...")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
-        cursor: FromQuery[str | None] = None,
+        cursor: Annotated[str | None, QueryParameter(description=CURSOR_HELP)] = None,
     ) -> ExecutionList:
         """Keyset-paginated; pass `next_cursor` back as `cursor`."""
         page = await runtime_of(request).store.list_executions(
-            saga=saga, status=_status(status), limit=limit, cursor=cursor
+            saga=saga, status=_status(status), limit=limit, cursor=cursor or None
         )
         return ExecutionList(items=[execution_view(r) for r in page.items], next_cursor=page.next_cursor)
 
-    @get("/{execution_id:str}", summary="One execution")
+    @get(
+        "/{execution_id:str}",
+        summary="One execution",
+        opt=scope(EXECUTIONS_READ),
+        responses=problem_responses(400, 401, 403, 404, 422, 503),
+    )
     async def get_execution(
         self,
         request: Request[Any, Any, Any],
@@ -66,13 +81,18 @@ class ExecutionController(Controller):
             return execution_view(await runtime.engine.wait_terminal(execution_id, wait_s))
         return execution_view(await runtime.store.load_execution(execution_id))
 
-    @get("/{execution_id:str}/events", summary="The execution's history")
+    @get(
+        "/{execution_id:str}/events",
+        summary="The execution's history",
+        opt=scope(EXECUTIONS_READ),
+        responses=problem_responses(400, 401, 403, 404, 422, 503),
+    )
     async def list_events(
         self,
         request: Request[Any, Any, Any],
         execution_id: FromPath[str],
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE * 2)] = DEFAULT_PAGE * 4,
-        cursor: FromQuery[str | None] = None,
+        cursor: Annotated[str | None, QueryParameter(description=CURSOR_HELP)] = None,
     ) -> EventList:
         """Every attempt, response status, wait and compensation, oldest first."""
         page = await runtime_of(request).store.list_events(
@@ -82,12 +102,24 @@ class ExecutionController(Controller):
         next_cursor = str(items[-1].seq) if page.next_cursor is not None and items else None
         return EventList(items=items, next_cursor=next_cursor)
 
-    @post("/{execution_id:str}/cancel", status_code=202, summary="Cancel and roll back")
+    @post(
+        "/{execution_id:str}/cancel",
+        status_code=202,
+        summary="Cancel and roll back",
+        opt=scope(ADMIN),
+        responses=problem_responses(401, 403, 404, 409, 503),
+    )
     async def cancel(self, request: Request[Any, Any, Any], execution_id: FromPath[str]) -> ExecutionView:
         """Stop the forward phase; the call in flight finishes, then rollback. 409 when terminal."""
         return execution_view(await runtime_of(request).engine.cancel(execution_id))
 
-    @post("/{execution_id:str}/retry", status_code=202, summary="Retry the remaining compensations")
+    @post(
+        "/{execution_id:str}/retry",
+        status_code=202,
+        summary="Retry the remaining compensations",
+        opt=scope(ADMIN),
+        responses=problem_responses(401, 403, 404, 409, 503),
+    )
     async def retry(self, request: Request[Any, Any, Any], execution_id: FromPath[str]) -> ExecutionView:
         """For a `failed` execution: compensations with a fresh retry budget. 409 otherwise."""
         return execution_view(await runtime_of(request).engine.retry(execution_id))

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Request, Response, get
 
 from coordinator.api.params import runtime_of
-from coordinator.api.problems import problem
+from coordinator.api.problems import problem, problem_responses
 from coordinator.api.schemas import Health
 from coordinator.errors import StoreUnavailable
 
@@ -18,7 +18,12 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-@get("/readyz", summary="Readiness: the database answers", tags=["health"])
+@get(
+    "/readyz",
+    summary="Readiness: the database answers",
+    tags=["health"],
+    responses=problem_responses(503),
+)
 async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
     """200 when the database answers, 503 problem+json when it does not."""
     try:

@@ -13,6 +13,12 @@ from coordinator.runtime import Runtime
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
+MAX_VERSION = 2**31 - 1
+"""The largest saga version (definitions refuse more); larger numbers never reach the database."""
+MAX_INPUT_DEPTH = 64
+"""How deeply a start request's input may nest, as for definitions: deeper input would exhaust the
+recursion of the JSON and JSON Schema code that reads it later."""
+CURSOR_HELP = "the next_cursor of the previous page; absent or empty for the first page"
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
@@ -23,8 +29,8 @@ def runtime_of(request: Request[Any, Any, Any]) -> Runtime:
 
 
 def wait_seconds(value: str | None, maximum: float) -> float | None:
-    """`?wait=10s` as seconds, capped at `maximum`; None when absent."""
-    if value is None:
+    """`?wait=10s` as seconds, capped at `maximum`; None when absent or empty."""
+    if not value:
         return None
     try:
         ms = parse_duration_ms(value)
@@ -42,4 +48,24 @@ def checked_idempotency_key(value: str | None) -> str | None:
             "invalid Idempotency-Key header",
             [Problem("headers.Idempotency-Key", "must be 1 to 255 visible ASCII characters")],
         )
+    return value
+
+
+def checked_version(value: int | None) -> int | None:
+    """A requested saga version, if it is in range (1 to 2^31-1)."""
+    if value is not None and not 1 <= value <= MAX_VERSION:
+        raise InvalidInput("invalid version", [Problem("version", f"must be between 1 and {MAX_VERSION}")])
+    return value
+
+
+def checked_depth(value: Any, path: str, limit: int = MAX_INPUT_DEPTH) -> Any:
+    """`value` if it nests at most `limit` levels of lists and mappings."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:  # an explicit stack: the check itself must not recurse
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= limit:
+                raise InvalidInput("input nested too deeply", [Problem(path, f"nests more than {limit} levels")])
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
     return value

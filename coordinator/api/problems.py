@@ -9,7 +9,9 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import ResponseSpec
 
+from coordinator.api.schemas import ProblemView
 from coordinator.errors import (
     Conflict,
     CoordinatorError,
@@ -40,6 +42,7 @@ def problem(
     code: str,
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
+    extensions: dict[str, str] | None = None,
 ) -> Response[dict[str, Any]]:
     """A problem+json response; `code` is stable for programs, `detail` is for people."""
     content: dict[str, Any] = {
@@ -51,6 +54,7 @@ def problem(
     }
     if errors is not None:
         content["errors"] = errors
+    content.update(extensions or {})
     return Response(content=content, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
@@ -87,6 +91,7 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
         return problem(400, "Bad request", exc.detail, code="bad_request", errors=errors)
     status = exc.status_code
     codes = {
+        400: "bad_request",
         401: "unauthorized",
         403: "forbidden",
         404: "not_found",
@@ -98,7 +103,21 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
     if status == 413:
         detail = "the request body is larger than the limit (SAGA_MAX_BODY_BYTES)"
     headers = {k: v for k, v in (exc.headers or {}).items()}
-    return problem(status, _title(status), detail, code=codes.get(status, f"http_{status}"), headers=headers or None)
+    extra = exc.extra if isinstance(exc.extra, dict) else {}
+    extensions = {"scope": str(extra["scope"])} if status == 403 and "scope" in extra else None
+    return problem(
+        status,
+        _title(status),
+        detail,
+        code=codes.get(status, f"http_{status}"),
+        headers=headers or None,
+        extensions=extensions,
+    )
+
+
+def too_deep_handler(_: Request[Any, Any, Any], exc: RecursionError) -> Response[dict[str, Any]]:
+    """A body nested deeper than the JSON decoder can follow (it recurses): the client's input."""
+    return problem(400, "Bad request", "the request body is nested too deeply", code="bad_request")
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
@@ -114,8 +133,22 @@ def _title(status: int) -> str:
         return "Error"
 
 
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI documentation of the problem+json answers an operation may give."""
+    return {
+        status: ResponseSpec(
+            data_container=ProblemView,
+            media_type=PROBLEM_MEDIA_TYPE,
+            description=_title(status),
+            generate_examples=False,
+        )
+        for status in statuses
+    }
+
+
 EXCEPTION_HANDLERS: dict[int | type[Exception], Callable[[Request[Any, Any, Any], Any], Response[Any]]] = {
     CoordinatorError: coordinator_error_handler,
     HTTPException: http_error_handler,
+    RecursionError: too_deep_handler,
     Exception: internal_error_handler,
 }

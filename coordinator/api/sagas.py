@@ -5,14 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, HttpMethod, Request, Response, get, post, route
+from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter, QueryParameter
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from coordinator.api.params import DEFAULT_PAGE, MAX_PAGE, checked_idempotency_key, runtime_of, wait_seconds
+from coordinator.api.auth import DEFINITIONS_WRITE, EXECUTIONS_READ, EXECUTIONS_START, scope
+from coordinator.api.params import (
+    CURSOR_HELP,
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    MAX_VERSION,
+    checked_depth,
+    checked_idempotency_key,
+    checked_version,
+    runtime_of,
+    wait_seconds,
+)
+from coordinator.api.problems import problem_responses
 from coordinator.api.schemas import ExecutionView, SagaList, SagaRef, SagaView, StartRequest, execution_view, saga_view
 from coordinator.definition import parse_document
 
@@ -38,7 +51,28 @@ class SagaController(Controller):
     path = "/v1/sagas"
     tags = ["sagas"]
 
-    @post("/", status_code=201, operation_class=_DefinitionBody, summary="Register a saga definition")
+    @route("/", http_method=[HttpMethod.OPTIONS], include_in_schema=False)
+    async def allowed_methods(self) -> Response[None]:
+        """The methods of `/v1/sagas`.
+
+        Litestar's generated OPTIONS answer lists the methods of only the first of the handlers
+        that share a path (here GET and POST), so this path answers OPTIONS itself. Litestar
+        registers a controller's handlers in the order of their names: this one must sort first,
+        or the generated answer is made before it and wins.
+        """
+        return Response(None, status_code=204, headers={"Allow": "GET, OPTIONS, POST"})
+
+    @post(
+        "/",
+        status_code=201,
+        operation_class=_DefinitionBody,
+        summary="Register a saga definition",
+        opt=scope(DEFINITIONS_WRITE),
+        responses={
+            200: ResponseSpec(SagaRef, description="The same body was already registered"),
+            **problem_responses(400, 401, 403, 409, 413, 422, 503),
+        },
+    )
     async def register(self, request: Request[Any, Any, Any]) -> Response[SagaRef]:
         """Register a definition (JSON or YAML by Content-Type). 201 when new, 200 when unchanged."""
         document = parse_document(await request.body(), request.headers.get("content-type"))
@@ -48,42 +82,74 @@ class SagaController(Controller):
             status_code=201 if created else 200,
         )
 
-    @get("/", summary="List sagas (latest version of each)")
+    @get(
+        "/",
+        summary="List sagas (latest version of each)",
+        opt=scope(EXECUTIONS_READ),
+        responses=problem_responses(400, 401, 403, 422, 503),
+    )
     async def list_sagas(
         self,
         request: Request[Any, Any, Any],
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
-        cursor: FromQuery[str | None] = None,
+        cursor: Annotated[str | None, QueryParameter(description=CURSOR_HELP)] = None,
     ) -> SagaList:
         """The latest version of every saga, by name."""
-        page = await runtime_of(request).store.list_definitions(limit=limit, cursor=cursor)
+        page = await runtime_of(request).store.list_definitions(limit=limit, cursor=cursor or None)
         return SagaList(items=[saga_view(d) for d in page.items], next_cursor=page.next_cursor)
 
-    @get("/{name:str}", summary="The latest version of a saga")
+    @get(
+        "/{name:str}",
+        summary="The latest version of a saga",
+        opt=scope(EXECUTIONS_READ),
+        responses=problem_responses(401, 403, 404, 503),
+    )
     async def get_saga(self, request: Request[Any, Any, Any], name: FromPath[str]) -> SagaView:
         """The latest version."""
         return saga_view(await runtime_of(request).registry.definition(name))
 
-    @get("/{name:str}/versions", summary="Every version of a saga")
+    @get(
+        "/{name:str}/versions",
+        summary="Every version of a saga",
+        opt=scope(EXECUTIONS_READ),
+        responses=problem_responses(400, 401, 403, 404, 422, 503),
+    )
     async def list_versions(
         self,
         request: Request[Any, Any, Any],
         name: FromPath[str],
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
-        cursor: FromQuery[str | None] = None,
+        cursor: Annotated[str | None, QueryParameter(description=CURSOR_HELP)] = None,
     ) -> SagaList:
         """Versions, newest first."""
-        page = await runtime_of(request).store.list_versions(name, limit=limit, cursor=cursor)
+        page = await runtime_of(request).store.list_versions(name, limit=limit, cursor=cursor or None)
         return SagaList(items=[saga_view(d) for d in page.items], next_cursor=page.next_cursor)
 
-    @get("/{name:str}/versions/{version:int}", summary="One version of a saga")
+    @get(
+        "/{name:str}/versions/{version:int}",
+        summary="One version of a saga",
+        opt=scope(EXECUTIONS_READ),
+        responses=problem_responses(400, 401, 403, 404, 503),
+    )
     async def get_version(
-        self, request: Request[Any, Any, Any], name: FromPath[str], version: FromPath[int]
+        self,
+        request: Request[Any, Any, Any],
+        name: FromPath[str],
+        version: Annotated[int, Parameter(ge=1, le=MAX_VERSION)],
     ) -> SagaView:
         """One version."""
         return saga_view(await runtime_of(request).registry.definition(name, version))
 
-    @post("/{name:str}/executions", status_code=201, summary="Start an execution")
+    @post(
+        "/{name:str}/executions",
+        status_code=201,
+        summary="Start an execution",
+        opt=scope(EXECUTIONS_START),
+        responses={
+            200: ResponseSpec(ExecutionView, description="The Idempotency-Key names an existing execution"),
+            **problem_responses(400, 401, 403, 404, 409, 413, 422, 503),
+        },
+    )
     async def start(
         self,
         request: Request[Any, Any, Any],
@@ -98,8 +164,8 @@ class SagaController(Controller):
         trace_headers = _trace_parent(request)
         record, created = await runtime.engine.start_execution(
             name,
-            data.input,
-            version=data.version,
+            checked_depth(data.input, "input"),
+            version=checked_version(data.version),
             idempotency_key=checked_idempotency_key(idempotency_key),
             trace_headers=trace_headers,
         )

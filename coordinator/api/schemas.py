@@ -133,6 +133,31 @@ class EventList:
 
 
 @dataclass
+class ProblemItem:
+    """One validation problem: where (a JSON path such as `steps[1].action.url`) and what."""
+
+    path: str
+    message: str
+
+
+@dataclass
+class ProblemView:
+    """Every error, as `application/problem+json` (RFC 9457)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    """For people."""
+    code: str
+    """Stable, for programs: `not_found`, `invalid_definition`, `forbidden`, ..."""
+    errors: list[ProblemItem] | None = None
+    """Validation problems (400, 422)."""
+    scope: str | None = None
+    """The scope the token lacks (403)."""
+
+
+@dataclass
 class Health:
     """Liveness or readiness."""
 

@@ -54,7 +54,6 @@ def on_compensation_outcome(draft: Draft, index: int, attempt: int, outcome: Ste
             status=StepStatus.COMPENSATED,
             finished_at_ms=draft.now,
             last_status_code=outcome.status_code,
-            last_error=None,
         )
         draft.record(
             "attempt_succeeded",

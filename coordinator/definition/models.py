@@ -23,6 +23,8 @@ MAX_STEPS = 50
 MAX_HEADERS = 50
 MAX_HEADER_VALUE = 8 * 1024
 MAX_TIMEOUT_MS = 3_600_000
+MAX_VERSION = 2**31 - 1
+"""Versions are stored as 32-bit-safe integers on every database."""
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 SAGA_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
@@ -281,7 +283,7 @@ class SagaDocument(_Document):
     """A saga definition as registered."""
 
     name: SagaName
-    version: Annotated[int, Field(ge=1)] | None = None
+    version: Annotated[int, Field(ge=1, le=MAX_VERSION)] | None = None
     description: Annotated[str, Field(max_length=4000)] | None = None
     input_schema: Annotated[dict[str, Any], AfterValidator(_input_schema)] | None = None
     deadline: PositiveDuration | None = None

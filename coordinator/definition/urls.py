@@ -16,6 +16,11 @@ _SCHEME = re.compile(r"(https?)://", re.IGNORECASE)
 # a look-alike Unicode host cannot pass an allow-list written in ASCII.
 _HOST = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*)(?:\.[A-Za-z0-9_-]+)*\.?")
 _UNSAFE_CHAR = re.compile(r"[\s\x00-\x1f\x7f]")
+# WHATWG URL rules: a host whose last label is a number is an IPv4 address. Resolvers accept
+# `127.1`, `0x7f.1`, `2130706433` and `0177.0.0.1` for 127.0.0.1; an allowlist written as a.b.c.d
+# would not recognise them, so only the canonical dotted quad is accepted (the executor's target
+# policy applies the same rule at call time).
+_NUMERIC_LABEL = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)$", re.IGNORECASE)
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -73,15 +78,30 @@ def _check_authority(authority: str) -> None:
     if not host:
         raise ValueError("the URL has no host")
     if authority.startswith("["):
+        if "%" in host:
+            raise ValueError(f"an IPv6 zone id is not allowed in {authority!r}")
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
             raise ValueError(f"invalid IPv6 address {host!r}") from None
+    elif _is_ambiguous_ipv4(host):
+        raise ValueError(f"{host!r} is an ambiguous spelling of an IPv4 address: write it as a.b.c.d")
     elif not _HOST.fullmatch(host):
         raise ValueError(
             f"invalid host {host!r}: use ASCII letters, digits, '-', '_' and '.' "
             "(write international names in their xn-- form)"
         )
+
+
+def _is_ambiguous_ipv4(host: str) -> bool:
+    labels = host.split(".")
+    last = labels[-1] if labels[-1] or len(labels) == 1 else labels[-2]
+    if not _NUMERIC_LABEL.match(last):
+        return False
+    try:
+        return str(ipaddress.IPv4Address(host)) != host
+    except ValueError:
+        return True
 
 
 def _shorten(text: str, limit: int = 80) -> str:

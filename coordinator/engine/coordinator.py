@@ -257,16 +257,27 @@ class Engine:
             await self.recover()
             stalled, self._stalled = self._stalled, set()
             for execution_id in stalled:
-                await self.handle(execution_id, Resumed())
+                await self._redrive(execution_id)
         except StoreUnavailable as error:
             log.warning("sweep skipped, the database is unavailable: %s", error)
         except Exception:
             log.exception("sweep failed; the next one retries")
 
+    async def _redrive(self, execution_id: str) -> None:
+        """Resume one stalled execution; if the database fails again, it stays stalled for the next sweep."""
+        try:
+            await self.handle(execution_id, Resumed())
+        except Exception:
+            self._stalled.add(execution_id)
+            log.warning("execution %s is still stalled; the next sweep retries", execution_id, exc_info=True)
+
     async def _take_over(self, claim: Claim) -> None:
-        if claim.recovery_attempts > self._max_recovery_attempts:
+        # Counted one execution at a time, just before driving it: if it takes the process down,
+        # only its own count grows, not that of the others claimed in the same batch.
+        attempts = await self.store.note_recovery(claim.execution_id)
+        if attempts > self._max_recovery_attempts:
             reason = (
-                f"quarantined after {claim.recovery_attempts - 1} takeovers without progress "
+                f"quarantined after {attempts - 1} resumptions without progress "
                 "(it may crash the coordinator); POST .../retry releases it"
             )
             await self.store.quarantine(claim.execution_id, reason)

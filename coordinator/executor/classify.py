@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from coordinator.core.outcome import OutcomeKind, ResponseSnapshot, StepOutcome
+from coordinator.core.outcome import OutcomeKind, ResponseSnapshot, StepOutcome, TruncatedBody
 from coordinator.core.spec import CallSpec, any_matches
 
 _DETAIL_KEYS = ("detail", "message", "error", "title")
@@ -77,13 +77,14 @@ def classify_response(
     body: Any,
     is_compensation: bool,
     duration_ms: int,
+    truncated: TruncatedBody | None = None,
 ) -> StepOutcome:
     """Classify an HTTP answer with the call's `success` and `retry_on` patterns."""
     if any_matches(call.success, status):
         return StepOutcome(
             kind=OutcomeKind.SUCCESS,
             status_code=status,
-            response=ResponseSnapshot(status=status, headers=dict(headers), body=body),
+            response=ResponseSnapshot(status=status, headers=dict(headers), body=body, truncated=truncated),
             duration_ms=duration_ms,
         )
     detail = _detail(body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 
@@ -11,20 +12,36 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from coordinator.core.outcome import OutcomeKind, StepOutcome
+from coordinator.core.outcome import OutcomeKind, StepOutcome, TruncatedBody
 from coordinator.executor.classify import classify_response, classify_transport_error, decode_body
+from coordinator.executor.limits import request_problem
 from coordinator.executor.policy import TargetPolicy
+from coordinator.executor.redaction import redact_outcome, redact_text, spellings
+from coordinator.executor.transport import POLICY_EXTENSION, GuardedTransport, Resolver, TargetRefused, system_resolver
 from coordinator.ports import OutboundRequest, StepExecutor
 
+_DRAIN_FACTOR = 64
+"""A body past the limit is still read (not kept) up to this many limits, to record its size and hash."""
 
-def build_client(*, max_connections: int = 200) -> httpx.AsyncClient:
+
+def build_client(
+    *,
+    max_connections: int = 200,
+    resolver: Resolver = system_resolver,
+    policy: TargetPolicy | None = None,
+) -> httpx.AsyncClient:
     """The client for participant calls.
 
-    `trust_env=False`: proxy variables meant for the operator's shell must not reroute saga
-    traffic. Redirects are not followed: a participant cannot send the coordinator elsewhere.
+    Its transport resolves each host once, checks every address with the target policy (the
+    executor's, carried on each request; `policy` for requests without one) and connects to a
+    checked address, so DNS cannot point the connection elsewhere after the check. No proxy,
+    whatever `HTTP(S)_PROXY` say (`trust_env=False`, and the transport builds no proxy pool):
+    variables meant for the operator's shell must not reroute saga traffic. Redirects are not
+    followed: a participant cannot send the coordinator elsewhere.
     """
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    return httpx.AsyncClient(limits=limits, trust_env=False, follow_redirects=False)
+    transport = GuardedTransport(limits=limits, resolver=resolver, policy=policy)
+    return httpx.AsyncClient(transport=transport, trust_env=False, follow_redirects=False)
 
 
 class HttpStepExecutor(StepExecutor):
@@ -50,7 +67,7 @@ class HttpStepExecutor(StepExecutor):
         parent = self._propagator.extract(carrier=request.trace_carrier)
         if self._tracer is None:
             self._propagator.inject(headers, context=parent)
-            return await self._send(request, headers)
+            return redact_outcome(await self._send(request, headers), request.redact)
         span = self._tracer.start_span(
             request.method,
             context=parent,
@@ -58,17 +75,17 @@ class HttpStepExecutor(StepExecutor):
             attributes={
                 **request.span_attributes,
                 "http.request.method": request.method,
-                "url.full": _redacted(request.url, request.redact),
+                "url.full": redact_text(request.url, spellings(request.redact)),
             },
         )
         self._propagator.inject(headers, context=trace.set_span_in_context(span))
         try:
-            outcome = await self._send(request, headers)
+            outcome = redact_outcome(await self._send(request, headers), request.redact)
         except BaseException as error:
             span.record_exception(error)
             span.end()
             raise
-        _finish_span(span, outcome, request.redact)
+        _finish_span(span, outcome)
         return outcome
 
     async def _send(self, request: OutboundRequest, headers: dict[str, str]) -> StepOutcome:
@@ -76,26 +93,38 @@ class HttpStepExecutor(StepExecutor):
         refusal = self._policy.check(request.url)
         if refusal is not None:
             return StepOutcome(kind=OutcomeKind.INVALID, error=f"refused by the outbound policy: {refusal}")
+        problem = request_problem(request.url, headers)
+        if problem is not None:
+            return StepOutcome(kind=OutcomeKind.INVALID, error=f"request refused: {problem}")
         timeout_s = request.timeout_ms / 1000
         content = None
         if request.body is not None:
             content = json.dumps(request.body, separators=(",", ":")).encode()
             headers.setdefault("content-type", "application/json")
         started = time.perf_counter()
+        deadline = asyncio.get_running_loop().time() + timeout_s
         try:
-            async with asyncio.timeout(timeout_s):
+            async with asyncio.timeout_at(deadline):
                 http_request = self._client.build_request(
                     request.method,
                     request.url,
                     headers=headers,
                     content=content,
                     timeout=httpx.Timeout(timeout_s),
+                    extensions={POLICY_EXTENSION: self._policy},
                 )
                 response = await self._client.send(http_request, stream=True)
                 try:
-                    body_bytes = await self._read_bounded(response)
+                    body_bytes, truncated = await self._read_bounded(response, deadline)
                 finally:
                     await response.aclose()
+        except TargetRefused as refused:
+            # Checked on the resolved addresses: never retried, so it cannot become a retry storm.
+            return StepOutcome(
+                kind=OutcomeKind.INVALID,
+                error=f"refused by the outbound policy: {refused}",
+                duration_ms=self._elapsed(started),
+            )
         except (httpx.HTTPError, TimeoutError, OSError) as error:
             return classify_transport_error(
                 request.call,
@@ -110,37 +139,58 @@ class HttpStepExecutor(StepExecutor):
             body=decode_body(body_bytes, response.headers.get("content-type")),
             is_compensation=request.is_compensation,
             duration_ms=self._elapsed(started),
+            truncated=truncated,
         )
 
-    async def _read_bounded(self, response: httpx.Response) -> bytes:
-        """Read at most `max_response_bytes`; a larger body is cut (it is kept for templates only)."""
-        chunks: list[bytes] = []
+    async def _read_bounded(self, response: httpx.Response, deadline: float) -> tuple[bytes, TruncatedBody | None]:
+        """Keep at most `max_response_bytes`; past that, read on (up to a bound) only to size and hash it.
+
+        The part past the limit gets the attempt's time minus a margin: a participant that
+        answered must not turn into a timeout (an unknown outcome) because its body is endless.
+        """
+        limit = self._max_response_bytes
+        kept = bytearray()
+        digest = hashlib.sha256()
         size = 0
-        async for chunk in response.aiter_bytes():
-            chunks.append(chunk)
+        chunks = response.aiter_bytes()
+        async for chunk in chunks:
             size += len(chunk)
-            if size >= self._max_response_bytes:
+            digest.update(chunk)
+            kept += chunk[: limit - len(kept)]
+            if size > limit:
                 break
-        return b"".join(chunks)[: self._max_response_bytes]
+        if size <= limit:
+            return bytes(kept), None
+        complete = False
+        loop = asyncio.get_running_loop()
+        margin = max(0.0, min(0.05, (deadline - loop.time()) / 10))
+        try:
+            async with asyncio.timeout_at(deadline - margin):
+                async for chunk in chunks:
+                    size += len(chunk)
+                    digest.update(chunk)
+                    if size > limit * _DRAIN_FACTOR:
+                        break
+                else:
+                    complete = True
+        except TimeoutError:
+            pass
+        return bytes(kept), TruncatedBody(
+            size_bytes=size, sha256=digest.hexdigest() if complete else None, kept_bytes=len(kept)
+        )
 
     @staticmethod
     def _elapsed(started: float) -> int:
         return int((time.perf_counter() - started) * 1000)
 
 
-def _redacted(text: str, secrets: frozenset[str]) -> str:
-    for value in secrets:
-        text = text.replace(value, "***")
-    return text
-
-
-def _finish_span(span: Span, outcome: StepOutcome, secrets: frozenset[str]) -> None:
-    """Record the classified outcome on the attempt's span and end it."""
+def _finish_span(span: Span, outcome: StepOutcome) -> None:
+    """Record the classified (already redacted) outcome on the attempt's span and end it."""
     if outcome.status_code is not None:
         span.set_attribute("http.response.status_code", outcome.status_code)
     span.set_attribute("saga.outcome", outcome.label)
     if outcome.kind is not OutcomeKind.SUCCESS:
-        span.set_status(Status(StatusCode.ERROR, _redacted(outcome.describe(), secrets)))
+        span.set_status(Status(StatusCode.ERROR, outcome.describe()))
         if outcome.status_code is None:
             span.set_attribute("error.type", outcome.label)
     span.end()

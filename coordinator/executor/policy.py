@@ -1,55 +1,201 @@
-"""Which participant hosts a saga may call (`SAGA_ALLOWED_TARGETS`).
+"""Which participants a saga may call: `SAGA_ALLOWED_TARGETS`.
 
-Checked at registration (a 422 naming the URL) and again before every call. Cloud metadata and
-link-local addresses are refused unless a pattern names them exactly, even when the allowlist is
-unset, because a coordinator that fetches them for a caller is the classic SSRF.
+Entries (comma-separated in the variable, lower-cased):
+
+* `host` or `host:port` — an exact name (`inventory`, `pay.example.com:443`); `*` wildcards
+  (`*.svc.example.com`, `*:8443`, `*`) make it a pattern; a port of `*` or none means any port.
+* `a.b.c.d`, `a.b.c.d:port`, `[v6]`, `[v6]:port` — one address.
+* `10.0.0.0/8`, `fd00::/8` — a network (any port).
+
+Checked twice. At registration (`check(url)`, a 422 naming the URL) on the URL's host as
+written. At every connection (`check_address`, from the guarded transport) on each address the
+host resolved to, so a name that resolves somewhere unexpected — or is re-pointed after
+registration (DNS rebinding) — is refused before a byte is sent.
+
+What passes (see docs/security.md):
+
+* Metadata, link-local, unspecified, multicast and reserved addresses (in any IPv6 wrapping) and
+  metadata names: only when an entry is exactly that address or that name. Even with no entries.
+* No entries at all: everything else (a laptop default; `saga serve` warns).
+* Otherwise the host must match an entry. A public address passes; a private or loopback one only
+  when an exact name entry names the host, or an address/network entry covers the address — a
+  wildcard never admits the inside of the network.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
+import re
+from dataclasses import dataclass
+from enum import IntEnum
 from urllib.parse import urlsplit
 
-_METADATA_HOSTS = frozenset(
-    {"169.254.169.254", "fd00:ec2::254", "100.100.100.200", "metadata.google.internal", "metadata"}
+from coordinator.executor.addresses import (
+    METADATA_NAMES,
+    IPAddress,
+    Reach,
+    describe,
+    ip_literal,
+    is_ambiguous_ipv4,
+    reach,
 )
 
+_NAME_PATTERN = re.compile(r"[a-z0-9_*](?:[a-z0-9_*.-]*[a-z0-9_*])?")
+_BRACKETED = re.compile(r"\[([0-9a-f:.]+)\](?::([0-9]+|\*))?")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
-def _is_link_local_or_metadata(host: str) -> bool:
-    if host in _METADATA_HOSTS:
-        return True
+
+class _Match(IntEnum):
+    NONE = 0
+    WILDCARD = 1
+    EXACT = 2
+
+
+@dataclass(frozen=True, slots=True)
+class _NameEntry:
+    host: str
+    port: int | None
+    pattern: re.Pattern[str] | None
+    """None for an exact name."""
+
+    def match(self, host: str, port: int) -> _Match:
+        if self.port is not None and self.port != port:
+            return _Match.NONE
+        if self.pattern is None:
+            return _Match.EXACT if host == self.host else _Match.NONE
+        return _Match.WILDCARD if self.pattern.fullmatch(host) else _Match.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class _AddressEntry:
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+    port: int | None
+
+    def covers(self, address: IPAddress, port: int) -> bool:
+        return (self.port is None or self.port == port) and address in self.network
+
+    def is_exactly(self, address: IPAddress, port: int) -> bool:
+        return self.network.num_addresses == 1 and self.covers(address, port)
+
+
+def _port(text: str | None, entry: str) -> int | None:
+    if text is None or text == "*":
+        return None
+    if not text.isdigit() or not 0 < int(text) <= 65535:
+        raise ValueError(f"SAGA_ALLOWED_TARGETS entry {entry!r}: invalid port {text!r}")
+    return int(text)
+
+
+def parse_entry(text: str) -> _NameEntry | _AddressEntry:
+    """One `SAGA_ALLOWED_TARGETS` entry.
+
+    Raises:
+        ValueError: the entry is not a name pattern, an address or a network; the message names it.
+    """
+    raw = text.strip().lower()
     try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_link_local or str(address) in _METADATA_HOSTS
+        if "/" in raw:
+            return _AddressEntry(ipaddress.ip_network(raw.replace("[", "").replace("]", ""), strict=True), None)
+        bracketed = _BRACKETED.fullmatch(raw)
+        if bracketed:
+            return _AddressEntry(ipaddress.ip_network(bracketed.group(1)), _port(bracketed.group(2), text))
+        if raw.count(":") >= 2:
+            return _AddressEntry(ipaddress.ip_network(raw), None)
+    except ValueError as error:
+        raise ValueError(f"SAGA_ALLOWED_TARGETS entry {text!r} is not a valid address or network: {error}") from None
+    host, sep, port_text = raw.partition(":")
+    port = _port(port_text if sep else None, text)
+    host = host.rstrip(".")
+    literal = ip_literal(host)
+    if literal is not None:
+        return _AddressEntry(ipaddress.ip_network(literal), port)
+    if is_ambiguous_ipv4(host):
+        raise ValueError(f"SAGA_ALLOWED_TARGETS entry {text!r}: write an IPv4 address as a.b.c.d")
+    if not _NAME_PATTERN.fullmatch(host):
+        raise ValueError(f"SAGA_ALLOWED_TARGETS entry {text!r} is not a host name, address or network")
+    if "*" not in host:
+        return _NameEntry(host, port, None)
+    regex = re.compile(".*".join(re.escape(part) for part in host.split("*")))
+    return _NameEntry(host, port, regex)
 
 
 class TargetPolicy:
-    """An allowlist of `host` or `host:port` patterns (`*` wildcards); empty allows any safe host."""
+    """The allowlist; empty allows any host except the always-refused ones."""
 
-    def __init__(self, patterns: tuple[str, ...] = ()) -> None:
-        self._patterns = tuple(p.lower() for p in patterns)
+    def __init__(self, entries: tuple[str, ...] = ()) -> None:
+        """Parse `entries`; a malformed one raises ValueError naming it."""
+        parsed = [parse_entry(e) for e in entries if e.strip()]
+        self._names = tuple(e for e in parsed if isinstance(e, _NameEntry))
+        self._addresses = tuple(e for e in parsed if isinstance(e, _AddressEntry))
+
+    @property
+    def restricted(self) -> bool:
+        """Whether an allowlist is set (else only the always-refused targets are refused)."""
+        return bool(self._names or self._addresses)
 
     def check(self, url: str) -> str | None:
-        """None when `url` may be called, else the reason it may not."""
+        """None when `url` may be called as written, else why not (no DNS lookup here)."""
         parts = urlsplit(url)
-        host = (parts.hostname or "").lower().rstrip(".")
+        if parts.scheme not in _DEFAULT_PORTS:
+            return f"only http and https URLs are called, not {parts.scheme or 'a relative URL'!r}"
+        if parts.username is not None or parts.password is not None:
+            return "credentials in a URL are not allowed"
+        host = (parts.hostname or "").rstrip(".")
         if not host:
             return "the URL has no host"
         try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
+            port = parts.port or _DEFAULT_PORTS[parts.scheme]
         except ValueError:
             return "the URL has an invalid port"
-        host_port = f"{host}:{port}"
-        explicit = any(p in (host, host_port) for p in self._patterns)
-        if _is_link_local_or_metadata(host) and not explicit:
-            return f"{host} is a metadata or link-local address; name it in SAGA_ALLOWED_TARGETS to allow it"
-        if not self._patterns or explicit:
+        if is_ambiguous_ipv4(host):
+            return f"{host!r} is an ambiguous spelling of an IPv4 address: write it as a.b.c.d"
+        literal = ip_literal(host)
+        if literal is not None:
+            return self.check_address(host, port, literal)
+        return self._check_name(host, port)
+
+    def check_address(self, host: str, port: int, address: IPAddress) -> str | None:
+        """None when connecting to `address` (what `host` resolved to, or `host` itself) is allowed."""
+        host = host.lower().strip("[]").rstrip(".")
+        literal = ip_literal(host)
+        if literal is None:
+            refusal = self._check_name(host, port)
+            if refusal is not None:
+                return refusal
+        named = self._name_match(host, port)
+        origin = "" if literal is not None else f" ({host} resolved to it)"
+        level = reach(address)
+        if level is Reach.REFUSED:
+            if any(e.is_exactly(address, port) for e in self._addresses):
+                return None
+            if host in METADATA_NAMES and named is _Match.EXACT:
+                return None
+            return f"{describe(address)}{origin}; name it exactly in SAGA_ALLOWED_TARGETS to allow it"
+        if not self.restricted:
             return None
-        if any(fnmatch.fnmatchcase(host, p) or fnmatch.fnmatchcase(host_port, p) for p in self._patterns):
+        covered = any(e.covers(address, port) for e in self._addresses)
+        if covered or named is _Match.EXACT:
             return None
-        return f"{host_port} is not in SAGA_ALLOWED_TARGETS"
+        if named is _Match.WILDCARD:
+            if level is Reach.PUBLIC:
+                return None
+            return (
+                f"{describe(address)}{origin}; a wildcard entry only admits public addresses: name the host "
+                "exactly, or add the address or its network to SAGA_ALLOWED_TARGETS"
+            )
+        return f"{_host_port(host, port)} is not in SAGA_ALLOWED_TARGETS"
+
+    def _check_name(self, host: str, port: int) -> str | None:
+        named = self._name_match(host, port)
+        if host in METADATA_NAMES and named is not _Match.EXACT:
+            return f"{host} is a metadata or control-plane name; name it exactly in SAGA_ALLOWED_TARGETS to allow it"
+        if not self.restricted or named is not _Match.NONE:
+            return None
+        return f"{_host_port(host, port)} is not in SAGA_ALLOWED_TARGETS"
+
+    def _name_match(self, host: str, port: int) -> _Match:
+        return max((e.match(host, port) for e in self._names), default=_Match.NONE)
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -190,7 +190,7 @@ def _step_from_row(row: Mapping[str, Any]) -> StepState:
     snapshot = None
     if response is not None:
         data = load_json(response)
-        snapshot = ResponseSnapshot(status=data["status"], headers=data["headers"], body=data["body"])
+        snapshot = ResponseSnapshot.from_context(data)
     return StepState(
         name=row["name"],
         status=StepStatus(row["status"]),

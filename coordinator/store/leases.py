@@ -51,11 +51,10 @@ def claim(
             owner=owner,
             lease_until_ms=now + lease_ms,
             epoch=X.c.epoch + 1,
-            recovery_attempts=X.c.recovery_attempts + 1,
         )
-        .returning(X.c.id, X.c.epoch, X.c.recovery_attempts)
+        .returning(X.c.id, X.c.epoch)
     )
-    return [Claim(execution_id=r[0], epoch=r[1], recovery_attempts=r[2]) for r in conn.execute(stmt)]
+    return [Claim(execution_id=r[0], epoch=r[1]) for r in conn.execute(stmt)]
 
 
 def renew(conn: Connection, owner: str, lease_ms: int) -> int:
@@ -73,6 +72,18 @@ def release(conn: Connection, owner: str) -> int:
     """Expire `owner`'s leases now."""
     stmt = update(X).where(X.c.owner == owner, _CLAIMABLE).values(lease_until_ms=0)
     return int(conn.execute(stmt).rowcount)
+
+
+def note_recovery(conn: Connection, execution_id: str) -> int:
+    """Count one more attempt to resume the execution; return the count."""
+    stmt = (
+        update(X)
+        .where(X.c.id == execution_id)
+        .values(recovery_attempts=X.c.recovery_attempts + 1)
+        .returning(X.c.recovery_attempts)
+    )
+    found = conn.execute(stmt).scalar()
+    return int(found or 0)
 
 
 def set_quarantine(conn: Connection, execution_id: str, reason: str | None) -> None:

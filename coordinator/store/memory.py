@@ -257,11 +257,8 @@ class MemoryStore(SagaStore):
                 owner=owner,
                 lease_until_ms=now + lease_ms,
                 epoch=row["epoch"] + 1,
-                recovery_attempts=row["recovery_attempts"] + 1,
             )
-            claimed.append(
-                Claim(execution_id=row["id"], epoch=row["epoch"], recovery_attempts=row["recovery_attempts"])
-            )
+            claimed.append(Claim(execution_id=row["id"], epoch=row["epoch"]))
         return claimed
 
     async def renew(self, owner: str, *, lease_ms: int) -> int:
@@ -279,6 +276,13 @@ class MemoryStore(SagaStore):
         for row in mine:
             row["lease_until_ms"] = 0
         return len(mine)
+
+    async def note_recovery(self, execution_id: str) -> int:
+        """See `SagaStore.note_recovery`."""
+        await self._enter()
+        row = self._row(execution_id)
+        row["recovery_attempts"] += 1
+        return int(row["recovery_attempts"])
 
     async def quarantine(self, execution_id: str, reason: str) -> None:
         """See `SagaStore.quarantine`."""

@@ -44,6 +44,9 @@ def _decode(cursor: str, kind: str, shape: Sequence[type]) -> list[Any]:
     # `type(...) is` rather than isinstance: JSON `true` must not pass as an integer.
     if any(type(value) is not expected for value, expected in zip(position, shape, strict=True)):
         raise _invalid("not a cursor returned by this list")
+    # Keys are 64-bit in the database; a forged larger integer must not reach the driver.
+    if any(type(value) is int and not -(2**63) <= value < 2**63 for value in position):
+        raise _invalid("not a cursor returned by this list")
     return position
 
 

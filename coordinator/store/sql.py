@@ -253,6 +253,10 @@ class SqlStore(SagaStore):
         """See `SagaStore.release`."""
         return await self._write(lambda conn: leases.release(conn, owner))
 
+    async def note_recovery(self, execution_id: str) -> int:
+        """See `SagaStore.note_recovery`."""
+        return await self._write(lambda conn: leases.note_recovery(conn, execution_id))
+
     async def quarantine(self, execution_id: str, reason: str) -> None:
         """See `SagaStore.quarantine`."""
         await self._write(lambda conn: leases.set_quarantine(conn, execution_id, reason))

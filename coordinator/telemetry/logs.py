@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from opentelemetry.trace import format_span_id
 
@@ -49,16 +50,44 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, name, None)
             if value is not None:
                 data[name] = value
-        if record.exc_info:
+        if record.exc_text:  # set (and redacted) by SecretRedactingFilter
+            data["exception"] = record.exc_text
+        elif record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
         return json.dumps(data, default=str)
+
+
+REDACTED_LOGGERS = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "coordinator",
+    "coordinator.api",
+    "coordinator.engine",
+    "coordinator.saga",
+    "coordinator.telemetry",
+    "litestar",
+    "uvicorn.error",
+    "apscheduler.scheduler",
+    "apscheduler.executors.default",
+)
+"""Loggers that get the redacting filter. A logger's filters see only its own records (not its
+children's), so each one that may carry a URL, an error or a traceback is named."""
+
+
+def _spellings(secret: str) -> set[str]:
+    """A secret as sent and as it appears percent-encoded in a URL or escaped in JSON."""
+    return {secret, quote(secret, safe=""), quote(secret), quote_plus(secret), json.dumps(secret)[1:-1]}
 
 
 class SecretRedactingFilter(logging.Filter):
     """Value-based redaction, a backstop: any current secret value in a record becomes `***`.
 
-    Installed on the `httpx` logger, which logs every request's full URL at INFO — a URL whose
-    query was rendered from `{{ secrets.NAME }}` would otherwise reach the logs.
+    The message, its arguments, the structured fields (`error`, ...) and the traceback text are
+    all rewritten. Installed on the `httpx` logger, among others, which logs every request's full
+    URL at INFO — a URL whose query was rendered from `{{ secrets.NAME }}` would otherwise reach
+    the logs.
     """
 
     def __init__(self, secrets: Callable[[], Iterable[str]]) -> None:
@@ -66,18 +95,33 @@ class SecretRedactingFilter(logging.Filter):
         self._secrets = secrets
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record's message without the secret values; never drop it."""
+        """Rewrite the record without the secret values; never drop it."""
+        forms = sorted({form for value in self._secrets() if value for form in _spellings(value)}, key=len,
+                       reverse=True)
+        if not forms:
+            return True
         message = record.getMessage()
-        redacted = message
-        for value in self._secrets():
-            if value:
-                redacted = redacted.replace(value, "***")
+        redacted = _redact(message, forms)
         if redacted != message:
             record.msg, record.args = redacted, ()
+        for name in _CONTEXT_FIELDS:
+            value = getattr(record, name, None)
+            if isinstance(value, str):
+                setattr(record, name, _redact(value, forms))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = _redact(record.exc_text, forms)
         return True
 
 
-def install_redaction(secrets: Callable[[], Iterable[str]], loggers: Iterable[str] = ("httpx",)) -> None:
+def _redact(text: str, forms: Sequence[str]) -> str:
+    for form in forms:
+        text = text.replace(form, "***")
+    return text
+
+
+def install_redaction(secrets: Callable[[], Iterable[str]], loggers: Iterable[str] = REDACTED_LOGGERS) -> None:
     """Add a `SecretRedactingFilter` to each logger, once."""
     for name in loggers:
         logger = logging.getLogger(name)

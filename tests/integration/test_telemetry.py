@@ -30,7 +30,7 @@ from tests.integration.test_api import register, start
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Telemetry does not depend on the database: SQLite only here."""
-    return Settings(database_url=f"sqlite:///{tmp_path / 'saga.db'}")
+    return Settings(database_url=f"sqlite:///{tmp_path / 'saga.db'}", shutdown_grace_seconds=0.5)
 
 
 class Traced:
