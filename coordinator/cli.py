@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from coordinator.operator_cli import add_commands
 from coordinator.settings import Settings, SettingsError
@@ -68,7 +72,7 @@ def _serve(args: argparse.Namespace) -> int:
         log.warning("SAGA_API_TOKENS is not set: the API is open to anyone who can reach %s", settings.host)
     if not settings.allowed_targets:
         log.warning("SAGA_ALLOWED_TARGETS is not set: sagas may call any host (set it in production)")
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
@@ -76,6 +80,56 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+    _server_class()(config).run()
+    return 0
+
+
+def _server_class() -> type[Any]:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, but a SIGTERM/SIGINT handled gracefully ends with status 0.
+
+        uvicorn re-raises the signal after its shutdown, so the process would die "terminated"
+        even though every call in flight finished and every lease was handed back.
+        """
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            handled = (signal.SIGINT, signal.SIGTERM)
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return Server
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from coordinator.errors import StoreUnavailable
+    from coordinator.store import upgrade_to_head
+
+    try:
+        settings = Settings.from_env(os.environ, database_url=args.database_url)
+    except SettingsError as error:
+        print(f"saga migrate: {error}", file=sys.stderr)
+        return 2
+    try:
+        upgrade_to_head(settings.database_url)
+    except (StoreUnavailable, OSError) as error:
+        print(f"saga migrate: the database is unreachable: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # alembic/driver errors: report, do not dump a traceback on operators
+        if "connect" in str(error).lower():
+            print(f"saga migrate: the database is unreachable: {error}", file=sys.stderr)
+            return 1
+        raise
+    print("saga migrate: the schema is up to date")
     return 0
 
 
@@ -134,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--sagas-dir", default=None, help="register every definition found here at start")
     serve.add_argument("--insecure", action="store_true", help="allow a non-loopback --host without API tokens")
     serve.set_defaults(run=_serve)
+
+    migrate = commands.add_parser("migrate", help="create or upgrade the database schema, then exit")
+    migrate.add_argument("--database-url", default=None, help="env SAGA_DATABASE_URL; default sqlite:///./saga.db")
+    migrate.set_defaults(run=_migrate)
 
     validate = commands.add_parser("validate", help="check definitions offline and print every problem")
     validate.add_argument("directories", nargs="+", metavar="DIR")

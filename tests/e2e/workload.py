@@ -38,14 +38,16 @@ def all_terminal(coordinator: Coordinator, ids: list[str]) -> list[dict[str, Any
     return out
 
 
-def start_many(url: str, count: int, *, fail_every: int = 2, key_prefix: str | None = None) -> list[str]:
-    """Start `count` executions (every `fail_every`-th fails at ship); return their ids."""
+def start_many(
+    url: str, count: int, *, fail_every: int = 2, key_prefix: str | None = None, fail: str | None = None
+) -> list[str]:
+    """Start `count` executions (every `fail_every`-th fails at ship, or all fail at `fail`); return their ids."""
     ids = []
     with httpx.Client(base_url=url, timeout=10) as client:
         for i in range(count):
-            fail = "ship" if fail_every and i % fail_every else "none"
+            failing = fail or ("ship" if fail_every and i % fail_every else "none")
             headers = {"Idempotency-Key": f"{key_prefix}-{i}"} if key_prefix else {}
-            r = client.post("/v1/sagas/crash-test/executions", json={"input": {"fail": fail, "order": f"o{i}"}},
+            r = client.post("/v1/sagas/crash-test/executions", json={"input": {"fail": failing, "order": f"o{i}"}},
                             headers=headers)
             assert r.status_code in (200, 201), r.text
             ids.append(r.json()["id"])

@@ -47,3 +47,15 @@ def test_serve_refuses_invalid_definitions_before_starting(tmp_path: Path, capsy
     assert main(["serve", "--sagas-dir", str(tmp_path), "--database-url", "memory://"]) == 2
     err = capsys.readouterr().err
     assert "invalid definitions" in err and "steps" in err
+
+
+def test_migrate_creates_the_schema_and_reports_an_unreachable_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate", "--database-url", f"sqlite:///{tmp_path / 'm.db'}"]) == 0
+    assert main(["migrate", "--database-url", f"sqlite:///{tmp_path / 'm.db'}"]) == 0  # idempotent
+    assert "up to date" in capsys.readouterr().out
+    closed = "postgresql://postgres@127.0.0.1:1/none?connect_timeout=1"
+    assert main(["migrate", "--database-url", closed]) == 1
+    assert "unreachable" in capsys.readouterr().err
+    assert main(["migrate", "--database-url", "mysql://x"]) == 2
