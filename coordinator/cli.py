@@ -172,7 +172,7 @@ def _openapi(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from coordinator.demo import run_demo
 
-    _configure_logging("WARNING")
+    _configure_logging("ERROR")  # the timelines say what happened; log lines would interleave
     return asyncio.run(run_demo(sagas_dir=Path(args.sagas_dir), color=not args.no_color and sys.stdout.isatty()))
 
 
