@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from coordinator.core.events import CancelRequested, Event, Resumed, RetryRequested
+from coordinator.core.events import AttemptCompleted, CancelRequested, Event, Resumed, RetryRequested, WakeupFired
 from coordinator.core.machine import begin_execution, decide
 from coordinator.core.state import ExecutionStatus
 from coordinator.definition import validate_input
@@ -39,6 +39,7 @@ log = logging.getLogger("coordinator.engine")
 
 _STALE_RETRIES = 5
 _CLAIM_BATCH = 100
+_RECENT_RECORDS = 10_000
 
 
 def request_digest(input_: Any, version: int | None) -> str:
@@ -75,6 +76,7 @@ class Engine:
         self._locks = KeyedLocks()
         self._waiters = TerminalWaiters()
         self._stalled: set[str] = set()
+        self._records: dict[str, ExecutionRecord] = {}
         self._dispatcher = Dispatcher(
             executor=executor,
             timers=timers,
@@ -118,6 +120,7 @@ class Engine:
             record, decision.history, owner=self.ownership.owner_id, lease_ms=self.ownership.lease_ms
         )
         if created:
+            self._remember(stored, self.ownership.lease_of(stored))
             self._faults.hit("after_create", execution_id=stored.state.id, saga=spec.name)
             await self.observer.committed(stored, decision.history)
             self._dispatcher.dispatch(stored, spec, decision.actions)
@@ -132,7 +135,7 @@ class Engine:
         """
         async with self._locks.hold(execution_id):
             for _ in range(_STALE_RETRIES):
-                record = await self.store.load_execution(execution_id)
+                record = self._recent(execution_id, event, external) or await self.store.load_execution(execution_id)
                 lease = await self._lease_for(record, external)
                 if lease is None and not external:
                     # Not ours (any more): a late outcome or wake-up of a process that lost the lease.
@@ -153,11 +156,14 @@ class Engine:
                             decision.state, decision.history, expected_revision=record.state.revision, lease=lease
                         )
                     except Fenced as fenced:
+                        self._records.pop(execution_id, None)
                         log.warning("fenced write dropped for execution %s: %s", execution_id, fenced)
                         return record
                     except StaleRevision:
+                        self._records.pop(execution_id, None)
                         continue  # another writer won; decide again on what it wrote
                     record = replace(record, state=state)
+                    self._remember(record, lease)
                     self._faults.hit("after_commit", execution_id=execution_id, saga=spec.name)
                     self._after_commit(record)
                     await self.observer.committed(record, decision.history)
@@ -168,6 +174,26 @@ class Engine:
                     self._stalled.add(execution_id)
                 return record
             raise StaleRevision(f"execution {execution_id} kept changing under this coordinator")
+
+    def _recent(self, execution_id: str, event: Event, external: bool) -> ExecutionRecord | None:
+        """The record as this process last committed it, for its own outcomes and wake-ups.
+
+        Saves a load per event on the hot path. It is safe because every commit is a
+        compare-and-set on the revision and the lease: if anyone else wrote since, the commit
+        fails, the entry is dropped and the event is decided again on a fresh load.
+        """
+        if external or not isinstance(event, AttemptCompleted | WakeupFired):
+            return None
+        return self._records.get(execution_id)
+
+    def _remember(self, record: ExecutionRecord, lease: Lease | None) -> None:
+        execution_id = record.state.id
+        self._records.pop(execution_id, None)
+        if lease is None or record.state.status.is_terminal:
+            return
+        self._records[execution_id] = record
+        if len(self._records) > _RECENT_RECORDS:
+            del self._records[next(iter(self._records))]  # the oldest: bounded memory
 
     async def _lease_for(self, record: ExecutionRecord, external: bool) -> Lease | None:
         lease = self.ownership.lease_of(record)
