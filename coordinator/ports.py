@@ -188,7 +188,8 @@ class SagaStore(abc.ABC):
     ) -> list[Claim]:
         """Lease up to `limit` unfinished, unquarantined executions to `owner`, oldest first.
 
-        Eligible: no owner, or a lease expired by the database's clock (any lease with `force`),
+        Eligible: no owner, or another owner's lease expired by the database's clock (any lease,
+        ours included, with `force`),
         restricted to `ids` when given (with `force` and `ids`, terminal executions too: an
         operator retry takes a `failed` one). Each claim increments the epoch, fencing every
         earlier owner. Concurrent claimers never get the same execution (`FOR UPDATE SKIP LOCKED`

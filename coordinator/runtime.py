@@ -113,6 +113,7 @@ class Runtime:
                 points=frozenset(settings.fault_points), nth=settings.fault_nth, target=settings.fault_target
             ),
             max_recovery_attempts=settings.max_recovery_attempts,
+            max_calls=settings.outbound_connections,
         )
         engine.observer = TelemetryObserver(
             telemetry,

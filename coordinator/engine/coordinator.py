@@ -64,6 +64,7 @@ class Engine:
         ownership: Ownership | None = None,
         faults: FaultPoints = NO_FAULTS,
         max_recovery_attempts: int = 5,
+        max_calls: int = 200,
     ) -> None:
         self.store = store
         self.observer: ExecutionObserver = observer or NullObserver()
@@ -86,6 +87,7 @@ class Engine:
             on_stall=self._stalled.add,
             faults=faults,
             coordinator_id=self.ownership.owner_id,
+            max_calls=max_calls,
         )
 
     async def start_execution(
@@ -250,10 +252,22 @@ class Engine:
                     pass
 
     def start(self, *, sweep_seconds: float) -> None:
-        """Begin firing wake-ups, and sweeping: renew our leases, take over expired ones."""
+        """Begin firing wake-ups, renewing our leases, and sweeping for expired ones.
+
+        Renewal is its own job so a long takeover sweep never delays it past our leases.
+        """
         self.ownership.renewed()
+        self._timers.every("lease-renew", sweep_seconds, self.renew)
         self._timers.every("lease-sweep", sweep_seconds, self.sweep)
         self._timers.start()
+
+    async def renew(self) -> None:
+        """Extend every lease we hold."""
+        try:
+            await self.store.renew(self.ownership.owner_id, lease_ms=self.ownership.lease_ms)
+            self.ownership.renewed()
+        except Exception as error:
+            log.warning("lease renewal failed; calls pause once the leases may lapse: %s", error)
 
     async def recover(self, *, take_all: bool = False) -> int:
         """At start: claim unfinished executions and resume them (re-send calls, re-arm wake-ups).
@@ -276,12 +290,12 @@ class Engine:
         return total
 
     async def sweep(self) -> None:
-        """Renew our leases, take over expired ones, and re-drive executions that stalled."""
+        """Take over expired leases of other processes, and re-drive our executions that stalled."""
         try:
-            await self.store.renew(self.ownership.owner_id, lease_ms=self.ownership.lease_ms)
-            self.ownership.renewed()
             await self.recover()
-            stalled, self._stalled = self._stalled, set()
+            # The set itself is shared with the dispatcher (its on_stall): empty it, never replace it.
+            stalled = list(self._stalled)
+            self._stalled.clear()
             for execution_id in stalled:
                 await self._redrive(execution_id)
         except StoreUnavailable as error:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import Connection, or_, select, text, update
+from sqlalchemy import Connection, and_, or_, select, text, update
 
 from coordinator.ports import Claim
 from coordinator.store import tables
@@ -36,7 +36,11 @@ def claim(
         # An operator action may take a terminal (`failed`) execution by id; sweeps never do.
         eligible = eligible.where(_CLAIMABLE)
     if not force:
-        eligible = eligible.where(or_(X.c.owner.is_(None), X.c.lease_until_ms < now))
+        # Never our own: a lease of ours that lapsed (a slow renewal) may still have a call in
+        # flight here; taking it "over" would send a second attempt beside it. We renew instead.
+        eligible = eligible.where(
+            or_(X.c.owner.is_(None), and_(X.c.lease_until_ms < now, X.c.owner != owner))
+        )
     if ids is not None:
         eligible = eligible.where(X.c.id.in_(ids))
     # SKIP LOCKED: two replicas sweeping at once split the work instead of queueing on row locks.

@@ -251,7 +251,7 @@ class MemoryStore(SagaStore):
                 continue
             if ids is not None and row["id"] not in ids:
                 continue
-            if not force and row["owner"] is not None and row["lease_until_ms"] >= now:
+            if not force and row["owner"] is not None and (row["lease_until_ms"] >= now or row["owner"] == owner):
                 continue
             row.update(
                 owner=owner,

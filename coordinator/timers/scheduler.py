@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from coordinator.ports import TimerService, WakeupCallback
+
+log = logging.getLogger("coordinator.timers")
 
 
 class SchedulerTimers(TimerService):
@@ -21,6 +24,8 @@ class SchedulerTimers(TimerService):
 
     def __init__(self) -> None:
         self._scheduler = AsyncIOScheduler(timezone=UTC)
+        self._periodic: dict[str, tuple[float, WakeupCallback]] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def arm(self, key: str, due_at_ms: int, callback: WakeupCallback) -> None:
         """Schedule `callback` at `due_at_ms`, replacing any wake-up under `key`."""
@@ -41,27 +46,47 @@ class SchedulerTimers(TimerService):
             job.remove()
 
     def every(self, key: str, seconds: float, callback: WakeupCallback) -> None:
-        """A periodic job (lease renewal and takeover sweeps); never two runs at once."""
-        self._scheduler.add_job(
-            callback,
-            trigger=IntervalTrigger(seconds=seconds, timezone=UTC),
-            id=key,
-            replace_existing=True,
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-        )
+        """A periodic job (lease renewal, takeover sweeps): one run at a time, never doubled.
+
+        A plain asyncio task rather than an APScheduler interval job: these jobs keep the
+        process's leases alive and re-drive stalled executions, so they must not share a fate with
+        the scheduler's job bookkeeping; a run that raises is logged and the next one comes anyway.
+        """
+        self._periodic[key] = (seconds, callback)
+        if self._scheduler.running:
+            self._start_periodic(key)
+
+    def _start_periodic(self, key: str) -> None:
+        seconds, callback = self._periodic[key]
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(seconds)
+                try:
+                    await callback()
+                except Exception:
+                    log.exception("periodic job %s failed; it runs again in %.1f s", key, seconds)
+
+        old = self._tasks.pop(key, None)
+        if old is not None:
+            old.cancel()
+        self._tasks[key] = asyncio.get_running_loop().create_task(loop(), name=f"timer {key}")
 
     def start(self) -> None:
-        """Start the scheduler on the running event loop."""
+        """Start the scheduler and the periodic jobs on the running event loop."""
         if not self._scheduler.running:
             self._scheduler.start()
+            for key in self._periodic:
+                self._start_periodic(key)
 
     def shutdown(self) -> None:
         """Stop firing; pending wake-ups are dropped (the database still has them)."""
+        for task in self._tasks.values():
+            task.cancel()
+        self._tasks.clear()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
     def pending(self) -> int:
-        """How many wake-ups are armed (periodic jobs not counted)."""
-        return sum(1 for job in self._scheduler.get_jobs() if isinstance(job.trigger, DateTrigger))
+        """How many wake-ups are armed."""
+        return len(self._scheduler.get_jobs())

@@ -102,3 +102,12 @@ async def test_one_process_per_sqlite_file(tmp_path: Path) -> None:
     await first.close()
     second = await open_store(url)  # the lock goes with the store
     await second.close()
+
+
+async def test_a_process_never_takes_over_its_own_lapsed_lease(store: SagaStore) -> None:
+    # A slow renewal must not turn into a "takeover" that re-sends a call still in flight.
+    await store.create_execution(record(plain_state("e1")), (), owner="a", lease_ms=0)
+    await asyncio.sleep(0.01)
+    assert await store.claim("a", lease_ms=LONG, limit=10) == []
+    assert await store.renew("a", lease_ms=LONG) == 1  # it renews instead
+    assert await store.claim("b", lease_ms=LONG, limit=10) == []
