@@ -1,0 +1,1 @@
+"""The benchmark harness of the saga coordinator: `python -m bench` (see bench/README.md)."""
