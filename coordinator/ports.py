@@ -147,8 +147,12 @@ class SagaStore(abc.ABC):
         *,
         expected_revision: int,
         lease: Lease | None = None,
+        previous: ExecutionState | None = None,
     ) -> ExecutionState:
         """Write a decision: the state, its history and its pending action, atomically.
+
+        `previous` (optional) is the state at `expected_revision`: a store may diff against it
+        instead of reading the stored rows again.
 
         With `lease`, the write also requires that owner and epoch to be current (fencing), and
         resets the execution's recovery count (it made progress). Raises Fenced when they are not.

@@ -155,7 +155,11 @@ class Engine:
                     self._faults.hit("before_commit", execution_id=execution_id, saga=spec.name)
                     try:
                         state = await self.store.commit(
-                            decision.state, decision.history, expected_revision=record.state.revision, lease=lease
+                            decision.state,
+                            decision.history,
+                            expected_revision=record.state.revision,
+                            lease=lease,
+                            previous=record.state,
                         )
                     except Fenced as fenced:
                         self._records.pop(execution_id, None)

@@ -165,8 +165,9 @@ class MemoryStore(SagaStore):
         *,
         expected_revision: int,
         lease: Lease | None = None,
+        previous: ExecutionState | None = None,
     ) -> ExecutionState:
-        """See `SagaStore.commit`; a missing execution raises ExecutionNotFound."""
+        """See `SagaStore.commit`; a missing execution raises ExecutionNotFound (`previous` is not needed here)."""
         await self._enter()
         row = self._executions.get(state.id)
         if row is None:

@@ -137,8 +137,13 @@ def commit(
     history: Sequence[HistoryEvent],
     expected_revision: int,
     lease: Lease | None = None,
+    previous: ExecutionState | None = None,
 ) -> ExecutionState:
-    """Compare-and-set the execution row (and its lease, fencing), then write what changed under its lock."""
+    """Compare-and-set the execution row (and its lease, fencing), then write what changed under its lock.
+
+    With `previous` (the state at `expected_revision`, which the compare-and-set proves is what
+    is stored), the changed step rows and the pending action are found in memory, not re-read.
+    """
     committed = replace(state, revision=expected_revision + 1)
     # Serialise everything before the first statement: bad data must not half-write anything.
     changes = codec.execution_changes(committed, committed.revision)
@@ -161,19 +166,29 @@ def commit(
         raise StaleRevision(f"execution {state.id!r} changed since revision {expected_revision}")
     # From here on we hold the execution's row lock (PostgreSQL) or the write lock (SQLite), so no
     # other commit of this execution can interleave: reading max(seq) and the steps is safe.
-    _write_steps(conn, state.id, new_steps)
+    if previous is None:
+        _write_steps(conn, state.id, new_steps)
+    else:
+        _write_changed_steps(conn, state.id, codec.step_rows(previous), new_steps)
     if history:
         last = conn.execute(select(func.coalesce(func.max(E.c.seq), 0)).where(E.c.execution_id == state.id))
         conn.execute(insert(E), codec.event_rows(state.id, int(last.scalar_one()) + 1, history))
-    conn.execute(delete(P).where(P.c.execution_id == state.id))
-    if pending is not None:
-        conn.execute(insert(P), pending)
+    if previous is None or codec.pending_row(previous) != pending:
+        conn.execute(delete(P).where(P.c.execution_id == state.id))
+        if pending is not None:
+            conn.execute(insert(P), pending)
     return committed
 
 
 def _write_steps(conn: Connection, execution_id: str, new_steps: list[Row]) -> None:
+    """Update the step rows that differ from the stored ones (read first)."""
+    stored = _rows(conn.execute(select(S).where(S.c.execution_id == execution_id)))
+    _write_changed_steps(conn, execution_id, stored, new_steps)
+
+
+def _write_changed_steps(conn: Connection, execution_id: str, old_steps: list[Row], new_steps: list[Row]) -> None:
     """Update the step rows that differ; a commit usually changes one step, not all of them."""
-    stored = {r["idx"]: r for r in _rows(conn.execute(select(S).where(S.c.execution_id == execution_id)))}
+    stored = {r["idx"]: r for r in old_steps}
     for row in new_steps:
         old = stored.get(row["idx"])
         if old is None:

@@ -211,9 +211,12 @@ class SqlStore(SagaStore):
         *,
         expected_revision: int,
         lease: Lease | None = None,
+        previous: ExecutionState | None = None,
     ) -> ExecutionState:
         """See `SagaStore.commit`; a missing execution raises ExecutionNotFound."""
-        return await self._write(lambda conn: queries.commit(conn, state, history, expected_revision, lease))
+        return await self._write(
+            lambda conn: queries.commit(conn, state, history, expected_revision, lease, previous)
+        )
 
     async def list_executions(
         self,

@@ -237,3 +237,22 @@ async def test_unknown_execution(store: SagaStore) -> None:
         await store.list_events("nope", limit=10)
     with pytest.raises(ExecutionNotFound):
         await store.commit(plain_state("nope"), (event(),), expected_revision=0)
+
+
+async def test_a_commit_given_the_previous_state_stores_exactly_what_a_plain_one_does(backend: Backend) -> None:
+    store = backend.store
+    await store.create_execution(record(rich_state("with")), ())
+    await store.create_execution(record(rich_state("without")), ())
+    for execution_id, diff in (("with", True), ("without", False)):
+        before = (await store.load_execution(execution_id)).state
+        steps = list(before.steps)
+        steps[1] = replace(steps[1], status=StepStatus.FAILED, attempts=steps[1].attempts + 1, last_error="boom")
+        after = waiting(replace(before, steps=tuple(steps)), due_at_ms=T0 + 5_000)
+        await store.commit(after, (event(),), expected_revision=before.revision, previous=before if diff else None)
+        again = replace(after, in_flight=None, wakeup=None, status=ExecutionStatus.COMPENSATING)
+        loaded = (await store.load_execution(execution_id)).state
+        await store.commit(again, (), expected_revision=loaded.revision, previous=loaded if diff else None)
+    with_diff = (await store.load_execution("with")).state
+    plain = (await store.load_execution("without")).state
+    assert replace(with_diff, id="x") == replace(plain, id="x")
+    assert backend.pending_action("with") is None and backend.pending_action("without") is None
