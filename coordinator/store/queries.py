@@ -11,13 +11,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, literal, select, text, tuple_, update
+from sqlalchemy import Connection, func, insert, literal, select, text, tuple_
 
 from coordinator.core.actions import HistoryEvent
 from coordinator.core.state import ExecutionState, ExecutionStatus
 from coordinator.errors import ExecutionNotFound, Fenced, StaleRevision
 from coordinator.ports import ExecutionRecord, Lease, StoredEvent
 from coordinator.store import codec, tables
+from coordinator.store import statements as sql
 from coordinator.store.codec import Row
 from coordinator.store.leases import db_now_ms
 
@@ -46,6 +47,12 @@ def definition(conn: Connection, name: str, version: int | None) -> Row | None:
     query = query.order_by(D.c.version.desc()) if version is None else query.where(D.c.version == version)
     row = conn.execute(query.limit(1)).first()
     return None if row is None else dict(row._mapping)
+
+
+def latest_version(conn: Connection, name: str) -> int | None:
+    """The highest registered version of `name`, if any."""
+    found = sql.run(conn, sql.LATEST_VERSION, {"name": name}).scalar()
+    return None if found is None else int(found)
 
 
 def saga_exists(conn: Connection, name: str) -> bool:
@@ -86,17 +93,17 @@ def insert_execution(
     row = codec.execution_row(record)
     if record.owner is not None:
         row["lease_until_ms"] = db_now_ms(conn) + lease_ms
-    conn.execute(insert(X), row)
-    _insert_many(conn, S, codec.step_rows(state))
-    _insert_many(conn, E, codec.event_rows(state.id, 1, history))
+    sql.run(conn, sql.INSERT_EXECUTION, row)
+    _insert_many(conn, sql.INSERT_STEP, codec.step_rows(state))
+    _insert_many(conn, sql.INSERT_EVENT, codec.event_rows(state.id, 1, history))
     pending = codec.pending_row(state)
     if pending is not None:
-        conn.execute(insert(P), pending)
+        sql.run(conn, sql.INSERT_PENDING, pending)
 
 
-def _insert_many(conn: Connection, table: Any, rows: list[Row]) -> None:
+def _insert_many(conn: Connection, statement: str, rows: list[Row]) -> None:
     if rows:  # an empty executemany is an error in SQLAlchemy
-        conn.execute(insert(table), rows)
+        sql.run(conn, statement, rows)
 
 
 def execution_id_for_key(conn: Connection, saga: str, key: str) -> str | None:
@@ -125,10 +132,13 @@ def _records(conn: Connection, executions: list[Row]) -> list[ExecutionRecord]:
 
 def load_record(conn: Connection, execution_id: str) -> ExecutionRecord:
     """The execution as last committed. Raises ExecutionNotFound."""
-    records = _records(conn, _rows(conn.execute(select(X).where(X.c.id == execution_id))))
-    if not records:
+    key = {"id": execution_id}
+    execution = sql.run(conn, sql.SELECT_EXECUTION, key).first()
+    if execution is None:
         raise ExecutionNotFound(execution_id)
-    return records[0]
+    steps = _rows(sql.run(conn, sql.SELECT_STEPS, key))
+    pending = sql.run(conn, sql.SELECT_PENDING, key).first()
+    return codec.record_from_rows(dict(execution._mapping), steps, None if pending is None else dict(pending._mapping))
 
 
 def commit(
@@ -149,13 +159,13 @@ def commit(
     changes = codec.execution_changes(committed, committed.revision)
     new_steps = codec.step_rows(committed)
     pending = codec.pending_row(committed)
-    where = X.c.revision == expected_revision
+    params = {**changes, "id": state.id, "expected_revision": expected_revision}
     if lease is not None:
-        where = where & (X.c.owner == lease.owner) & (X.c.epoch == lease.epoch)
-        changes = {**changes, "recovery_attempts": 0}  # progress: not a poison execution
-    cas = update(X).where(X.c.id == state.id, where).values(changes)
-    if conn.execute(cas).rowcount == 0:
-        current = conn.execute(select(X.c.revision, X.c.owner, X.c.epoch).where(X.c.id == state.id)).first()
+        changes["recovery_attempts"] = params["recovery_attempts"] = 0  # progress: not a poison execution
+        params.update(lease_owner=lease.owner, lease_epoch=lease.epoch)
+    cas = sql.update_execution(tuple(changes), fenced=lease is not None)
+    if sql.run(conn, cas, params).rowcount == 0:
+        current = sql.run(conn, sql.SELECT_REVISION, {"id": state.id}).first()
         if current is None:
             raise ExecutionNotFound(state.id)
         if lease is not None and current.revision == expected_revision:
@@ -167,23 +177,18 @@ def commit(
     # From here on we hold the execution's row lock (PostgreSQL) or the write lock (SQLite), so no
     # other commit of this execution can interleave: reading max(seq) and the steps is safe.
     if previous is None:
-        _write_steps(conn, state.id, new_steps)
+        old_steps = _rows(sql.run(conn, sql.SELECT_STEPS, {"id": state.id}))
     else:
-        _write_changed_steps(conn, state.id, codec.step_rows(previous), new_steps)
+        old_steps = codec.step_rows(previous)
+    _write_changed_steps(conn, state.id, old_steps, new_steps)
     if history:
-        last = conn.execute(select(func.coalesce(func.max(E.c.seq), 0)).where(E.c.execution_id == state.id))
-        conn.execute(insert(E), codec.event_rows(state.id, int(last.scalar_one()) + 1, history))
+        last = int(sql.run(conn, sql.LAST_SEQ, {"id": state.id}).scalar_one())
+        sql.run(conn, sql.INSERT_EVENT, codec.event_rows(state.id, last + 1, history))
     if previous is None or codec.pending_row(previous) != pending:
-        conn.execute(delete(P).where(P.c.execution_id == state.id))
+        sql.run(conn, sql.DELETE_PENDING, {"id": state.id})
         if pending is not None:
-            conn.execute(insert(P), pending)
+            sql.run(conn, sql.INSERT_PENDING, pending)
     return committed
-
-
-def _write_steps(conn: Connection, execution_id: str, new_steps: list[Row]) -> None:
-    """Update the step rows that differ from the stored ones (read first)."""
-    stored = _rows(conn.execute(select(S).where(S.c.execution_id == execution_id)))
-    _write_changed_steps(conn, execution_id, stored, new_steps)
 
 
 def _write_changed_steps(conn: Connection, execution_id: str, old_steps: list[Row], new_steps: list[Row]) -> None:
@@ -192,12 +197,11 @@ def _write_changed_steps(conn: Connection, execution_id: str, old_steps: list[Ro
     for row in new_steps:
         old = stored.get(row["idx"])
         if old is None:
-            conn.execute(insert(S), row)
+            sql.run(conn, sql.INSERT_STEP, row)
         elif old != row:
-            where = (S.c.execution_id == execution_id) & (S.c.idx == row["idx"])
-            conn.execute(update(S).where(where).values(row))
+            sql.run(conn, sql.UPDATE_STEP, row)
     if len(stored) > len(new_steps):
-        conn.execute(delete(S).where(S.c.execution_id == execution_id, S.c.idx >= len(new_steps)))
+        sql.run(conn, sql.DELETE_STEPS_FROM, {"id": execution_id, "first": len(new_steps)})
 
 
 def list_records(

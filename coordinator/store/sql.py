@@ -2,7 +2,9 @@
 
 SQLAlchemy's engine is synchronous; every database call runs on a dedicated thread pool through
 `loop.run_in_executor`, so the event loop never blocks on I/O. SQLite gets one worker (it has a
-single writer anyway, and one thread keeps its locking trivial); PostgreSQL a small pool.
+single writer anyway, and one thread keeps its locking trivial), and its writes are group-committed
+(see `group_commit`); PostgreSQL gets a small pool, and transactions of their own (its WAL writer
+already groups the flushes of concurrent commits, and one-row transactions cannot deadlock).
 """
 
 from __future__ import annotations
@@ -29,12 +31,15 @@ from coordinator.errors import (
 from coordinator.ports import Claim, ExecutionRecord, Lease, Page, SagaStore, StoredDefinition, StoredEvent
 from coordinator.store import codec, leases, paging, queries
 from coordinator.store.connect import WRITE, describe, is_sqlite, is_unavailable, make_engine, normalise_url
+from coordinator.store.group_commit import GroupCommit
 from coordinator.store.single_writer import SingleWriterLock
 
 T = TypeVar("T")
 
 POSTGRES_WORKERS = 4
 """Default size of the PostgreSQL thread pool (and of its connection pool)."""
+_DEFINITIONS_KEPT = 1024
+"""Parsed definition versions kept in memory (they are immutable, so never stale)."""
 
 
 class SqlStore(SagaStore):
@@ -50,6 +55,13 @@ class SqlStore(SagaStore):
         size = 1 if self._sqlite else workers
         self._engine = make_engine(parsed, pool_size=size)
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="saga-store")
+        self._definitions: dict[tuple[str, int], StoredDefinition] = {}
+        self._group: GroupCommit | None = None
+        if self._sqlite:
+            self._group = GroupCommit(
+                functools.partial(self._transaction, write=True),
+                is_fatal=lambda error: isinstance(error, SQLAlchemyError) and is_unavailable(error),
+            )
         self._closed = False
 
     # -- plumbing --------------------------------------------------------------------------------
@@ -90,7 +102,14 @@ class SqlStore(SagaStore):
         return await self._run(functools.partial(self._transaction, work, write=False))
 
     async def _write(self, work: Callable[[Connection], T]) -> T:
-        return await self._run(functools.partial(self._transaction, work, write=True))
+        if self._group is None:
+            return await self._run(functools.partial(self._transaction, work, write=True))
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        done = self._group.enqueue(work)
+        self._executor.submit(self._group.flush)
+        result: T = await done
+        return result
 
     # -- definitions -----------------------------------------------------------------------------
 
@@ -123,17 +142,32 @@ class SqlStore(SagaStore):
         return codec.definition_from_row(row)
 
     async def get_definition(self, name: str, version: int | None = None) -> StoredDefinition:
-        """See `SagaStore.get_definition`."""
+        """See `SagaStore.get_definition`.
+
+        Versions are immutable, so each is read (and its document parsed) once per process; the
+        latest version number is asked of the database every time, since another replica may
+        have registered a newer one a moment ago.
+        """
+        if version is not None and (name, version) in self._definitions:
+            return self._definitions[(name, version)]
 
         def work(conn: Connection) -> StoredDefinition:
-            row = queries.definition(conn, name, version)
-            if row is not None:
-                return codec.definition_from_row(row)
+            wanted = version if version is not None else queries.latest_version(conn, name)
+            if wanted is not None:
+                if (name, wanted) in self._definitions:
+                    return self._definitions[(name, wanted)]
+                row = queries.definition(conn, name, wanted)
+                if row is not None:
+                    return codec.definition_from_row(row)
             if version is None or not queries.saga_exists(conn, name):
                 raise SagaNotFound(name)
             raise SagaVersionNotFound(name, version)
 
-        return await self._read(work)
+        found = await self._read(work)
+        if len(self._definitions) >= _DEFINITIONS_KEPT:
+            del self._definitions[next(iter(self._definitions))]
+        self._definitions[(found.name, found.version)] = found
+        return found
 
     async def list_definitions(self, *, limit: int, cursor: str | None = None) -> Page[StoredDefinition]:
         """See `SagaStore.list_definitions`."""
@@ -214,9 +248,7 @@ class SqlStore(SagaStore):
         previous: ExecutionState | None = None,
     ) -> ExecutionState:
         """See `SagaStore.commit`; a missing execution raises ExecutionNotFound."""
-        return await self._write(
-            lambda conn: queries.commit(conn, state, history, expected_revision, lease, previous)
-        )
+        return await self._write(lambda conn: queries.commit(conn, state, history, expected_revision, lease, previous))
 
     async def list_executions(
         self,

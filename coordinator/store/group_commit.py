@@ -1,0 +1,96 @@
+"""Group commit: the writes queued while the writer was busy share one transaction, and one fsync.
+
+SQLite has one writer, and with `synchronous=FULL` every COMMIT waits for the disk. Under load the
+writes of many executions queue up behind each other; committing them together turns N fsyncs into
+one without weakening anything: each write's caller hears back only after the COMMIT that contains
+it, exactly as with a transaction of its own.
+
+Each write runs in a SAVEPOINT, so one that fails (a lost compare-and-set, a duplicate key) is undone
+alone and its caller gets its own exception, while the others commit. A failure that breaks the
+transaction itself (the disk, the database) fails every write of the batch: none of them committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+MAX_BATCH = 64
+"""Writes per transaction at most: bounds how long one COMMIT keeps the others' callers waiting."""
+
+Work = Callable[[Connection], Any]
+Transaction = Callable[[Callable[[Connection], Any]], Any]
+"""Runs a function in one write transaction (mapping database failures) and returns its result."""
+
+
+@dataclass(frozen=True)
+class _Write:
+    work: Work
+    done: asyncio.Future[Any]
+
+
+class GroupCommit:
+    """Queues writes from the event loop; `flush` (on the writer thread) commits what is queued."""
+
+    def __init__(self, transaction: Transaction, *, is_fatal: Callable[[BaseException], bool]) -> None:
+        self._transaction = transaction
+        self._is_fatal = is_fatal
+        self._queue: collections.deque[_Write] = collections.deque()
+
+    def enqueue(self, work: Work) -> asyncio.Future[Any]:
+        """Queue `work`; the future settles once the transaction holding it committed (or failed).
+
+        Call `flush` on the writer thread once per enqueued write: a flush that finds the queue
+        already drained by an earlier one does nothing.
+        """
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Write(work, done))  # deque.append is atomic: safe beside the writer's popleft
+        return done
+
+    def flush(self) -> None:
+        """Commit up to `MAX_BATCH` queued writes in one transaction, then settle their futures."""
+        batch: list[_Write] = []
+        while self._queue and len(batch) < MAX_BATCH:
+            batch.append(self._queue.popleft())
+        if not batch:
+            return
+        try:
+            if len(batch) == 1:
+                # Alone, a failing write rolls the whole transaction back: no savepoint needed.
+                outcomes: list[tuple[bool, Any]] = [(True, self._transaction(batch[0].work))]
+            else:
+                outcomes = self._transaction(lambda conn: [self._apply(conn, w.work) for w in batch])
+        except BaseException as error:
+            for write in batch:
+                _settle(write.done, False, error)
+            return
+        for write, (ok, value) in zip(batch, outcomes, strict=True):
+            _settle(write.done, ok, value)
+
+    def _apply(self, conn: Connection, work: Work) -> tuple[bool, Any]:
+        try:
+            with conn.begin_nested():
+                return True, work(conn)
+        except Exception as error:
+            if self._is_fatal(error):
+                raise  # the transaction itself is broken: the whole batch fails
+            return False, error
+
+
+def _settle(done: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    """Hand the outcome to the event loop (called on the writer thread)."""
+
+    def settle() -> None:
+        if done.cancelled():
+            return
+        if ok:
+            done.set_result(value)
+        else:
+            done.set_exception(value)
+
+    done.get_loop().call_soon_threadsafe(settle)
