@@ -75,7 +75,7 @@ class Engine:
         self._faults = faults
         self._max_recovery_attempts = max_recovery_attempts
         self._locks = KeyedLocks()
-        self._waiters = TerminalWaiters()
+        self._waiters: TerminalWaiters[ExecutionRecord] = TerminalWaiters()
         self._stalled: set[str] = set()
         self._records: dict[str, ExecutionRecord] = {}
         self._dispatcher = Dispatcher(
@@ -171,8 +171,9 @@ class Engine:
                     record = replace(record, state=state)
                     self._remember(record, lease)
                     self._faults.hit("after_commit", execution_id=execution_id, saga=spec.name)
-                    self._after_commit(record)
                     await self.observer.committed(record, decision.history)
+                    # After the observer: whoever waits for the end sees its trace already emitted.
+                    self._after_commit(record)
                 if lease is not None:
                     self._dispatcher.dispatch(record, spec, decision.actions)
                 elif decision.actions:
@@ -213,7 +214,7 @@ class Engine:
 
     def _after_commit(self, record: ExecutionRecord) -> None:
         if record.state.status.is_terminal:
-            self._waiters.notify(record.state.id)
+            self._waiters.notify(record.state.id, record)
 
     async def cancel(self, execution_id: str, reason: str = "cancelled by operator") -> ExecutionRecord:
         """Stop the forward phase and roll back. Raises ExecutionStateConflict when terminal."""
@@ -239,21 +240,27 @@ class Engine:
         return await self.handle(execution_id, RetryRequested(), external=True)
 
     async def wait_terminal(self, execution_id: str, timeout_s: float) -> ExecutionRecord:
-        """The execution once terminal, or as it stands when `timeout_s` has passed."""
+        """The execution once terminal, or as it stands when `timeout_s` has passed.
+
+        An execution this process drives ends with a notification carrying its record: no load.
+        The first look uses the record we last committed when we hold it (it is not terminal,
+        or it would not be kept); later looks, once a second, load it: another replica may be
+        the one driving it.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        async with self._waiters.hold(execution_id) as waiter:
+        async with self._waiters.hold(execution_id) as outcome:
+            record = self._records.get(execution_id) or await self.store.load_execution(execution_id)
             while True:
-                record = await self.store.load_execution(execution_id)
                 remaining = deadline - loop.time()
                 if record.state.status.is_terminal or remaining <= 0:
                     return record
-                # Re-check now and then: another replica may be the one driving it.
                 try:
                     async with asyncio.timeout(min(remaining, 1.0)):
-                        await waiter.wait()
+                        ended = await outcome.wait()
                 except TimeoutError:
-                    pass
+                    ended = None
+                record = ended or await self.store.load_execution(execution_id)
 
     def start(self, *, sweep_seconds: float) -> None:
         """Begin firing wake-ups, renewing our leases, and sweeping for expired ones.

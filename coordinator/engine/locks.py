@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 
 class KeyedLocks:
@@ -32,31 +35,49 @@ class KeyedLocks:
         return len(self._locks)
 
 
-class TerminalWaiters:
-    """Events that long-polls wait on, one per execution while someone waits (no unbounded growth)."""
+class Outcome(Generic[T]):
+    """What a waiter waits for: set once, with the value that ended the wait."""
 
     def __init__(self) -> None:
-        self._events: dict[str, tuple[asyncio.Event, int]] = {}
+        self._event = asyncio.Event()
+        self.value: T | None = None
+
+    def set(self, value: T) -> None:
+        """Hand `value` to whoever waits, and wake them."""
+        self.value = value
+        self._event.set()
+
+    async def wait(self) -> T | None:
+        """Until `set` is called; the value it was given."""
+        await self._event.wait()
+        return self.value
+
+
+class TerminalWaiters(Generic[T]):
+    """What long-polls wait on, one per execution while someone waits (no unbounded growth)."""
+
+    def __init__(self) -> None:
+        self._outcomes: dict[str, tuple[Outcome[T], int]] = {}
 
     @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[asyncio.Event]:
-        """The event of `key` for the block; it is set when the execution ends in this process."""
-        event, users = self._events.get(key, (asyncio.Event(), 0))
-        self._events[key] = (event, users + 1)
+    async def hold(self, key: str) -> AsyncIterator[Outcome[T]]:
+        """The outcome of `key` for the block; it is set when the execution ends in this process."""
+        outcome, users = self._outcomes.get(key, (Outcome[T](), 0))
+        self._outcomes[key] = (outcome, users + 1)
         try:
-            yield event
+            yield outcome
         finally:
-            event, users = self._events[key]
+            outcome, users = self._outcomes[key]
             if users == 1:
-                del self._events[key]
+                del self._outcomes[key]
             else:
-                self._events[key] = (event, users - 1)
+                self._outcomes[key] = (outcome, users - 1)
 
-    def notify(self, key: str) -> None:
-        """Wake whoever waits on `key`."""
-        found = self._events.get(key)
+    def notify(self, key: str, value: T) -> None:
+        """Hand `value` to whoever waits on `key` (nothing is kept when nobody waits)."""
+        found = self._outcomes.get(key)
         if found is not None:
-            found[0].set()
+            found[0].set(value)
 
     def __len__(self) -> int:
-        return len(self._events)
+        return len(self._outcomes)
