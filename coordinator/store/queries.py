@@ -148,11 +148,14 @@ def commit(
     expected_revision: int,
     lease: Lease | None = None,
     previous: ExecutionState | None = None,
-) -> ExecutionState:
+    last_seq: int | None = None,
+) -> tuple[ExecutionState, int]:
     """Compare-and-set the execution row (and its lease, fencing), then write what changed under its lock.
 
     With `previous` (the state at `expected_revision`, which the compare-and-set proves is what
-    is stored), the changed step rows and the pending action are found in memory, not re-read.
+    is stored), the changed step rows and the pending action are found in memory, not re-read;
+    with `last_seq` (the history length at `expected_revision`), so is the next entry's number.
+    Returns the committed state and its history length.
     """
     committed = replace(state, revision=expected_revision + 1)
     # Serialise everything before the first statement: bad data must not half-write anything.
@@ -181,14 +184,16 @@ def commit(
     else:
         old_steps = codec.step_rows(previous)
     _write_changed_steps(conn, state.id, old_steps, new_steps)
+    if last_seq is None:
+        last_seq = int(sql.run(conn, sql.LAST_SEQ, {"id": state.id}).scalar_one())
     if history:
-        last = int(sql.run(conn, sql.LAST_SEQ, {"id": state.id}).scalar_one())
-        sql.run(conn, sql.INSERT_EVENT, codec.event_rows(state.id, last + 1, history))
+        sql.run(conn, sql.INSERT_EVENT, codec.event_rows(state.id, last_seq + 1, history))
     if previous is None or codec.pending_row(previous) != pending:
-        sql.run(conn, sql.DELETE_PENDING, {"id": state.id})
-        if pending is not None:
-            sql.run(conn, sql.INSERT_PENDING, pending)
-    return committed
+        if pending is None:
+            sql.run(conn, sql.DELETE_PENDING, {"id": state.id})
+        else:
+            sql.run(conn, sql.UPSERT_PENDING, pending)
+    return committed, last_seq + len(history)
 
 
 def _write_changed_steps(conn: Connection, execution_id: str, old_steps: list[Row], new_steps: list[Row]) -> None:

@@ -40,6 +40,8 @@ POSTGRES_WORKERS = 4
 """Default size of the PostgreSQL thread pool (and of its connection pool)."""
 _DEFINITIONS_KEPT = 1024
 """Parsed definition versions kept in memory (they are immutable, so never stale)."""
+_LAST_SEQS_KEPT = 10_000
+"""Executions whose history length is remembered (`_note_last_seq`)."""
 
 
 class SqlStore(SagaStore):
@@ -56,6 +58,7 @@ class SqlStore(SagaStore):
         self._engine = make_engine(parsed, pool_size=size)
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="saga-store")
         self._definitions: dict[tuple[str, int], StoredDefinition] = {}
+        self._last_seqs: dict[str, tuple[int, int]] = {}
         self._group: GroupCommit | None = None
         if self._sqlite:
             self._group = GroupCommit(
@@ -215,6 +218,7 @@ class SqlStore(SagaStore):
             record = replace(record, owner=owner, epoch=1)
         try:
             await self._write(lambda conn: queries.insert_execution(conn, record, history, lease_ms))
+            self._note_last_seq(record.state, len(history))
         except IntegrityError:
             existing = None if key is None else await self._existing(record, key)
             if existing is None:
@@ -248,7 +252,26 @@ class SqlStore(SagaStore):
         previous: ExecutionState | None = None,
     ) -> ExecutionState:
         """See `SagaStore.commit`; a missing execution raises ExecutionNotFound."""
-        return await self._write(lambda conn: queries.commit(conn, state, history, expected_revision, lease, previous))
+        known = self._last_seqs.get(state.id)
+        known_seq = known[1] if known is not None and known[0] == expected_revision else None
+        committed, last_seq = await self._write(
+            lambda conn: queries.commit(conn, state, history, expected_revision, lease, previous, known_seq)
+        )
+        self._note_last_seq(committed, last_seq)
+        return committed
+
+    def _note_last_seq(self, state: ExecutionState, last_seq: int) -> None:
+        """Remember the history length at a revision we committed, to number the next entries without a query.
+
+        Keyed by revision, it cannot go stale: a revision is committed once, by one writer, and
+        only after that commit is it noted here.
+        """
+        self._last_seqs.pop(state.id, None)
+        if state.status.is_terminal:
+            return
+        self._last_seqs[state.id] = (state.revision, last_seq)
+        if len(self._last_seqs) > _LAST_SEQS_KEPT:
+            del self._last_seqs[next(iter(self._last_seqs))]
 
     async def list_executions(
         self,

@@ -79,6 +79,11 @@ UPDATE_STEP = (
     "WHERE execution_id = :execution_id AND idx = :idx"
 )
 DELETE_STEPS_FROM = f"DELETE FROM {_S.name} WHERE execution_id = :id AND idx >= :first"
+_P = tables.pending_table
+UPSERT_PENDING = (
+    f"{insert(_P)} ON CONFLICT (execution_id) DO UPDATE SET "
+    + ", ".join(f"{n} = excluded.{n}" for n in _columns(_P) if n != "execution_id")
+)
 DELETE_PENDING = f"DELETE FROM {tables.pending_table.name} WHERE execution_id = :id"
 
 LATEST_VERSION = f"SELECT MAX(version) FROM {tables.definitions_table.name} WHERE name = :name"

@@ -18,6 +18,7 @@ from coordinator.core.state import (
 )
 from coordinator.errors import ExecutionNotFound, IdempotencyConflict, StaleRevision
 from coordinator.ports import SagaStore
+from coordinator.store import SqlStore
 
 from .conftest import Backend
 from .factories import T0, event, full_event, plain_state, record, rich_state, waiting
@@ -256,3 +257,22 @@ async def test_a_commit_given_the_previous_state_stores_exactly_what_a_plain_one
     plain = (await store.load_execution("without")).state
     assert replace(with_diff, id="x") == replace(plain, id="x")
     assert backend.pending_action("with") is None and backend.pending_action("without") is None
+
+
+async def test_history_stays_gapless_when_another_process_commits_in_between(sql_backend: Backend) -> None:
+    # Each store remembers the history length at the revisions it committed; a revision committed
+    # elsewhere must make it ask the database, not number entries from what it remembers.
+    mine = sql_backend.store
+    assert sql_backend.url is not None
+    other = SqlStore(sql_backend.url)
+    try:
+        created, _ = await mine.create_execution(record(plain_state("ex-1")), (event("s1"), event("s2")))
+        r1 = await mine.commit(replace(created.state, updated_at_ms=T0 + 1), (event("a"),), expected_revision=0)
+        r2 = await other.commit(replace(r1, updated_at_ms=T0 + 2), (event("b"), event("c")), expected_revision=1)
+        await mine.commit(replace(r2, updated_at_ms=T0 + 3), (event("d"),), expected_revision=2)
+        with pytest.raises(StaleRevision):
+            await mine.commit(replace(r1, updated_at_ms=T0 + 4), (event("late"),), expected_revision=1)
+    finally:
+        await other.close()
+
+    assert await _history(mine, "ex-1") == list(enumerate(["s1", "s2", "a", "b", "c", "d"], start=1))
