@@ -94,16 +94,11 @@ def insert_execution(
     if record.owner is not None:
         row["lease_until_ms"] = db_now_ms(conn) + lease_ms
     sql.run(conn, sql.INSERT_EXECUTION, row)
-    _insert_many(conn, sql.INSERT_STEP, codec.step_rows(state))
-    _insert_many(conn, sql.INSERT_EVENT, codec.event_rows(state.id, 1, history))
+    sql.run_insert(conn, S, codec.step_rows(state))
+    sql.run_insert(conn, E, codec.event_rows(state.id, 1, history))
     pending = codec.pending_row(state)
     if pending is not None:
         sql.run(conn, sql.INSERT_PENDING, pending)
-
-
-def _insert_many(conn: Connection, statement: str, rows: list[Row]) -> None:
-    if rows:  # an empty executemany is an error in SQLAlchemy
-        sql.run(conn, statement, rows)
 
 
 def execution_id_for_key(conn: Connection, saga: str, key: str) -> str | None:
@@ -187,7 +182,7 @@ def commit(
     if last_seq is None:
         last_seq = int(sql.run(conn, sql.LAST_SEQ, {"id": state.id}).scalar_one())
     if history:
-        sql.run(conn, sql.INSERT_EVENT, codec.event_rows(state.id, last_seq + 1, history))
+        sql.run_insert(conn, E, codec.event_rows(state.id, last_seq + 1, history))
     if previous is None or codec.pending_row(previous) != pending:
         if pending is None:
             sql.run(conn, sql.DELETE_PENDING, {"id": state.id})

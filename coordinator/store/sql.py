@@ -36,7 +36,7 @@ from coordinator.store.single_writer import SingleWriterLock
 
 T = TypeVar("T")
 
-POSTGRES_WORKERS = 4
+POSTGRES_WORKERS = 8
 """Default size of the PostgreSQL thread pool (and of its connection pool)."""
 _DEFINITIONS_KEPT = 1024
 """Parsed definition versions kept in memory (they are immutable, so never stale)."""

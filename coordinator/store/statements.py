@@ -33,8 +33,8 @@ def for_dialect(sql: str, dialect: str) -> str:
     return sql
 
 
-def run(conn: Connection, sql: str, params: dict[str, Any] | Sequence[dict[str, Any]]) -> CursorResult[Any]:
-    """Run one of this module's statements (a list of parameter sets runs it for each)."""
+def run(conn: Connection, sql: str, params: dict[str, Any]) -> CursorResult[Any]:
+    """Run one of this module's statements."""
     return conn.exec_driver_sql(for_dialect(sql, conn.dialect.name), params)
 
 
@@ -46,6 +46,26 @@ def insert(table: Table) -> str:
     """INSERT of every column of `table`, one parameter per column."""
     names = _columns(table)
     return f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
+
+
+@functools.cache
+def insert_rows(table_name: str, count: int) -> str:
+    """One INSERT of `count` rows into `table_name`: parameters `:<column>_<row>`.
+
+    One statement, not an executemany: psycopg pipelines an executemany, which costs more CPU
+    than the few rows a transition writes.
+    """
+    names = _columns(tables.metadata.tables[table_name])
+    rows = ", ".join("(" + ", ".join(f":{n}_{i}" for n in names) + ")" for i in range(count))
+    return f"INSERT INTO {table_name} ({', '.join(names)}) VALUES {rows}"
+
+
+def run_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert `rows` (each a full row of `table`) with one statement; nothing when there are none."""
+    if not rows:
+        return
+    params = {f"{name}_{i}": value for i, row in enumerate(rows) for name, value in row.items()}
+    run(conn, insert_rows(table.name, len(rows)), params)
 
 
 def _select_where(table: Table, where: str) -> str:
@@ -90,4 +110,3 @@ LATEST_VERSION = f"SELECT MAX(version) FROM {tables.definitions_table.name} WHER
 
 _E = tables.events_table
 LAST_SEQ = f"SELECT COALESCE(MAX(seq), 0) FROM {_E.name} WHERE execution_id = :id"
-INSERT_EVENT = insert(_E)
