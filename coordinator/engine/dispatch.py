@@ -56,8 +56,9 @@ class Dispatcher:
         self._faults = faults
         self._tasks: set[asyncio.Task[None]] = set()
         self._draining = False
-        # At most as many calls as the client has connections: beyond that httpcore queues them,
-        # and its pool's bookkeeping grows with queue x connections (measured: 97 % of the CPU).
+        # At most as many calls as the client has connections: beyond that the client's pool
+        # queues them, where they would wait with their timeouts running (and httpcore's pool,
+        # our earlier transport, spent 97 % of the CPU on that queue's bookkeeping).
         self._slots = asyncio.Semaphore(max_calls)
 
     def dispatch(self, record: ExecutionRecord, spec: SagaSpec, actions: tuple[Action, ...]) -> None:

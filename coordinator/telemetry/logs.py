@@ -59,9 +59,8 @@ class JsonFormatter(logging.Formatter):
 
 REDACTED_LOGGERS = (
     "httpx",
-    "httpcore.connection",
-    "httpcore.http11",
-    "httpcore.http2",
+    "aiohttp.client",
+    "aiohttp.internal",
     "coordinator",
     "coordinator.api",
     "coordinator.engine",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 from collections.abc import AsyncIterator
 
 import httpx
@@ -105,6 +106,82 @@ async def test_connection_broken_after_sending_is_unknown(executor: HttpStepExec
         await server.wait_closed()
     assert outcome.kind is OutcomeKind.RETRYABLE and outcome.effect_unknown
     assert "outcome unknown" in (outcome.error or "")
+
+
+async def test_an_idempotent_request_is_not_resent_when_the_connection_breaks(executor: HttpStepExecutor) -> None:
+    received = 0
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal received
+        await reader.readuntil(b"\r\n\r\n")
+        received += 1
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        delete = CallSpec(method="DELETE", origin="http://127.0.0.1", path_template="/")
+        outcome = await executor.send(
+            OutboundRequest(method="DELETE", url=f"http://127.0.0.1:{port}/x", headers={}, timeout_ms=2000, call=delete)
+        )
+    finally:
+        server.close()
+        await server.wait_closed()
+    # One attempt, one send: a silent resend by the HTTP client would be an attempt nobody recorded.
+    assert outcome.effect_unknown and received == 1
+
+
+async def test_an_endless_body_is_streamed_and_its_connection_closed(executor: HttpStepExecutor) -> None:
+    sent = 0
+    closed = asyncio.Event()
+
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal sent
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        chunk = b"e" * 16384
+        try:
+            while True:
+                writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                await writer.drain()
+                sent += len(chunk)
+        except ConnectionError:
+            closed.set()
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(endless, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        outcome = await executor.send(request(f"http://127.0.0.1:{port}/x"))
+        await asyncio.wait_for(closed.wait(), 5)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert outcome.kind is OutcomeKind.SUCCESS and outcome.response is not None
+    cut = outcome.response.truncated
+    assert cut is not None and cut.sha256 is None and cut.size_bytes > 64 * 2048
+    assert sent < 64 * 1024 * 1024  # stopped soon after the reader did, not read to a buffer
+
+
+async def test_a_compressed_body_is_decoded_once(executor: HttpStepExecutor) -> None:
+    body = gzip.compress(b'{"id": "r-1"}')
+
+    async def gzipped(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\n"
+        writer.write(head + b"content-length: %d\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(gzipped, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        outcome = await executor.send(request(f"http://127.0.0.1:{port}/x"))
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert outcome.response is not None and outcome.response.body == {"id": "r-1"}
 
 
 async def test_large_bodies_are_cut_to_the_limit(executor: HttpStepExecutor, participant: ScriptedParticipant) -> None:

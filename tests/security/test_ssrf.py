@@ -15,7 +15,7 @@ import pytest
 
 from coordinator.core import CallSpec, OutcomeKind, StatusPattern
 from coordinator.executor import HttpStepExecutor, TargetPolicy, build_client
-from coordinator.executor.transport import Resolver
+from coordinator.executor.transport import POLICY_EXTENSION, Resolver, TargetRefused
 from coordinator.ports import OutboundRequest
 from coordinator.settings import Settings
 from tests.integration.scripted_participant import Reply, ScriptedParticipant
@@ -220,6 +220,21 @@ async def test_dns_rebinding_cannot_move_the_connection_after_the_check(
         assert canary.hits == 0 and not participant.calls("/second")
 
 
+async def test_the_transport_checks_ip_literals_itself(canary: Canary) -> None:
+    """aiohttp connects to an IP literal without asking the resolver: the transport checks it instead."""
+    client = build_client(max_connections=10)
+    strict = TargetPolicy(("api.example:443",))
+    try:
+        for host in ("127.0.0.1", "[::ffff:127.0.0.1]", "169.254.169.254", "127.1", "2130706433"):
+            with pytest.raises(TargetRefused):
+                await client.get(f"http://{host}:{canary.port}/", extensions={POLICY_EXTENSION: strict})
+        # Without the extension, the transport's own policy (open here) applies: loopback is let through.
+        assert (await client.get(f"{canary.url}/")).status_code == 200
+    finally:
+        await client.aclose()
+    assert canary.hits == 1
+
+
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 async def test_redirects_to_the_canary_are_not_followed(
     make_executor: ExecutorFactory, participant: ScriptedParticipant, canary: Canary, status: int
@@ -277,11 +292,11 @@ async def test_a_violation_at_call_time_fails_the_step_once_and_rolls_back(
 
 
 def test_the_guarded_client_still_verifies_tls() -> None:
-    """The transport swaps httpx's connection pool for one over the guarded backend: TLS checks stay on."""
+    """The transport hands aiohttp its own TLS context (the system's trust store): checks stay on."""
     import ssl
 
     from coordinator.executor.transport import GuardedTransport
 
     transport = GuardedTransport(limits=httpx.Limits())
-    context = transport._pool._ssl_context
-    assert context is not None and context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+    context = transport._tls_context
+    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
