@@ -72,6 +72,8 @@ class Claim:
 
     execution_id: str
     epoch: int
+    recovery_attempts: int = 0
+    """Resumptions begun since its last progress: above 0, an earlier one may have crashed its process."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -192,8 +194,8 @@ class SagaStore(abc.ABC):
     ) -> list[Claim]:
         """Lease up to `limit` unfinished, unquarantined executions to `owner`, oldest first.
 
-        Eligible: no owner, or another owner's lease expired by the database's clock (any lease,
-        ours included, with `force`),
+        Eligible: no owner, or another owner's lease expired by the database's clock (any other
+        owner's lease with `force`; never ours, which may have a call in flight here),
         restricted to `ids` when given (with `force` and `ids`, terminal executions too: an
         operator retry takes a `failed` one). Each claim increments the epoch, fencing every
         earlier owner. Concurrent claimers never get the same execution (`FOR UPDATE SKIP LOCKED`

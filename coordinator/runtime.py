@@ -126,14 +126,16 @@ class Runtime:
         )
 
     async def start(self) -> None:
-        """Register the sagas folder, start timers, and resume unfinished executions."""
+        """Register the sagas folder, start timers, and resume unfinished executions (in the background)."""
         if self.settings.sagas_dir is not None:
             await self.register_directory()
-        self.engine.start(sweep_seconds=self.settings.sweep_seconds)
-        _log_tasks_on_sigusr1()
         # A SQLite file has one process (a file lock enforces it): every lease on it is a dead
         # process's, so take them all now rather than after they expire.
-        await self.engine.recover(take_all=not self.settings.database_url.startswith("postgres"))
+        self.engine.start(
+            sweep_seconds=self.settings.sweep_seconds,
+            take_over_all=not self.settings.database_url.startswith("postgres"),
+        )
+        _log_tasks_on_sigusr1()
 
     async def register_directory(self) -> None:
         """Register every definition in `sagas_dir`; an unchanged one is a no-op."""

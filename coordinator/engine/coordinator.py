@@ -38,7 +38,9 @@ from coordinator.telemetry import new_trace_context
 log = logging.getLogger("coordinator.engine")
 
 _STALE_RETRIES = 5
-_CLAIM_BATCH = 100
+_CLAIM_BATCH = 500
+_RESUME_CONCURRENCY = 64
+"""Executions resumed at once by a recovery (their re-sent calls are further bounded by max_calls)."""
 _RECENT_RECORDS = 10_000
 
 
@@ -78,6 +80,7 @@ class Engine:
         self._waiters: TerminalWaiters[ExecutionRecord] = TerminalWaiters()
         self._stalled: set[str] = set()
         self._records: dict[str, ExecutionRecord] = {}
+        self._recovery: asyncio.Task[None] | None = None
         self._dispatcher = Dispatcher(
             executor=executor,
             timers=timers,
@@ -262,15 +265,25 @@ class Engine:
                     ended = None
                 record = ended or await self.store.load_execution(execution_id)
 
-    def start(self, *, sweep_seconds: float) -> None:
-        """Begin firing wake-ups, renewing our leases, and sweeping for expired ones.
+    def start(self, *, sweep_seconds: float, take_over_all: bool = False) -> None:
+        """Begin firing wake-ups, renewing our leases, sweeping for expired ones, and recovering.
 
-        Renewal is its own job so a long takeover sweep never delays it past our leases.
+        Renewal is its own job so a long takeover sweep never delays it past our leases. Recovery
+        of what a previous process left unfinished runs in the background: the API serves
+        meanwhile. `take_over_all` claims even live leases: right for SQLite, where one process
+        owns the file, so any lease on it belonged to a process that is gone.
         """
         self.ownership.renewed()
         self._timers.every("lease-renew", sweep_seconds, self.renew)
         self._timers.every("lease-sweep", sweep_seconds, self.sweep)
         self._timers.start()
+        self._recovery = asyncio.create_task(self._recover_at_start(take_over_all), name="recovery")
+
+    async def _recover_at_start(self, take_all: bool) -> None:
+        try:
+            await self.recover(take_all=take_all)
+        except Exception:
+            log.exception("recovery at start failed; the periodic sweep takes over expired leases")
 
     async def renew(self) -> None:
         """Extend every lease we hold."""
@@ -281,18 +294,28 @@ class Engine:
             log.warning("lease renewal failed; calls pause once the leases may lapse: %s", error)
 
     async def recover(self, *, take_all: bool = False) -> int:
-        """At start: claim unfinished executions and resume them (re-send calls, re-arm wake-ups).
+        """Claim unfinished executions of other (gone) owners and resume them: re-send calls, re-arm wake-ups.
 
-        `take_all` claims even live leases: right for SQLite, where one process owns the file,
-        so any lease on it belonged to a process that is gone.
+        `take_all` claims even live leases (never our own). Executions whose last resumption
+        made no progress (it may have crashed the process) are resumed one at a time, so a crash
+        counts against the execution that caused it alone; the others resume concurrently, a
+        bounded number at a time, so their writes share group commits.
         """
         total = 0
+        slots = asyncio.Semaphore(_RESUME_CONCURRENCY)
+
+        async def take_over(claim: Claim) -> None:
+            async with slots:
+                await self._take_over(claim)
+
         while True:
             claims = await self.store.claim(
                 self.ownership.owner_id, lease_ms=self.ownership.lease_ms, limit=_CLAIM_BATCH, force=take_all
             )
+            await asyncio.gather(*(take_over(claim) for claim in claims if not claim.recovery_attempts))
             for claim in claims:
-                await self._take_over(claim)
+                if claim.recovery_attempts:
+                    await self._take_over(claim)
             total += len(claims)
             if len(claims) < _CLAIM_BATCH:
                 break
@@ -303,7 +326,8 @@ class Engine:
     async def sweep(self) -> None:
         """Take over expired leases of other processes, and re-drive our executions that stalled."""
         try:
-            await self.recover()
+            if self._recovery is None or self._recovery.done():  # else the recovery at start claims them
+                await self.recover()
             # The set itself is shared with the dispatcher (its on_stall): empty it, never replace it.
             stalled = list(self._stalled)
             self._stalled.clear()
@@ -323,8 +347,8 @@ class Engine:
             log.warning("execution %s is still stalled; the next sweep retries", execution_id, exc_info=True)
 
     async def _take_over(self, claim: Claim) -> None:
-        # Counted one execution at a time, just before driving it: if it takes the process down,
-        # only its own count grows, not that of the others claimed in the same batch.
+        # Counted just before driving it, not at claim time: if it takes the process down, only
+        # the executions being resumed at that moment are counted, not the whole claimed batch.
         attempts = await self.store.note_recovery(claim.execution_id)
         if attempts > self._max_recovery_attempts:
             reason = (
@@ -361,6 +385,9 @@ class Engine:
         so another replica, or the next start, takes the executions over at once.
         """
         self._timers.shutdown()
+        if self._recovery is not None:
+            self._recovery.cancel()
+            await asyncio.gather(self._recovery, return_exceptions=True)
         await self._dispatcher.close(grace_s)
         try:
             await self.store.release(self.ownership.owner_id)

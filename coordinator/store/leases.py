@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import Connection, and_, or_, select, text, update
+from sqlalchemy import Connection, or_, select, text, update
 
 from coordinator.ports import Claim
 from coordinator.store import tables
@@ -35,12 +35,13 @@ def claim(
     if not (force and ids is not None):
         # An operator action may take a terminal (`failed`) execution by id; sweeps never do.
         eligible = eligible.where(_CLAIMABLE)
-    if not force:
-        # Never our own: a lease of ours that lapsed (a slow renewal) may still have a call in
-        # flight here; taking it "over" would send a second attempt beside it. We renew instead.
-        eligible = eligible.where(
-            or_(X.c.owner.is_(None), and_(X.c.lease_until_ms < now, X.c.owner != owner))
-        )
+    # Never our own: a lease of ours (even one that lapsed in a slow renewal) may have a call in
+    # flight here; taking it "over" would send a second attempt beside it. We renew instead.
+    not_ours = or_(X.c.owner.is_(None), X.c.owner != owner)
+    if force:
+        eligible = eligible.where(not_ours)
+    else:
+        eligible = eligible.where(not_ours, or_(X.c.owner.is_(None), X.c.lease_until_ms < now))
     if ids is not None:
         eligible = eligible.where(X.c.id.in_(ids))
     # SKIP LOCKED: two replicas sweeping at once split the work instead of queueing on row locks.
@@ -56,9 +57,9 @@ def claim(
             lease_until_ms=now + lease_ms,
             epoch=X.c.epoch + 1,
         )
-        .returning(X.c.id, X.c.epoch)
+        .returning(X.c.id, X.c.epoch, X.c.recovery_attempts)
     )
-    return [Claim(execution_id=r[0], epoch=r[1]) for r in conn.execute(stmt)]
+    return [Claim(execution_id=r[0], epoch=r[1], recovery_attempts=r[2]) for r in conn.execute(stmt)]
 
 
 def renew(conn: Connection, owner: str, lease_ms: int) -> int:

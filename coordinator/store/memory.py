@@ -252,14 +252,16 @@ class MemoryStore(SagaStore):
                 continue
             if ids is not None and row["id"] not in ids:
                 continue
-            if not force and row["owner"] is not None and (row["lease_until_ms"] >= now or row["owner"] == owner):
+            if row["owner"] == owner or (not force and row["owner"] is not None and row["lease_until_ms"] >= now):
                 continue
             row.update(
                 owner=owner,
                 lease_until_ms=now + lease_ms,
                 epoch=row["epoch"] + 1,
             )
-            claimed.append(Claim(execution_id=row["id"], epoch=row["epoch"]))
+            claimed.append(
+                Claim(execution_id=row["id"], epoch=row["epoch"], recovery_attempts=row["recovery_attempts"])
+            )
         return claimed
 
     async def renew(self, owner: str, *, lease_ms: int) -> int:

@@ -84,6 +84,7 @@ async def test_recovery_counts_grow_until_progress_or_renewal(store: SagaStore) 
     await store.create_execution(record(plain_state("e1")), ())
     assert [await store.note_recovery("e1") for _ in range(3)] == [1, 2, 3]
     [claim] = await store.claim("r1", lease_ms=LONG, limit=1)
+    assert claim.recovery_attempts == 3  # the claimer learns it is a suspect
     state = (await store.load_execution("e1")).state
     await store.commit(state, (event(),), expected_revision=state.revision, lease=Lease(owner="r1", epoch=claim.epoch))
     assert await store.note_recovery("e1") == 1  # progress reset it
@@ -111,3 +112,14 @@ async def test_a_process_never_takes_over_its_own_lapsed_lease(store: SagaStore)
     assert await store.claim("a", lease_ms=LONG, limit=10) == []
     assert await store.renew("a", lease_ms=LONG) == 1  # it renews instead
     assert await store.claim("b", lease_ms=LONG, limit=10) == []
+
+
+async def test_a_forced_claim_takes_live_leases_of_others_but_never_ours(store: SagaStore) -> None:
+    # Recovery at start (SQLite) forces claims while the API already starts executions of ours:
+    # re-claiming one of those would resume it beside the call it has in flight.
+    await store.create_execution(record(plain_state("theirs")), (), owner="gone", lease_ms=LONG)
+    await store.create_execution(record(plain_state("mine")), (), owner="me", lease_ms=LONG)
+    forced = await store.claim("me", lease_ms=LONG, limit=10, force=True)
+    assert [(c.execution_id, c.epoch) for c in forced] == [("theirs", 2)]
+    assert await store.claim("me", lease_ms=LONG, limit=10, ids=["mine"], force=True) == []
+    assert ((await store.load_execution("mine")).owner, (await store.load_execution("mine")).epoch) == ("me", 1)
