@@ -12,6 +12,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from coordinator import __version__
 from coordinator.core.outcome import OutcomeKind, StepOutcome, TruncatedBody
 from coordinator.executor.classify import classify_response, classify_transport_error, decode_body
 from coordinator.executor.limits import request_problem
@@ -20,6 +21,8 @@ from coordinator.executor.redaction import redact_outcome, redact_text, spelling
 from coordinator.executor.transport import POLICY_EXTENSION, GuardedTransport, Resolver, TargetRefused, system_resolver
 from coordinator.ports import OutboundRequest, StepExecutor
 
+USER_AGENT = f"saga-coordinator/{__version__}"
+"""Sent on every participant call unless the step's definition sets its own."""
 _DRAIN_FACTOR = 64
 """A body past the limit is still read (not kept) up to this many limits, to record its size and hash."""
 
@@ -97,6 +100,8 @@ class HttpStepExecutor(StepExecutor):
         if problem is not None:
             return StepOutcome(kind=OutcomeKind.INVALID, error=f"request refused: {problem}")
         timeout_s = request.timeout_ms / 1000
+        if not any(name.lower() == "user-agent" for name in headers):
+            headers["User-Agent"] = USER_AGENT
         content = None
         if request.body is not None:
             content = json.dumps(request.body, separators=(",", ":")).encode()
@@ -105,13 +110,15 @@ class HttpStepExecutor(StepExecutor):
         deadline = asyncio.get_running_loop().time() + timeout_s
         try:
             async with asyncio.timeout_at(deadline):
-                http_request = self._client.build_request(
+                # Built directly, not with `client.build_request`: nothing of the client's own state
+                # (its cookie jar above all: one participant's cookies are no other's business) is
+                # merged into a participant call, and the merging was a tenth of the CPU per call.
+                http_request = httpx.Request(
                     request.method,
                     request.url,
                     headers=headers,
                     content=content,
-                    timeout=httpx.Timeout(timeout_s),
-                    extensions={POLICY_EXTENSION: self._policy},
+                    extensions={"timeout": httpx.Timeout(timeout_s).as_dict(), POLICY_EXTENSION: self._policy},
                 )
                 response = await self._client.send(http_request, stream=True)
                 try:

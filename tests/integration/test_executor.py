@@ -226,3 +226,17 @@ def test_target_policy_patterns_and_metadata() -> None:
     assert strict.check("http://127.0.0.1:8101/reservations") is None
     assert strict.check("http://127.0.0.1:8102/charges") is not None
     assert strict.check("http://169.254.169.254/") is None  # named explicitly
+
+
+async def test_calls_carry_our_user_agent_and_never_a_cookie_a_participant_set(
+    executor: HttpStepExecutor, participant: ScriptedParticipant
+) -> None:
+    # A session cookie one participant (or one saga's call) sets must never ride along on the
+    # next call: the coordinator is not a browser, and executions are not one user.
+    participant.on("/login", Reply(status=200, headers={"Set-Cookie": "session=s3cr3t; Path=/"}))
+    participant.on("/next", Reply(status=200))
+    await executor.send(request(f"{participant.url}/login"))
+    await executor.send(request(f"{participant.url}/next"))
+    sent = participant.calls("/next")[0].headers
+    assert "cookie" not in {name.lower() for name in sent}
+    assert sent["user-agent"].startswith("saga-coordinator/")
