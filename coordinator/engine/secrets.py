@@ -33,4 +33,5 @@ class EnvSecretSource(SecretSource):
 
     def all_values(self) -> list[str]:
         """Every secret value currently set, for value-based redaction."""
-        return [v for k, v in self._env.items() if k.startswith(self._prefix) and v]
+        # Keys first: reading os.environ decodes every entry it touches, and few are secrets.
+        return [v for k in self._env if k.startswith(self._prefix) and (v := self._env[k])]

@@ -7,6 +7,7 @@ after a SIGKILL — land in the same trace under the same parents.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 
@@ -31,9 +32,15 @@ def span_context_of(carrier: Mapping[str, str], key: str = "traceparent") -> Spa
     value = carrier.get(key)
     if not value:
         return None
-    headers = {"traceparent": value}
-    if key == "traceparent" and carrier.get("tracestate"):
-        headers["tracestate"] = carrier["tracestate"]
+    return _parse(value, carrier.get("tracestate") if key == "traceparent" else None)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(traceparent: str, tracestate: str | None) -> SpanContext | None:
+    # Parsed on every call and log line of an execution: worth remembering (SpanContext is immutable).
+    headers = {"traceparent": traceparent}
+    if tracestate:
+        headers["tracestate"] = tracestate
     context = trace.get_current_span(_propagator.extract(carrier=headers)).get_span_context()
     return context if context.is_valid else None
 

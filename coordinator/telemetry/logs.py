@@ -22,7 +22,8 @@ _CONTEXT_FIELDS = ("trace_id", "span_id", "execution_id", "saga", "step", "direc
                    "outcome", "delay_ms", "duration_ms", "error", "event")
 _LOGGED = {
     "execution_started": logging.INFO,
-    "attempt_succeeded": logging.INFO,
+    # Each successful call is in the history and the trace; at INFO it would be most of the log.
+    "attempt_succeeded": logging.DEBUG,
     "attempt_failed": logging.WARNING,
     "retry_scheduled": logging.INFO,
     "rollback_started": logging.WARNING,
