@@ -10,6 +10,7 @@ them: such spellings are refused rather than guessed at (`is_ambiguous_ipv4`).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from enum import IntEnum
@@ -79,8 +80,12 @@ def is_ambiguous_ipv4(host: str) -> bool:
         return True
 
 
+@functools.lru_cache(maxsize=4096)
 def ip_literal(host: str) -> IPAddress | None:
-    """`host` as an address when it is a canonical IPv4 or any IPv6 literal (without brackets)."""
+    """`host` as an address when it is a canonical IPv4 or any IPv6 literal (without brackets).
+
+    Asked for every call's host; addresses are immutable, so the answers are kept.
+    """
     try:
         address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:

@@ -58,6 +58,8 @@ class SqlStore(SagaStore):
         self._engine = make_engine(parsed, pool_size=size)
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="saga-store")
         self._definitions: dict[tuple[str, int], StoredDefinition] = {}
+        # Only with the single-writer lock held is every registration on the file one of ours.
+        self._latest_versions: dict[str, int] | None = {} if self._sqlite and lock is not None else None
         self._last_seqs: dict[str, tuple[int, int]] = {}
         self._group: GroupCommit | None = None
         if self._sqlite:
@@ -131,7 +133,9 @@ class SqlStore(SagaStore):
             if existing is None:
                 raise  # not a duplicate version: a genuine schema problem
             return existing, False
-        return codec.definition_from_row(row), True
+        added = codec.definition_from_row(row)
+        self._remember_definition(added, latest=False)
+        return added, True
 
     async def _stored_definition(self, definition: StoredDefinition) -> StoredDefinition | None:
         """The stored (name, version), if any; DefinitionConflict if its digest differs."""
@@ -147,12 +151,16 @@ class SqlStore(SagaStore):
     async def get_definition(self, name: str, version: int | None = None) -> StoredDefinition:
         """See `SagaStore.get_definition`.
 
-        Versions are immutable, so each is read (and its document parsed) once per process; the
+        Versions are immutable, so each is read (and its document parsed) once per process. The
         latest version number is asked of the database every time, since another replica may
-        have registered a newer one a moment ago.
+        have registered a newer one a moment ago; except on a SQLite file this process holds the
+        writer's lock of, where every registration is this store's own.
         """
-        if version is not None and (name, version) in self._definitions:
-            return self._definitions[(name, version)]
+        known = version
+        if known is None and self._latest_versions is not None:
+            known = self._latest_versions.get(name)
+        if known is not None and (name, known) in self._definitions:
+            return self._definitions[(name, known)]
 
         def work(conn: Connection) -> StoredDefinition:
             wanted = version if version is not None else queries.latest_version(conn, name)
@@ -167,10 +175,19 @@ class SqlStore(SagaStore):
             raise SagaVersionNotFound(name, version)
 
         found = await self._read(work)
+        self._remember_definition(found, latest=version is None)
+        return found
+
+    def _remember_definition(self, found: StoredDefinition, *, latest: bool) -> None:
+        """Keep a version; with `latest`, it is known to be the newest (else it may be an old one)."""
         if len(self._definitions) >= _DEFINITIONS_KEPT:
             del self._definitions[next(iter(self._definitions))]
         self._definitions[(found.name, found.version)] = found
-        return found
+        if self._latest_versions is None:
+            return
+        known = self._latest_versions.get(found.name)
+        if latest or known is not None:
+            self._latest_versions[found.name] = max(known or 0, found.version)
 
     async def list_definitions(self, *, limit: int, cursor: str | None = None) -> Page[StoredDefinition]:
         """See `SagaStore.list_definitions`."""

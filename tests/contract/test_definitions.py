@@ -28,6 +28,18 @@ async def test_latest_is_the_highest_version_not_the_last_added(store: SagaStore
     assert (await store.get_definition("checkout", 3)).document["steps"][3]["name"] == "s3"
 
 
+async def test_latest_stays_right_whatever_was_read_or_added_before(store: SagaStore) -> None:
+    # A store may remember versions it read; an old version read first must not pass for the latest.
+    for version in (2, 10, 3):
+        await store.add_definition(definition("checkout", version, steps=version))
+    assert (await store.get_definition("checkout", 3)).version == 3
+    assert (await store.get_definition("checkout")).version == 10
+    await store.add_definition(definition("checkout", 11, steps=11))
+    assert (await store.get_definition("checkout")).version == 11
+    await store.add_definition(definition("checkout", 4, steps=5))
+    assert (await store.get_definition("checkout")).version == 11
+
+
 async def test_same_digest_is_a_no_op_returning_the_stored_version(store: SagaStore) -> None:
     first, _ = await store.add_definition(definition("checkout", 1, at=T0))
 
