@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -31,6 +32,20 @@ async def executor() -> AsyncIterator[HttpStepExecutor]:
         yield HttpStepExecutor(client, max_response_bytes=2048)
     finally:
         await client.aclose()
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@asynccontextmanager
+async def raw_server(handler: Handler) -> AsyncIterator[str]:
+    """A TCP server speaking whatever `handler` writes (for answers no HTTP framework would give); its URL."""
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 def request(url: str, *, timeout_ms: int = 2000, compensation: bool = False, call: CallSpec = CALL) -> OutboundRequest:
@@ -97,13 +112,8 @@ async def test_connection_broken_after_sending_is_unknown(executor: HttpStepExec
         await reader.readuntil(b"\r\n\r\n")
         writer.close()
 
-    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        outcome = await executor.send(request(f"http://127.0.0.1:{port}/x"))
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with raw_server(hang_up) as url:
+        outcome = await executor.send(request(f"{url}/x"))
     assert outcome.kind is OutcomeKind.RETRYABLE and outcome.effect_unknown
     assert "outcome unknown" in (outcome.error or "")
 
@@ -117,16 +127,11 @@ async def test_an_idempotent_request_is_not_resent_when_the_connection_breaks(ex
         received += 1
         writer.close()
 
-    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
+    async with raw_server(hang_up) as url:
         delete = CallSpec(method="DELETE", origin="http://127.0.0.1", path_template="/")
         outcome = await executor.send(
-            OutboundRequest(method="DELETE", url=f"http://127.0.0.1:{port}/x", headers={}, timeout_ms=2000, call=delete)
+            OutboundRequest(method="DELETE", url=f"{url}/x", headers={}, timeout_ms=2000, call=delete)
         )
-    finally:
-        server.close()
-        await server.wait_closed()
     # One attempt, one send: a silent resend by the HTTP client would be an attempt nobody recorded.
     assert outcome.effect_unknown and received == 1
 
@@ -150,14 +155,9 @@ async def test_an_endless_body_is_streamed_and_its_connection_closed(executor: H
         finally:
             writer.close()
 
-    server = await asyncio.start_server(endless, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        outcome = await executor.send(request(f"http://127.0.0.1:{port}/x"))
+    async with raw_server(endless) as url:
+        outcome = await executor.send(request(f"{url}/x"))
         await asyncio.wait_for(closed.wait(), 5)
-    finally:
-        server.close()
-        await server.wait_closed()
     assert outcome.kind is OutcomeKind.SUCCESS and outcome.response is not None
     cut = outcome.response.truncated
     assert cut is not None and cut.sha256 is None and cut.size_bytes > 64 * 2048
@@ -174,13 +174,8 @@ async def test_a_compressed_body_is_decoded_once(executor: HttpStepExecutor) -> 
         await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(gzipped, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        outcome = await executor.send(request(f"http://127.0.0.1:{port}/x"))
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with raw_server(gzipped) as url:
+        outcome = await executor.send(request(f"{url}/x"))
     assert outcome.response is not None and outcome.response.body == {"id": "r-1"}
 
 
