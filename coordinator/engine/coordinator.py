@@ -347,22 +347,27 @@ class Engine:
             log.warning("execution %s is still stalled; the next sweep retries", execution_id, exc_info=True)
 
     async def _take_over(self, claim: Claim) -> None:
-        # Counted just before driving it, not at claim time: if it takes the process down, only
-        # the executions being resumed at that moment are counted, not the whole claimed batch.
-        attempts = await self.store.note_recovery(claim.execution_id)
-        if attempts > self._max_recovery_attempts:
-            reason = (
-                f"quarantined after {attempts - 1} resumptions without progress "
-                "(it may crash the coordinator); POST .../retry releases it"
-            )
-            await self.store.quarantine(claim.execution_id, reason)
-            log.error("execution %s %s", claim.execution_id, reason)
-            return
+        """Resume one claimed execution; if that fails, it is ours and stalled: the sweep re-drives it.
+
+        Never raises: an execution we claimed but could not resume must not be forgotten (our own
+        lease is renewed, so no claim would ever pick it up again).
+        """
         try:
+            # Counted just before driving it, not at claim time: if it takes the process down, only
+            # the executions being resumed at that moment are counted, not the whole claimed batch.
+            attempts = await self.store.note_recovery(claim.execution_id)
+            if attempts > self._max_recovery_attempts:
+                reason = (
+                    f"quarantined after {attempts - 1} resumptions without progress "
+                    "(it may crash the coordinator); POST .../retry releases it"
+                )
+                await self.store.quarantine(claim.execution_id, reason)
+                log.error("execution %s %s", claim.execution_id, reason)
+                return
             record = await self.handle(claim.execution_id, Resumed())
         except Exception:
             self._stalled.add(claim.execution_id)
-            log.exception("could not resume execution %s", claim.execution_id)
+            log.exception("could not resume execution %s; the next sweep retries", claim.execution_id)
             return
         if not record.state.status.is_terminal:
             self.observer.resumed(record)

@@ -1,0 +1,77 @@
+"""Recovery at start, in process: what a restarted coordinator does with the executions it finds."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from coordinator.errors import StoreUnavailable
+from coordinator.runtime import Runtime
+from coordinator.settings import Settings
+from tests.integration.sagas_for_tests import three_steps
+from tests.integration.scripted_participant import Reply, ScriptedParticipant
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(database_url=f"sqlite:///{tmp_path / 'saga.db'}", sweep_seconds=0.2, shutdown_grace_seconds=0)
+
+
+async def _left_in_flight(settings: Settings, participant: ScriptedParticipant, count: int) -> list[str]:
+    """`count` executions whose call to b is in flight when their coordinator stops (like a crash)."""
+    participant.on("/b", Reply(status=200, delay_s=30))
+    first = await Runtime.open(settings)
+    await first.start()
+    await first.registry.register(three_steps(participant.url))
+    ids = [(await first.engine.start_execution("trip", {"order": f"o{i}"}))[0].state.id for i in range(count)]
+    for _ in range(250):
+        if len(participant.calls("/b")) == count:
+            break
+        await asyncio.sleep(0.02)
+    await first.close()
+    participant.script["/b"].clear()
+    return ids
+
+
+async def test_an_execution_whose_resumption_hit_a_database_error_is_driven_by_the_next_sweep(
+    settings: Settings, participant: ScriptedParticipant
+) -> None:
+    [execution_id] = await _left_in_flight(settings, participant, 1)
+    second = await Runtime.open(settings)
+    note_recovery = second.store.note_recovery
+    failures = [StoreUnavailable("database unavailable: a blip")]
+
+    async def flaky(execution_id: str) -> int:
+        if failures:
+            raise failures.pop()
+        return await note_recovery(execution_id)
+
+    second.store.note_recovery = flaky  # type: ignore[method-assign]
+    await second.start()
+    try:
+        done = await second.engine.wait_terminal(execution_id, 10)
+    finally:
+        await second.close()
+    # Claimed by the recovery, then left stalled by the blip: our own lease never expires, so only
+    # the sweep's re-drive can finish it.
+    assert not failures and done.state.status.value == "completed"
+    assert len(participant.calls("/c")) == 1
+
+
+async def test_many_executions_resume_concurrently_each_call_sent_once(
+    settings: Settings, participant: ScriptedParticipant
+) -> None:
+    ids = await _left_in_flight(replace(settings, outbound_connections=50), participant, 40)
+    second = await Runtime.open(settings)
+    await second.start()
+    try:
+        done = await asyncio.gather(*(second.engine.wait_terminal(i, 20) for i in ids))
+    finally:
+        await second.close()
+    assert {d.state.status.value for d in done} == {"completed"}
+    resent = [c.headers["idempotency-key"] for c in participant.calls("/b")]
+    assert len(resent) == 2 * len(ids) and len(set(resent)) == len(ids)  # before the stop, and once after
+    assert len(participant.calls("/c")) == len(ids)
