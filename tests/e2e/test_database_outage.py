@@ -59,14 +59,14 @@ def test_a_database_outage_is_ridden_out_without_a_restart(tmp_path: Path, clust
     try:
         coordinator.start()
         ids = start_many(coordinator.url, 20)
-        time.sleep(0.3)
+        time.sleep(0.3)  # not a wait for a condition: lets calls get in flight, so the outage hits them
         _ctl(cluster, "stop", "-m", "immediate")
         ready = httpx.get(f"{coordinator.url}/readyz", timeout=10)
         assert ready.status_code == 503 and ready.headers["content-type"].startswith("application/problem+json")
         write = httpx.post(f"{coordinator.url}/v1/sagas/crash-test/executions",
                            json={"input": {"fail": "none", "order": "x"}}, timeout=15)
         assert write.status_code == 503 and "retry-after" in write.headers, write.text
-        time.sleep(2)
+        time.sleep(2)  # the outage's length (the coordinator keeps retrying meanwhile), not a wait
         _ctl(cluster, "start")
         executions = all_terminal(coordinator, ids)  # the same process: no manual restart
         check_invariants(executions, participant.ledger())
