@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from coordinator.core.actions import HistoryEvent
+from coordinator.core.history import HistoryEvent
 from coordinator.core.outcome import StepOutcome
 from coordinator.core.spec import CallSpec
 from coordinator.core.state import ExecutionState, ExecutionStatus

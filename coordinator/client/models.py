@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from coordinator.client.errors import UnexpectedResponse
+from coordinator.core.history import HistoryEventType
 
 __all__ = [
     "Event",
@@ -205,8 +206,8 @@ class Event:
 
     seq: int
     at: datetime | None
-    type: str
-    """execution_started, attempt_started, attempt_succeeded, attempt_failed, retry_scheduled, ..."""
+    type: HistoryEventType | str
+    """A `HistoryEventType`; a type this client does not know yet (a newer server) stays a string."""
     step: str | None
     direction: str | None
     """"action" or "compensation" for step events."""
@@ -223,7 +224,7 @@ class Event:
         return cls(
             seq=int(data["seq"]),
             at=_time(data.get("at")),
-            type=str(data["type"]),
+            type=_event_type(str(data["type"])),
             step=_opt_str(data.get("step")),
             direction=_opt_str(data.get("direction")),
             attempt=_opt_int(data.get("attempt")),
@@ -274,3 +275,10 @@ def _time(value: Any) -> datetime | None:
     if not value:
         return None
     return datetime.fromisoformat(str(value))
+
+
+def _event_type(text: str) -> HistoryEventType | str:
+    try:
+        return HistoryEventType(text)
+    except ValueError:
+        return text

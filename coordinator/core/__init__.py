@@ -4,7 +4,7 @@ Everything here is a function of its arguments, so every decision can be replaye
 persisted history. A test enforces that this package imports only the standard library.
 """
 
-from coordinator.core.actions import Action, ArmWakeup, CallStep, Decision, DisarmWakeup, HistoryEvent
+from coordinator.core.actions import Action, ArmWakeup, CallStep, Decision, DisarmWakeup
 from coordinator.core.events import (
     AttemptCompleted,
     CancelRequested,
@@ -13,6 +13,7 @@ from coordinator.core.events import (
     RetryRequested,
     WakeupFired,
 )
+from coordinator.core.history import HistoryEvent, HistoryEventType
 from coordinator.core.machine import begin_execution, decide
 from coordinator.core.outcome import OutcomeKind, ResponseSnapshot, StepOutcome
 from coordinator.core.retry import Jitter, RetryPolicy
@@ -43,6 +44,7 @@ __all__ = [
     "ExecutionState",
     "ExecutionStatus",
     "HistoryEvent",
+    "HistoryEventType",
     "InFlightCall",
     "Jitter",
     "OutcomeKind",

@@ -1,9 +1,10 @@
-"""What the machine asks the engine to do, and the history it records."""
+"""What the machine asks the engine to do after a decision."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from coordinator.core.history import HistoryEvent
 from coordinator.core.state import Direction, ExecutionState
 
 
@@ -35,23 +36,6 @@ class DisarmWakeup:
 
 
 Action = CallStep | ArmWakeup | DisarmWakeup
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HistoryEvent:
-    """One entry of the append-only history the API serves at `/events`."""
-
-    type: str
-    at_ms: int
-    step: str | None = None
-    direction: Direction | None = None
-    attempt: int | None = None
-    status_code: int | None = None
-    error: str | None = None
-    delay_ms: int | None = None
-    duration_ms: int | None = None
-    outcome: str | None = None
-    """For attempts: success, retryable, fatal, invalid, or unknown (the effect may have happened)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from coordinator.core.actions import ArmWakeup, CallStep
 from coordinator.core.draft import Draft
+from coordinator.core.history import HistoryEventType
 from coordinator.core.keys import idempotency_key, jitter_seed
 from coordinator.core.retry import RetryPolicy
 from coordinator.core.state import Direction, InFlightCall, PendingWakeup, StepStatus
@@ -30,7 +31,7 @@ def start_attempt(draft: Draft, index: int, direction: Direction, timeout_ms: in
         ),
         wakeup=None,
     )
-    draft.record("attempt_started", step=spec.name, direction=direction, attempt=attempt)
+    draft.record(HistoryEventType.ATTEMPT_STARTED, step=spec.name, direction=direction, attempt=attempt)
     send_call(draft, index, direction, attempt, timeout_ms)
 
 
@@ -62,7 +63,7 @@ def schedule_retry(draft: Draft, index: int, direction: Direction, next_attempt:
     due = draft.now + delay_ms
     draft.update(wakeup=PendingWakeup(step=index, direction=direction, attempt=next_attempt, due_at_ms=due))
     draft.record(
-        "retry_scheduled",
+        HistoryEventType.RETRY_SCHEDULED,
         step=draft.step_spec(index).name,
         direction=direction,
         attempt=next_attempt,

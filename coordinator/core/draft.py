@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from coordinator.core.actions import Action, Decision, HistoryEvent
+from coordinator.core.actions import Action, Decision
+from coordinator.core.history import HistoryEvent, HistoryEventType
 from coordinator.core.spec import SagaSpec, StepSpec
 from coordinator.core.state import ExecutionState, StepState
 
@@ -40,7 +41,7 @@ class Draft:
         """Ask the engine to do `action` after commit."""
         self.actions.append(action)
 
-    def record(self, type_: str, **fields: Any) -> None:
+    def record(self, type_: HistoryEventType, **fields: Any) -> None:
         """Append a history entry stamped with the decision's time."""
         self.history.append(HistoryEvent(type=type_, at_ms=self.now, **fields))
 

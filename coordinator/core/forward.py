@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from coordinator.core.attempts import retry_delay, schedule_retry, start_attempt
 from coordinator.core.draft import Draft
+from coordinator.core.history import HistoryEventType
 from coordinator.core.outcome import OutcomeKind, StepOutcome
 from coordinator.core.rollback import begin_rollback
 from coordinator.core.state import Direction, ExecutionError, ExecutionStatus, StepStatus
@@ -67,7 +68,7 @@ def on_forward_outcome(draft: Draft, index: int, attempt: int, outcome: StepOutc
             last_error=None,  # an earlier attempt's error no longer describes the step
         )
         draft.record(
-            "attempt_succeeded",
+            HistoryEventType.ATTEMPT_SUCCEEDED,
             step=spec.name,
             direction=Direction.ACTION,
             attempt=attempt,
@@ -86,7 +87,7 @@ def on_forward_outcome(draft: Draft, index: int, attempt: int, outcome: StepOutc
         last_status_code=outcome.status_code,
     )
     draft.record(
-        "attempt_failed",
+        HistoryEventType.ATTEMPT_FAILED,
         step=spec.name,
         direction=Direction.ACTION,
         attempt=attempt,
@@ -120,12 +121,12 @@ def _advance(draft: Draft, index: int) -> None:
         start_step(draft, index + 1)
         return
     draft.update(status=ExecutionStatus.COMPLETED, wakeup=None, in_flight=None)
-    draft.record("execution_completed")
+    draft.record(HistoryEventType.EXECUTION_COMPLETED)
 
 
 def fail_step(draft: Draft, index: int, message: str) -> None:
     """Step `index` failed for good: record why, and roll back."""
     name = draft.step_spec(index).name
     draft.update_step(index, status=StepStatus.FAILED, finished_at_ms=draft.now, last_error=message)
-    draft.record("step_failed", step=name, direction=Direction.ACTION, error=message)
+    draft.record(HistoryEventType.STEP_FAILED, step=name, direction=Direction.ACTION, error=message)
     begin_rollback(draft, ExecutionError(step=name, message=message))

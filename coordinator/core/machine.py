@@ -12,6 +12,7 @@ from coordinator.core.attempts import send_call, start_attempt
 from coordinator.core.draft import Draft
 from coordinator.core.events import AttemptCompleted, CancelRequested, Event, Resumed, RetryRequested, WakeupFired
 from coordinator.core.forward import attempt_forward, fail_step, forward_timeout, on_forward_outcome, start_step
+from coordinator.core.history import HistoryEventType
 from coordinator.core.outcome import OutcomeKind, StepOutcome
 from coordinator.core.rollback import (
     begin_rollback,
@@ -44,7 +45,7 @@ def begin_execution(spec: SagaSpec, execution_id: str, *, now_ms: int) -> Decisi
         deadline_at_ms=now_ms + spec.deadline_ms if spec.deadline_ms is not None else None,
     )
     draft = Draft(spec, state, now_ms)
-    draft.record("execution_started")
+    draft.record(HistoryEventType.EXECUTION_STARTED)
     start_step(draft, 0)
     return draft.decision()
 
@@ -106,7 +107,7 @@ def _on_cancel(draft: Draft, event: CancelRequested) -> None:
     if state.status is not ExecutionStatus.RUNNING or state.cancel_reason is not None:
         return  # already rolling back, or already asked
     draft.update(cancel_reason=event.reason)
-    draft.record("cancel_requested", error=event.reason)
+    draft.record(HistoryEventType.CANCEL_REQUESTED, error=event.reason)
     if state.in_flight is not None:
         return  # the call in flight finishes or times out; its outcome starts the rollback
     if state.wakeup is not None:
@@ -132,7 +133,7 @@ def _on_resumed(draft: Draft) -> None:
             start_step(draft, pending[0])
         else:
             draft.update(status=ExecutionStatus.COMPLETED)
-            draft.record("execution_completed")
+            draft.record(HistoryEventType.EXECUTION_COMPLETED)
     else:
         next_compensation(draft)
 
@@ -161,5 +162,5 @@ def _resume_in_flight(draft: Draft, call: InFlightCall) -> None:
             started_at_ms=draft.now,
         )
     )
-    draft.record("attempt_resent", step=name, direction=call.direction, attempt=call.attempt)
+    draft.record(HistoryEventType.ATTEMPT_RESENT, step=name, direction=call.direction, attempt=call.attempt)
     send_call(draft, call.step, call.direction, call.attempt, timeout)

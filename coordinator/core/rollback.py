@@ -5,6 +5,7 @@ from __future__ import annotations
 from coordinator.core.actions import DisarmWakeup
 from coordinator.core.attempts import retry_delay, schedule_retry, start_attempt
 from coordinator.core.draft import Draft
+from coordinator.core.history import HistoryEventType
 from coordinator.core.outcome import OutcomeKind, StepOutcome
 from coordinator.core.state import Direction, ExecutionError, ExecutionStatus, StepStatus
 
@@ -17,7 +18,7 @@ def begin_rollback(draft: Draft, error: ExecutionError) -> None:
     for i, step in enumerate(draft.state.steps):
         if step.status is StepStatus.PENDING:
             draft.update_step(i, status=StepStatus.SKIPPED)
-    draft.record("rollback_started", step=error.step, error=error.message)
+    draft.record(HistoryEventType.ROLLBACK_STARTED, step=error.step, error=error.message)
     next_compensation(draft)
 
 
@@ -40,7 +41,7 @@ def next_compensation(draft: Draft) -> None:
             start_attempt(draft, index, Direction.COMPENSATION, compensation.timeout_ms)
             return
     draft.update(status=ExecutionStatus.COMPENSATED, in_flight=None, wakeup=None)
-    draft.record("execution_compensated")
+    draft.record(HistoryEventType.EXECUTION_COMPENSATED)
 
 
 def on_compensation_outcome(draft: Draft, index: int, attempt: int, outcome: StepOutcome) -> None:
@@ -56,7 +57,7 @@ def on_compensation_outcome(draft: Draft, index: int, attempt: int, outcome: Ste
             last_status_code=outcome.status_code,
         )
         draft.record(
-            "attempt_succeeded",
+            HistoryEventType.ATTEMPT_SUCCEEDED,
             step=spec.name,
             direction=Direction.COMPENSATION,
             attempt=attempt,
@@ -70,7 +71,7 @@ def on_compensation_outcome(draft: Draft, index: int, attempt: int, outcome: Ste
     message = f"compensation attempt {attempt}: {outcome.describe()}"
     draft.update_step(index, last_error=message, last_status_code=outcome.status_code)
     draft.record(
-        "attempt_failed",
+        HistoryEventType.ATTEMPT_FAILED,
         step=spec.name,
         direction=Direction.COMPENSATION,
         attempt=attempt,
@@ -93,7 +94,7 @@ def on_compensation_outcome(draft: Draft, index: int, attempt: int, outcome: Ste
         message=f"compensation of step {spec.name!r} failed after {used} attempt(s): {outcome.describe()}",
     )
     draft.update(status=ExecutionStatus.FAILED, error=error)
-    draft.record("execution_failed", step=spec.name, error=error.message)
+    draft.record(HistoryEventType.EXECUTION_FAILED, step=spec.name, error=error.message)
 
 
 def retry_compensations(draft: Draft) -> None:
@@ -102,5 +103,5 @@ def retry_compensations(draft: Draft) -> None:
         if step.status is StepStatus.COMPENSATION_FAILED:
             draft.update_step(i, compensation_budget_base=step.compensation_attempts)
     draft.update(status=ExecutionStatus.COMPENSATING)
-    draft.record("retry_requested")
+    draft.record(HistoryEventType.RETRY_REQUESTED)
     next_compensation(draft)

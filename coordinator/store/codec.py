@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from coordinator.core.actions import HistoryEvent
+from coordinator.core.history import HistoryEvent, HistoryEventType
 from coordinator.core.outcome import ResponseSnapshot
 from coordinator.core.state import (
     Direction,
@@ -272,7 +272,7 @@ def event_from_row(row: Mapping[str, Any]) -> StoredEvent:
     """Rebuild a history entry from its row."""
     direction = row["direction"]
     event = HistoryEvent(
-        type=row["type"],
+        type=HistoryEventType(row["type"]),
         at_ms=row["at_ms"],
         step=row["step"],
         direction=None if direction is None else Direction(direction),

@@ -10,7 +10,7 @@ import asyncio
 import time
 from dataclasses import replace
 
-from coordinator.core.actions import HistoryEvent
+from coordinator.core.history import HistoryEvent
 from coordinator.core.state import ExecutionState, ExecutionStatus
 from coordinator.errors import (
     DefinitionConflict,

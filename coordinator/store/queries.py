@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, literal, select, text, tuple_
 
-from coordinator.core.actions import HistoryEvent
+from coordinator.core.history import HistoryEvent
 from coordinator.core.state import ExecutionState, ExecutionStatus
 from coordinator.errors import ExecutionNotFound, Fenced, StaleRevision
 from coordinator.ports import ExecutionRecord, Lease, StoredEvent

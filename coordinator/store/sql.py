@@ -19,7 +19,7 @@ from typing import TypeVar
 from sqlalchemy import Connection, literal, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
-from coordinator.core.actions import HistoryEvent
+from coordinator.core.history import HistoryEvent
 from coordinator.core.state import ExecutionState, ExecutionStatus
 from coordinator.errors import (
     DefinitionConflict,

@@ -6,12 +6,12 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, assert_never
 from urllib.parse import quote, quote_plus
 
 from opentelemetry.trace import format_span_id
 
-from coordinator.core.actions import HistoryEvent
+from coordinator.core.history import HistoryEvent, HistoryEventType
 from coordinator.ports import ExecutionRecord
 from coordinator.telemetry.context import span_context_of, step_span_id, trace_id_of
 from coordinator.telemetry.spans import step_round
@@ -20,20 +20,35 @@ log = logging.getLogger("coordinator.saga")
 
 _CONTEXT_FIELDS = ("trace_id", "span_id", "execution_id", "saga", "step", "direction", "attempt", "status_code",
                    "outcome", "delay_ms", "duration_ms", "error", "event")
-_LOGGED = {
-    "execution_started": logging.INFO,
-    # Each successful call is in the history and the trace; at INFO it would be most of the log.
-    "attempt_succeeded": logging.DEBUG,
-    "attempt_failed": logging.WARNING,
-    "retry_scheduled": logging.INFO,
-    "rollback_started": logging.WARNING,
-    "cancel_requested": logging.INFO,
-    "retry_requested": logging.INFO,
-    "attempt_resent": logging.INFO,
-    "execution_completed": logging.INFO,
-    "execution_compensated": logging.WARNING,
-    "execution_failed": logging.ERROR,
-}
+
+
+def log_level(type_: HistoryEventType) -> int | None:
+    """The level a history entry of this type is logged at; None: the history and trace say enough."""
+    match type_:
+        case HistoryEventType.EXECUTION_FAILED:
+            return logging.ERROR
+        case (
+            HistoryEventType.ATTEMPT_FAILED
+            | HistoryEventType.ROLLBACK_STARTED
+            | HistoryEventType.EXECUTION_COMPENSATED
+        ):
+            return logging.WARNING
+        case (
+            HistoryEventType.EXECUTION_STARTED
+            | HistoryEventType.RETRY_SCHEDULED
+            | HistoryEventType.CANCEL_REQUESTED
+            | HistoryEventType.RETRY_REQUESTED
+            | HistoryEventType.ATTEMPT_RESENT
+            | HistoryEventType.EXECUTION_COMPLETED
+        ):
+            return logging.INFO
+        case HistoryEventType.ATTEMPT_SUCCEEDED:
+            # Each successful call is in the history and the trace; at INFO it would be most of the log.
+            return logging.DEBUG
+        case HistoryEventType.ATTEMPT_STARTED | HistoryEventType.STEP_FAILED:
+            return None
+        case _:
+            assert_never(type_)
 
 
 class JsonFormatter(logging.Formatter):
@@ -135,7 +150,7 @@ def log_history(record: ExecutionRecord, history: Sequence[HistoryEvent]) -> Non
     trace_id = trace_id_of(record.trace_context)
     root = span_context_of(record.trace_context)
     for e in history:
-        level = _LOGGED.get(e.type)
+        level = log_level(e.type)
         if level is None or not log.isEnabledFor(level):
             continue
         span_id = format_span_id(root.span_id) if root else None

@@ -6,11 +6,17 @@ from collections.abc import Callable, Sequence
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-from coordinator.core.actions import HistoryEvent
+from coordinator.core.history import HistoryEvent, HistoryEventType
 from coordinator.core.state import Direction
 from coordinator.ports import ExecutionRecord
 
-_TERMINAL = {"execution_completed": "completed", "execution_compensated": "compensated", "execution_failed": "failed"}
+_TERMINAL = {
+    HistoryEventType.EXECUTION_COMPLETED: "completed",
+    HistoryEventType.EXECUTION_COMPENSATED: "compensated",
+    HistoryEventType.EXECUTION_FAILED: "failed",
+}
+_ATTEMPT_ENDS = frozenset({HistoryEventType.ATTEMPT_SUCCEEDED, HistoryEventType.ATTEMPT_FAILED})
+_STEP_ENDS = frozenset({HistoryEventType.ATTEMPT_SUCCEEDED, HistoryEventType.STEP_FAILED})
 
 
 class SagaMetrics:
@@ -61,14 +67,14 @@ class SagaMetrics:
         state = record.state
         saga = {"saga": state.saga}
         for e in history:
-            if e.type == "execution_started":
+            if e.type is HistoryEventType.EXECUTION_STARTED:
                 self._started.add(1, saga)
                 self._in_flight.add(1, saga)
-            elif e.type in ("attempt_succeeded", "attempt_failed") and e.step and e.direction:
+            elif e.type in _ATTEMPT_ENDS and e.step and e.direction:
                 self._attempts.add(
                     1, {**saga, "step": e.step, "direction": e.direction.value, "outcome": e.outcome or "unknown"}
                 )
-            if e.type in ("attempt_succeeded", "step_failed") and e.direction is Direction.ACTION and e.step:
+            if e.type in _STEP_ENDS and e.direction is Direction.ACTION and e.step:
                 self._record_step(record, e)
             if e.type in _TERMINAL:
                 status = _TERMINAL[e.type]
@@ -82,6 +88,6 @@ class SagaMetrics:
         step = next((s for s in record.state.steps if s.name == event.step), None)
         if step is None or step.started_at_ms is None:
             return
-        status = "succeeded" if event.type == "attempt_succeeded" else "failed"
+        status = "succeeded" if event.type is HistoryEventType.ATTEMPT_SUCCEEDED else "failed"
         labels = {"saga": record.state.saga, "step": event.step or "", "status": status}
         self._step_duration.record((event.at_ms - step.started_at_ms) / 1000, labels)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from coordinator.core.actions import HistoryEvent
+from coordinator.core.history import HistoryEvent
 from coordinator.ports import ExecutionObserver, ExecutionRecord, SagaStore
 from coordinator.telemetry.logs import log_history
 from coordinator.telemetry.metrics import SagaMetrics

@@ -15,14 +15,16 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanKind, Status, StatusCode, Tracer
 
-from coordinator.core.actions import HistoryEvent
+from coordinator.core.history import HistoryEvent, HistoryEventType
 from coordinator.core.state import Direction, ExecutionStatus
 from coordinator.ports import ExecutionRecord
 from coordinator.telemetry.context import PARENT_KEY, span_context_of, step_span_id
 from coordinator.telemetry.ids import preset_ids
 
-_TERMINAL_EVENTS = {"execution_completed", "execution_compensated", "execution_failed"}
-_ROOT_EVENTS = {"rollback_started", "cancel_requested", "retry_requested"}
+_ROOT_EVENTS = frozenset(
+    {HistoryEventType.ROLLBACK_STARTED, HistoryEventType.CANCEL_REQUESTED, HistoryEventType.RETRY_REQUESTED}
+)
+_STEP_ENDS = frozenset({HistoryEventType.ATTEMPT_SUCCEEDED, HistoryEventType.STEP_FAILED})
 
 
 def _ns(ms: int) -> int:
@@ -63,13 +65,14 @@ class SpanEmitter:
         for e in new:
             if e.step is None:
                 continue
-            if e.direction is Direction.ACTION and e.type in ("attempt_succeeded", "step_failed"):
-                closing.append(_Closing(e.step, Direction.ACTION, e.error if e.type == "step_failed" else None))
-            elif e.direction is Direction.COMPENSATION and e.type == "attempt_succeeded":
+            if e.direction is Direction.ACTION and e.type in _STEP_ENDS:
+                failed = e.type is HistoryEventType.STEP_FAILED
+                closing.append(_Closing(e.step, Direction.ACTION, e.error if failed else None))
+            elif e.direction is Direction.COMPENSATION and e.type is HistoryEventType.ATTEMPT_SUCCEEDED:
                 closing.append(_Closing(e.step, Direction.COMPENSATION, None))
-            elif e.type == "execution_failed":
+            elif e.type is HistoryEventType.EXECUTION_FAILED:
                 closing.append(_Closing(e.step, Direction.COMPENSATION, e.error))
-        return closing, any(e.type in _TERMINAL_EVENTS for e in new)
+        return closing, any(e.type.ends_execution for e in new)
 
     def emit(self, record: ExecutionRecord, new: Sequence[HistoryEvent], history: Sequence[HistoryEvent]) -> None:
         """Emit the spans that `new` (the tail of `history`) ends."""
@@ -88,10 +91,10 @@ class SpanEmitter:
         round_ = step_round(record, part.step, part.direction)
         events = list(history)
         if part.direction is Direction.COMPENSATION:
-            retries = [i for i, e in enumerate(history) if e.type == "retry_requested"]
+            retries = [i for i, e in enumerate(history) if e.type is HistoryEventType.RETRY_REQUESTED]
             events = events[retries[-1] + 1 :] if retries else events
         mine = [e for e in events if e.step == part.step and e.direction is part.direction]
-        started = next((e.at_ms for e in mine if e.type == "attempt_started"), None)
+        started = next((e.at_ms for e in mine if e.type is HistoryEventType.ATTEMPT_STARTED), None)
         if started is None:
             return
         ended = mine[-1].at_ms if mine else started
@@ -100,7 +103,7 @@ class SpanEmitter:
             **saga_attributes(record),
             "saga.step": part.step,
             "saga.direction": part.direction.value,
-            "saga.attempts": sum(1 for e in mine if e.type == "attempt_started"),
+            "saga.attempts": sum(1 for e in mine if e.type is HistoryEventType.ATTEMPT_STARTED),
         }
         span_id = step_span_id(record.state.id, part.step, part.direction.value, round_)
         with preset_ids(None, span_id):
@@ -112,15 +115,15 @@ class SpanEmitter:
                 start_time=_ns(started),
             )
         for e in mine:
-            if e.type == "retry_scheduled":
+            if e.type is HistoryEventType.RETRY_SCHEDULED:
                 span.add_event(
-                    "retry_scheduled",
+                    HistoryEventType.RETRY_SCHEDULED,
                     {"saga.attempt": e.attempt or 0, "saga.retry.delay_ms": e.delay_ms or 0,
                      "saga.retry.reason": _previous_error(mine, e) or ""},
                     timestamp=_ns(e.at_ms),
                 )
-            elif e.type == "attempt_resent":
-                span.add_event("attempt_resent", {"saga.attempt": e.attempt or 0}, timestamp=_ns(e.at_ms))
+            elif e.type is HistoryEventType.ATTEMPT_RESENT:
+                span.add_event(e.type, {"saga.attempt": e.attempt or 0}, timestamp=_ns(e.at_ms))
         if part.error is not None:
             span.set_status(Status(StatusCode.ERROR, part.error))
         span.end(end_time=_ns(ended))
@@ -152,5 +155,6 @@ class SpanEmitter:
 
 def _previous_error(events: Sequence[HistoryEvent], retry: HistoryEvent) -> str | None:
     """The error of the failed attempt a retry follows."""
-    before = [e for e in events if e.type == "attempt_failed" and e.attempt == (retry.attempt or 0) - 1]
+    previous = (retry.attempt or 0) - 1
+    before = [e for e in events if e.type is HistoryEventType.ATTEMPT_FAILED and e.attempt == previous]
     return before[-1].error if before else None

@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from coordinator.core.actions import HistoryEvent
+from coordinator.core.history import HistoryEvent, HistoryEventType
 from coordinator.core.outcome import ResponseSnapshot
 from coordinator.core.state import (
     Direction,
@@ -116,13 +116,23 @@ def record(
 
 def event(kind: str = "attempt_started", at: int = T0, **fields: Any) -> HistoryEvent:
     """A history entry."""
-    return HistoryEvent(type=kind, at_ms=at, **fields)
+    return HistoryEvent(type=HistoryEventType(kind), at_ms=at, **fields)
+
+
+def labelled(label: str, at: int = T0) -> HistoryEvent:
+    """A history entry told apart from others by `label` (kept in its `error`), to check ordering."""
+    return HistoryEvent(type=HistoryEventType.RETRY_SCHEDULED, at_ms=at, error=label)
+
+
+def label_of(event: HistoryEvent) -> str:
+    """What `labelled` put in, or the type of any other entry."""
+    return event.error if event.type is HistoryEventType.RETRY_SCHEDULED and event.error else event.type
 
 
 def full_event(at: int = T0) -> HistoryEvent:
     """A history entry with every field set."""
     return HistoryEvent(
-        type="attempt_failed",
+        type=HistoryEventType.ATTEMPT_FAILED,
         at_ms=at,
         step="charge",
         direction=Direction.COMPENSATION,

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from coordinator.core.actions import HistoryEvent
+from coordinator.core.history import HistoryEvent
 from coordinator.core.state import (
     Direction,
     ExecutionStatus,
@@ -21,12 +21,12 @@ from coordinator.ports import SagaStore
 from coordinator.store import SqlStore
 
 from .conftest import Backend
-from .factories import T0, event, full_event, plain_state, record, rich_state, waiting
+from .factories import T0, event, full_event, label_of, labelled, plain_state, record, rich_state, waiting
 
 
 async def _history(store: SagaStore, execution_id: str) -> list[tuple[int, str]]:
     page = await store.list_events(execution_id, limit=1_000)
-    return [(e.seq, e.event.type) for e in page.items]
+    return [(e.seq, label_of(e.event)) for e in page.items]
 
 
 async def test_create_then_load_round_trips_every_field(store: SagaStore) -> None:
@@ -127,14 +127,16 @@ async def test_commit_advances_the_revision_and_persists_the_state(store: SagaSt
 
 async def test_stale_revision_writes_nothing(store: SagaStore) -> None:
     created, _ = await store.create_execution(record(rich_state()), (event("execution_started"),))
-    first = await store.commit(waiting(created.state, due_at_ms=T0 + 900), (event("a"),), expected_revision=0)
+    first = await store.commit(
+        waiting(created.state, due_at_ms=T0 + 900), (event("retry_scheduled"),), expected_revision=0
+    )
 
     late = replace(created.state, status=ExecutionStatus.COMPLETED, in_flight=None)
     with pytest.raises(StaleRevision):
-        await store.commit(late, (event("b"), event("c")), expected_revision=0)
+        await store.commit(late, (event("attempt_started"), event("execution_completed")), expected_revision=0)
 
     assert (await store.load_execution(created.state.id)).state == first
-    assert await _history(store, created.state.id) == [(1, "execution_started"), (2, "a")]
+    assert await _history(store, created.state.id) == [(1, "execution_started"), (2, "retry_scheduled")]
 
 
 async def test_concurrent_commits_of_one_revision_let_exactly_one_win(store: SagaStore) -> None:
@@ -142,7 +144,7 @@ async def test_concurrent_commits_of_one_revision_let_exactly_one_win(store: Sag
     rivals = [replace(created.state, updated_at_ms=T0 + i) for i in range(1, 9)]
 
     results = await asyncio.gather(
-        *(store.commit(s, (event(f"by-{s.updated_at_ms - T0}"),), expected_revision=0) for s in rivals),
+        *(store.commit(s, (labelled(f"by-{s.updated_at_ms - T0}"),), expected_revision=0) for s in rivals),
         return_exceptions=True,
     )
 
@@ -155,9 +157,9 @@ async def test_concurrent_commits_of_one_revision_let_exactly_one_win(store: Sag
 
 
 async def test_history_seq_is_gapless_across_commits(store: SagaStore) -> None:
-    created, _ = await store.create_execution(record(plain_state("ex-1")), (event("s1"), event("s2")))
+    created, _ = await store.create_execution(record(plain_state("ex-1")), (labelled("s1"), labelled("s2")))
     state = created.state
-    batches = [(), (event("c1"),), (), (event("c2"), event("c3"), event("c4")), (event("c5"),)]
+    batches = [(), (labelled("c1"),), (), (labelled("c2"), labelled("c3"), labelled("c4")), (labelled("c5"),)]
     for batch in batches:
         state = await store.commit(
             replace(state, updated_at_ms=state.updated_at_ms + 1), batch, expected_revision=state.revision
@@ -176,7 +178,7 @@ async def test_a_failed_serialisation_writes_nothing(store: SagaStore) -> None:
     )
 
     with pytest.raises(ValueError, match="both"):
-        await store.commit(both, (event("x"),), expected_revision=0)
+        await store.commit(both, (labelled("x"),), expected_revision=0)
 
     assert (await store.load_execution("ex-1")) == created
     assert await _history(store, "ex-1") == [(1, "attempt_started")]
@@ -189,7 +191,7 @@ async def test_a_commit_failing_midway_is_rolled_back_whole(sql_backend: Backend
     broken = HistoryEvent(type=None, at_ms=T0)  # type: ignore[arg-type]  # NOT NULL, fails after the CAS
 
     with pytest.raises(IntegrityError):
-        await store.commit(moved, (event("ok"), broken), expected_revision=0)
+        await store.commit(moved, (labelled("ok"), broken), expected_revision=0)
 
     assert await store.load_execution(created.state.id) == created
     assert await _history(store, created.state.id) == [(1, "execution_started")]
@@ -266,12 +268,12 @@ async def test_history_stays_gapless_when_another_process_commits_in_between(sql
     assert sql_backend.url is not None
     other = SqlStore(sql_backend.url)
     try:
-        created, _ = await mine.create_execution(record(plain_state("ex-1")), (event("s1"), event("s2")))
-        r1 = await mine.commit(replace(created.state, updated_at_ms=T0 + 1), (event("a"),), expected_revision=0)
-        r2 = await other.commit(replace(r1, updated_at_ms=T0 + 2), (event("b"), event("c")), expected_revision=1)
-        await mine.commit(replace(r2, updated_at_ms=T0 + 3), (event("d"),), expected_revision=2)
+        created, _ = await mine.create_execution(record(plain_state("ex-1")), (labelled("s1"), labelled("s2")))
+        r1 = await mine.commit(replace(created.state, updated_at_ms=T0 + 1), (labelled("a"),), expected_revision=0)
+        r2 = await other.commit(replace(r1, updated_at_ms=T0 + 2), (labelled("b"), labelled("c")), expected_revision=1)
+        await mine.commit(replace(r2, updated_at_ms=T0 + 3), (labelled("d"),), expected_revision=2)
         with pytest.raises(StaleRevision):
-            await mine.commit(replace(r1, updated_at_ms=T0 + 4), (event("late"),), expected_revision=1)
+            await mine.commit(replace(r1, updated_at_ms=T0 + 4), (labelled("late"),), expected_revision=1)
     finally:
         await other.close()
 

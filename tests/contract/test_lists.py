@@ -9,7 +9,7 @@ import pytest
 from coordinator.core.state import ExecutionStatus
 from coordinator.ports import ExecutionRecord, SagaStore
 
-from .factories import T0, event, plain_state, record
+from .factories import T0, label_of, labelled, plain_state, record
 
 STATUSES = list(ExecutionStatus)
 
@@ -94,17 +94,19 @@ async def test_listing_follows_commits(store: SagaStore, populated: list[Executi
 
 
 async def test_events_page_in_seq_order(store: SagaStore) -> None:
-    created, _ = await store.create_execution(record(plain_state("ex-1")), (event("e1"), event("e2"), event("e3")))
+    created, _ = await store.create_execution(
+        record(plain_state("ex-1")), (labelled("e1"), labelled("e2"), labelled("e3"))
+    )
     state = created.state
     for n in range(4, 11):
-        state = await store.commit(state, (event(f"e{n}", at=T0 + n),), expected_revision=state.revision)
+        state = await store.commit(state, (labelled(f"e{n}", at=T0 + n),), expected_revision=state.revision)
 
     types: list[str] = []
     seqs: list[int] = []
     after = 0
     while True:
         page = await store.list_events("ex-1", after_seq=after, limit=3)
-        types.extend(e.event.type for e in page.items)
+        types.extend(label_of(e.event) for e in page.items)
         seqs.extend(e.seq for e in page.items)
         if page.next_cursor is None:
             break

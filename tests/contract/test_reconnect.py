@@ -8,7 +8,7 @@ import pytest
 from coordinator.store import SqlStore
 
 from .conftest import PG_ADMIN
-from .factories import event, plain_state, record
+from .factories import event, labelled, plain_state, record
 
 pytestmark = pytest.mark.postgres
 
@@ -32,7 +32,7 @@ async def test_pooled_connections_cut_under_the_store_are_replaced(postgres_url:
         # pool_pre_ping notices the dead connection at checkout and opens a new one.
         await store.ping()
         assert await store.load_execution("ex-reconnect") == created
-        committed = await store.commit(created.state, (event("after"),), expected_revision=0)
+        committed = await store.commit(created.state, (labelled("after"),), expected_revision=0)
         assert committed.revision == 1
     finally:
         await store.close()

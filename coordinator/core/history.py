@@ -1,0 +1,59 @@
+"""The append-only history of an execution: one entry per thing that happened to it.
+
+`HistoryEventType` is the one list of entry types. Telemetry, the store, the command line and
+the client all read it from here, so adding a type is one edit and mypy's exhaustiveness checks
+(`assert_never` in a `match`) point at every place that must handle it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from coordinator.core.state import Direction
+
+
+class HistoryEventType(StrEnum):
+    """What one history entry records. The values are the `type` field of `/events`."""
+
+    EXECUTION_STARTED = "execution_started"
+    ATTEMPT_STARTED = "attempt_started"
+    ATTEMPT_RESENT = "attempt_resent"
+    """After a restart or takeover: an attempt recorded as started is sent again under its key."""
+    ATTEMPT_SUCCEEDED = "attempt_succeeded"
+    ATTEMPT_FAILED = "attempt_failed"
+    RETRY_SCHEDULED = "retry_scheduled"
+    STEP_FAILED = "step_failed"
+    ROLLBACK_STARTED = "rollback_started"
+    CANCEL_REQUESTED = "cancel_requested"
+    RETRY_REQUESTED = "retry_requested"
+    EXECUTION_COMPLETED = "execution_completed"
+    EXECUTION_COMPENSATED = "execution_compensated"
+    EXECUTION_FAILED = "execution_failed"
+
+    @property
+    def ends_execution(self) -> bool:
+        """Whether this entry is the last one of a finished execution."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {HistoryEventType.EXECUTION_COMPLETED, HistoryEventType.EXECUTION_COMPENSATED, HistoryEventType.EXECUTION_FAILED}
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryEvent:
+    """One entry of the append-only history the API serves at `/events`."""
+
+    type: HistoryEventType
+    at_ms: int
+    step: str | None = None
+    direction: Direction | None = None
+    attempt: int | None = None
+    status_code: int | None = None
+    error: str | None = None
+    delay_ms: int | None = None
+    duration_ms: int | None = None
+    outcome: str | None = None
+    """For attempts: success, retryable, fatal, invalid, or unknown (the effect may have happened)."""
