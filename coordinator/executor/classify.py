@@ -24,9 +24,7 @@ import httpx
 
 from coordinator.core.outcome import OutcomeKind, ResponseSnapshot, StepOutcome, TruncatedBody
 from coordinator.core.spec import CallSpec, any_matches
-
-_DETAIL_KEYS = ("detail", "message", "error", "title")
-_MAX_DETAIL = 200
+from coordinator.executor.error_summary import summarize_error_body
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> int | None:
@@ -42,19 +40,6 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> int | N
         return None
     current = time.time() if now is None else now
     return max(0, int((when.timestamp() - current) * 1000))
-
-
-def _detail(body: Any) -> str | None:
-    """A short reason from a participant's error body, for the operator."""
-    if isinstance(body, Mapping):
-        for key in _DETAIL_KEYS:
-            value = body.get(key)
-            if isinstance(value, str) and value:
-                return value[:_MAX_DETAIL]
-        return None
-    if isinstance(body, str) and body.strip():
-        return body.strip().splitlines()[0][:_MAX_DETAIL]
-    return None
 
 
 def decode_body(content: bytes, content_type: str | None) -> Any:
@@ -80,20 +65,22 @@ def classify_response(
     truncated: TruncatedBody | None = None,
 ) -> StepOutcome:
     """Classify an HTTP answer with the call's `success` and `retry_on` patterns."""
+    # Kept whatever the status: an operator diagnosing a failure needs the participant's answer.
+    response = ResponseSnapshot(status=status, headers=dict(headers), body=body, truncated=truncated)
     if any_matches(call.success, status):
-        return StepOutcome(
-            kind=OutcomeKind.SUCCESS,
-            status_code=status,
-            response=ResponseSnapshot(status=status, headers=dict(headers), body=body, truncated=truncated),
-            duration_ms=duration_ms,
-        )
-    detail = _detail(body)
+        return StepOutcome(kind=OutcomeKind.SUCCESS, status_code=status, response=response, duration_ms=duration_ms)
+    detail = summarize_error_body(body)
     error = f"HTTP {status}: {detail}" if detail else f"HTTP {status}"
     retry_after = parse_retry_after(headers.get("retry-after")) if status in (429, 503) else None
     retryable = is_compensation or any_matches(call.retry_on_status, status)
     kind = OutcomeKind.RETRYABLE if retryable else OutcomeKind.FATAL
     return StepOutcome(
-        kind=kind, status_code=status, error=error, retry_after_ms=retry_after, duration_ms=duration_ms
+        kind=kind,
+        status_code=status,
+        error=error,
+        retry_after_ms=retry_after,
+        response=response,
+        duration_ms=duration_ms,
     )
 
 
