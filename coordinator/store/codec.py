@@ -24,6 +24,7 @@ from coordinator.core.state import (
     StepStatus,
 )
 from coordinator.ports import ExecutionRecord, StoredDefinition, StoredEvent
+from coordinator.store import snapshots
 
 Row = dict[str, Any]
 """Column name -> value, as written to or read from one table."""
@@ -119,6 +120,8 @@ def step_row(execution_id: str, idx: int, step: StepState) -> Row:
         "finished_at_ms": step.finished_at_ms,
         "deadline_at_ms": step.deadline_at_ms,
         "response": None if response is None else dump_json(response.as_context()),
+        "last_exchange": snapshots.exchange_json(step.last_exchange),
+        "resolution": snapshots.resolution_json(step.resolution),
     }
 
 
@@ -143,6 +146,10 @@ def event_rows(execution_id: str, first_seq: int, history: Iterable[HistoryEvent
             "delay_ms": event.delay_ms,
             "duration_ms": event.duration_ms,
             "outcome": event.outcome,
+            "request": snapshots.request_json(event.request),
+            "response": snapshots.response_json(event.response),
+            "note": event.note,
+            "actor": event.actor,
         }
         for seq, event in enumerate(history, start=first_seq)
     ]
@@ -204,6 +211,8 @@ def _step_from_row(row: Mapping[str, Any]) -> StepState:
         finished_at_ms=row["finished_at_ms"],
         deadline_at_ms=row["deadline_at_ms"],
         response=snapshot,
+        last_exchange=snapshots.exchange_from_json(row.get("last_exchange")),
+        resolution=snapshots.resolution_from_json(row.get("resolution")),
     )
 
 
@@ -282,5 +291,9 @@ def event_from_row(row: Mapping[str, Any]) -> StoredEvent:
         delay_ms=row["delay_ms"],
         duration_ms=row["duration_ms"],
         outcome=row["outcome"],
+        request=snapshots.request_from_json(row.get("request")),
+        response=snapshots.response_from_json(row.get("response")),
+        note=row.get("note"),
+        actor=row.get("actor"),
     )
     return StoredEvent(seq=row["seq"], event=event)
