@@ -29,7 +29,6 @@ TargetPolicy = Callable[[str], str | None]
 _BUILTIN_INITIAL_MS = 200
 _BUILTIN_MAX_MS = 30_000
 _CALLS = ("action", "compensation")
-_RETRIES = ("retry", "compensation_retry")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +58,16 @@ def consistency_problems(document: Mapping[str, Any], allow_target: TargetPolicy
                     problems += _template_problems(call[field], f"{path}.{field}", positions, scope)
             problems += _target_problems(call.get("url"), f"{path}.url", allow_target)
 
-    for retry_key in _RETRIES:
-        defaults_retry = _mapping(defaults.get(retry_key))
-        problems += _interval_problems({}, defaults_retry, f"defaults.{retry_key}")
-        for i, step in enumerate(steps):
-            problems += _interval_problems(defaults_retry, _mapping(step.get(retry_key)), f"steps[{i}].{retry_key}")
+    # The layers each retry policy is merged from (see builder.compensation_retry_policy).
+    saga_retry = _mapping(defaults.get("retry"))
+    saga_compensation = _mapping(defaults.get("compensation_retry"))
+    problems += _interval_problems([], saga_retry, "defaults.retry")
+    problems += _interval_problems([saga_retry], saga_compensation, "defaults.compensation_retry")
+    for i, step in enumerate(steps):
+        problems += _interval_problems([saga_retry], _mapping(step.get("retry")), f"steps[{i}].retry")
+        problems += _interval_problems(
+            [saga_retry, saga_compensation], _mapping(step.get("compensation_retry")), f"steps[{i}].compensation_retry"
+        )
     return problems
 
 
@@ -149,29 +153,32 @@ def _target_problems(url: Any, path: str, allow_target: TargetPolicy | None) -> 
     return [Problem(path, refusal)] if refusal else []
 
 
-def _interval_problems(defaults: Mapping[str, Any], own: Mapping[str, Any], path: str) -> list[Problem]:
-    """max_interval must not be below initial_interval once defaults are merged in.
+def _interval_problems(inherited: list[Mapping[str, Any]], own: Mapping[str, Any], path: str) -> list[Problem]:
+    """max_interval must not be below initial_interval once the inherited layers are merged in.
 
-    Reported where one of the two is written, so a conflict inside `defaults` is reported once
-    there, not again for every step.
+    `inherited` holds the layers `own` is merged over, oldest first. Reported where one of the two
+    is written, so a conflict inside `defaults` is reported once there, not again for every step.
     """
     written = [key for key in ("max_interval", "initial_interval") if key in own]
     if not written:
         return []
-    initial = _merged_ms("initial_interval", defaults, own, _BUILTIN_INITIAL_MS)
-    maximum = _merged_ms("max_interval", defaults, own, _BUILTIN_MAX_MS)
+    initial = _merged_ms("initial_interval", inherited, own, _BUILTIN_INITIAL_MS)
+    maximum = _merged_ms("max_interval", inherited, own, _BUILTIN_MAX_MS)
     if initial is None or maximum is None or maximum >= initial:
         return []
-    inherited = " (the other one is inherited)" if len(written) < 2 else ""
+    inherited_note = " (the other one is inherited)" if len(written) < 2 else ""
     message = (
         f"max_interval ({format_duration_ms(maximum)}) is shorter than initial_interval "
-        f"({format_duration_ms(initial)}){inherited}"
+        f"({format_duration_ms(initial)}){inherited_note}"
     )
     return [Problem(f"{path}.{written[0]}", message)]
 
 
-def _merged_ms(key: str, defaults: Mapping[str, Any], own: Mapping[str, Any], builtin: int) -> int | None:
-    value = own[key] if key in own else defaults.get(key)
+def _merged_ms(key: str, inherited: list[Mapping[str, Any]], own: Mapping[str, Any], builtin: int) -> int | None:
+    value = None
+    for layer in [*inherited, own]:
+        if layer.get(key) is not None:  # null means "not set" in the model too
+            value = layer[key]
     if value is None:
         return builtin
     try:
