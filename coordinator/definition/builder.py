@@ -30,6 +30,7 @@ def build_spec(document: SagaDocument, *, version: int) -> SagaSpec:
         description=document.description,
         deadline_ms=document.deadline,
         input_schema=copy.deepcopy(document.input_schema),
+        output=copy.deepcopy(document.output),
     )
 
 

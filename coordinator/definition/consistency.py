@@ -20,7 +20,7 @@ from coordinator.definition.expressions import (
     parse_template,
     root_references,
 )
-from coordinator.definition.paths import join_path
+from coordinator.definition.paths import join_path, strings_in
 from coordinator.definition.urls import split_url
 from coordinator.errors import Problem
 
@@ -29,6 +29,9 @@ TargetPolicy = Callable[[str], str | None]
 _BUILTIN_INITIAL_MS = 200
 _BUILTIN_MAX_MS = 30_000
 _CALLS = ("action", "compensation")
+OUTPUT_REFUSED_ROOTS = ("input", "secrets")
+"""What an `output:` template may not read: the output is rendered from stored state, and is shown
+to anyone who may read the execution, so a secret must never reach it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,9 @@ def consistency_problems(document: Mapping[str, Any], allow_target: TargetPolicy
                 if field in call:
                     problems += _template_problems(call[field], f"{path}.{field}", positions, scope)
             problems += _target_problems(call.get("url"), f"{path}.url", allow_target)
+
+    if document.get("output") is not None:
+        problems += _output_problems(document["output"], positions, len(steps))
 
     # The layers each retry policy is merged from (see builder.compensation_retry_policy).
     saga_retry = _mapping(defaults.get("retry"))
@@ -108,7 +114,7 @@ def _step_positions(steps: list[Mapping[str, Any]], problems: list[Problem]) -> 
 
 def _template_problems(value: Any, path: str, positions: Mapping[str, int], scope: _Scope) -> list[Problem]:
     problems: list[Problem] = []
-    for where, text in _strings(value, path):
+    for where, text in strings_in(value, path):
         if not contains_template(text):
             continue
         try:
@@ -140,6 +146,24 @@ def _step_reference_problems(source: str, positions: Mapping[str, int], scope: _
             yield f"expression {source!r} references step {ref.name!r} itself: its response does not exist yet"
         elif position >= scope.limit:
             yield f"expression {source!r} references step {ref.name!r} which runs later"
+
+
+def _output_problems(output: Any, positions: Mapping[str, int], step_count: int) -> list[Problem]:
+    """`output` is rendered when the saga completes: every step has answered, no input nor secret is read."""
+    problems = _template_problems(output, "output", positions, _Scope(step_count, is_action=False))
+    for where, text in strings_in(output, "output"):
+        if not contains_template(text):
+            continue
+        try:
+            sources = [e.source for e in parse_template(text).expressions]
+            refs = [(source, ref) for source in sources for ref in root_references(source)]
+        except TemplateSyntaxError:
+            continue  # reported above
+        for source, ref in refs:
+            if ref.root in OUTPUT_REFUSED_ROOTS:
+                message = f"expression {source!r} reads {ref.root}: an output may read only steps and execution"
+                problems.append(Problem(where, message))
+    return problems
 
 
 def _target_problems(url: Any, path: str, allow_target: TargetPolicy | None) -> list[Problem]:
@@ -185,19 +209,6 @@ def _merged_ms(key: str, inherited: list[Mapping[str, Any]], own: Mapping[str, A
         return parse_duration_ms(value)
     except ValueError:
         return None  # reported by the model checks
-
-
-def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
-    """Every string inside `value` with its path (mapping keys are not templated)."""
-    stack: list[tuple[str, Any]] = [(path, value)]
-    while stack:
-        where, item = stack.pop()
-        if isinstance(item, str):
-            yield where, item
-        elif isinstance(item, Mapping):
-            stack.extend((join_path(where, k), v) for k, v in item.items() if isinstance(k, str))
-        elif isinstance(item, list):
-            stack.extend((join_path(where, i), v) for i, v in enumerate(item))
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
