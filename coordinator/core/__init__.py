@@ -9,21 +9,25 @@ from coordinator.core.events import (
     AttemptCompleted,
     CancelRequested,
     Event,
+    ResolveRequested,
     Resumed,
     RetryRequested,
     WakeupFired,
 )
 from coordinator.core.history import HistoryEvent, HistoryEventType
 from coordinator.core.machine import begin_execution, decide
-from coordinator.core.outcome import OutcomeKind, ResponseSnapshot, StepOutcome
+from coordinator.core.outcome import OutcomeKind, RequestSnapshot, ResponseSnapshot, StepOutcome, TruncatedBody
+from coordinator.core.resolve import resolve_problem, step_position
 from coordinator.core.retry import Jitter, RetryPolicy
 from coordinator.core.spec import CallSpec, SagaSpec, StatusPattern, StepSpec
 from coordinator.core.state import (
+    AttemptExchange,
     Direction,
     ExecutionError,
     ExecutionState,
     ExecutionStatus,
     InFlightCall,
+    OperatorResolution,
     PendingWakeup,
     StepState,
     StepStatus,
@@ -33,6 +37,7 @@ __all__ = [
     "Action",
     "ArmWakeup",
     "AttemptCompleted",
+    "AttemptExchange",
     "CallSpec",
     "CallStep",
     "CancelRequested",
@@ -47,8 +52,11 @@ __all__ = [
     "HistoryEventType",
     "InFlightCall",
     "Jitter",
+    "OperatorResolution",
     "OutcomeKind",
     "PendingWakeup",
+    "RequestSnapshot",
+    "ResolveRequested",
     "ResponseSnapshot",
     "Resumed",
     "RetryPolicy",
@@ -59,7 +67,10 @@ __all__ = [
     "StepSpec",
     "StepState",
     "StepStatus",
+    "TruncatedBody",
     "WakeupFired",
     "begin_execution",
     "decide",
+    "resolve_problem",
+    "step_position",
 ]

@@ -6,8 +6,9 @@ from coordinator.core.actions import ArmWakeup, CallStep
 from coordinator.core.draft import Draft
 from coordinator.core.history import HistoryEventType
 from coordinator.core.keys import idempotency_key, jitter_seed
+from coordinator.core.outcome import StepOutcome
 from coordinator.core.retry import RetryPolicy
-from coordinator.core.state import Direction, InFlightCall, PendingWakeup, StepStatus
+from coordinator.core.state import AttemptExchange, Direction, InFlightCall, PendingWakeup, StepStatus
 
 
 def start_attempt(draft: Draft, index: int, direction: Direction, timeout_ms: int) -> None:
@@ -70,3 +71,15 @@ def schedule_retry(draft: Draft, index: int, direction: Direction, next_attempt:
         delay_ms=delay_ms,
     )
     draft.act(ArmWakeup(step=index, direction=direction, attempt=next_attempt, due_at_ms=due))
+
+
+def keep_exchange(draft: Draft, index: int, direction: Direction, attempt: int, outcome: StepOutcome) -> None:
+    """Keep what attempt `attempt` sent and received on step `index`, replacing the previous one.
+
+    Set even when nothing was sent or received, so the step never shows an older attempt's
+    exchange as if it were the latest.
+    """
+    exchange = AttemptExchange(
+        direction=direction, attempt=attempt, request=outcome.request, response=outcome.response
+    )
+    draft.update_step(index, last_exchange=exchange)

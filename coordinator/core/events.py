@@ -40,8 +40,22 @@ class RetryRequested:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ResolveRequested:
+    """An operator says the failed compensation of step `step` was done by hand.
+
+    Applies to a `failed` execution whose step is `compensation_failed` (see
+    `core.resolve.resolve_problem`); anywhere else the machine leaves the state unchanged.
+    """
+
+    step: int
+    note: str
+    actor: str | None = None
+    """Who says so (the API token's name)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Resumed:
     """The coordinator (re)took charge of the execution, e.g. after a restart."""
 
 
-Event = AttemptCompleted | WakeupFired | CancelRequested | RetryRequested | Resumed
+Event = AttemptCompleted | WakeupFired | CancelRequested | RetryRequested | ResolveRequested | Resumed

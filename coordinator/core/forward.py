@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coordinator.core.attempts import retry_delay, schedule_retry, start_attempt
+from coordinator.core.attempts import keep_exchange, retry_delay, schedule_retry, start_attempt
 from coordinator.core.draft import Draft
 from coordinator.core.history import HistoryEventType
 from coordinator.core.outcome import OutcomeKind, StepOutcome
@@ -57,6 +57,7 @@ def on_forward_outcome(draft: Draft, index: int, attempt: int, outcome: StepOutc
     spec = draft.step_spec(index)
     step = draft.step(index)
     draft.update(in_flight=None)
+    keep_exchange(draft, index, Direction.ACTION, attempt, outcome)
     if outcome.kind is OutcomeKind.SUCCESS:
         draft.update_step(
             index,
@@ -75,6 +76,8 @@ def on_forward_outcome(draft: Draft, index: int, attempt: int, outcome: StepOutc
             status_code=outcome.status_code,
             duration_ms=outcome.duration_ms,
             outcome=outcome.label,
+            request=outcome.request,
+            response=outcome.response,
         )
         _advance(draft, index)
         return
@@ -95,6 +98,8 @@ def on_forward_outcome(draft: Draft, index: int, attempt: int, outcome: StepOutc
         error=outcome.describe(),
         duration_ms=outcome.duration_ms,
         outcome=outcome.label,
+        request=outcome.request,
+        response=outcome.response,
     )
     if draft.state.cancel_reason is not None:
         fail_step(draft, index, draft.state.cancel_reason)

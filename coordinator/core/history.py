@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from coordinator.core.outcome import RequestSnapshot, ResponseSnapshot
 from coordinator.core.state import Direction
 
 
@@ -27,6 +28,8 @@ class HistoryEventType(StrEnum):
     ROLLBACK_STARTED = "rollback_started"
     CANCEL_REQUESTED = "cancel_requested"
     RETRY_REQUESTED = "retry_requested"
+    COMPENSATION_RESOLVED = "compensation_resolved"
+    """An operator marked a failed compensation as done by hand; the rollback carries on."""
     EXECUTION_COMPLETED = "execution_completed"
     EXECUTION_COMPENSATED = "execution_compensated"
     EXECUTION_FAILED = "execution_failed"
@@ -57,3 +60,11 @@ class HistoryEvent:
     duration_ms: int | None = None
     outcome: str | None = None
     """For attempts: success, retryable, fatal, invalid, or unknown (the effect may have happened)."""
+    request: RequestSnapshot | None = None
+    """For finished attempts: the request as sent (secrets as `***`), when one was sent."""
+    response: ResponseSnapshot | None = None
+    """For finished attempts: the participant's response (status, headers, body), when one came."""
+    note: str | None = None
+    """For an operator's resolve: what the operator said was done."""
+    actor: str | None = None
+    """For an operator's resolve: who did it (the API token's name)."""

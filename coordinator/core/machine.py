@@ -2,7 +2,7 @@
 
 Late or duplicate events (an outcome for an attempt that is no longer in flight, a wake-up that
 was superseded) return the state unchanged; they never raise. Terminal states absorb everything
-except an operator retry of `failed`.
+except an operator retry or resolve of `failed`.
 """
 
 from __future__ import annotations
@@ -10,14 +10,24 @@ from __future__ import annotations
 from coordinator.core.actions import ArmWakeup, Decision, DisarmWakeup
 from coordinator.core.attempts import send_call, start_attempt
 from coordinator.core.draft import Draft
-from coordinator.core.events import AttemptCompleted, CancelRequested, Event, Resumed, RetryRequested, WakeupFired
+from coordinator.core.events import (
+    AttemptCompleted,
+    CancelRequested,
+    Event,
+    ResolveRequested,
+    Resumed,
+    RetryRequested,
+    WakeupFired,
+)
 from coordinator.core.forward import attempt_forward, fail_step, forward_timeout, on_forward_outcome, start_step
 from coordinator.core.history import HistoryEventType
 from coordinator.core.outcome import OutcomeKind, StepOutcome
+from coordinator.core.resolve import resolve_problem_at
 from coordinator.core.rollback import (
     begin_rollback,
     next_compensation,
     on_compensation_outcome,
+    resolve_compensation,
     retry_compensations,
 )
 from coordinator.core.spec import SagaSpec
@@ -56,6 +66,10 @@ def decide(spec: SagaSpec, state: ExecutionState, event: Event, *, now_ms: int) 
     if isinstance(event, RetryRequested):
         if state.status is ExecutionStatus.FAILED:
             retry_compensations(draft)
+        return draft.decision()
+    if isinstance(event, ResolveRequested):
+        if resolve_problem_at(state, event.step) is None:
+            resolve_compensation(draft, event.step, event.note, event.actor)
         return draft.decision()
     if state.status.is_terminal:
         return draft.decision()

@@ -35,6 +35,57 @@ class TruncatedBody:
         """The JSON shape stored and exposed to templates."""
         return {"size_bytes": self.size_bytes, "sha256": self.sha256, "kept_bytes": self.kept_bytes}
 
+    @classmethod
+    def from_context(cls, data: Any) -> TruncatedBody | None:
+        """The inverse of `as_context`; None when `data` is not a stored marker."""
+        if not isinstance(data, dict):
+            return None
+        return cls(
+            size_bytes=int(data.get("size_bytes", 0)),
+            sha256=data.get("sha256"),
+            kept_bytes=int(data.get("kept_bytes", 0)),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestSnapshot:
+    """One attempt's request as it was sent: what the participant was told.
+
+    Secrets are already `***` here (the executor redacts before the value leaves it), so a
+    snapshot may be stored, served and logged as it is.
+    """
+
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    """The body as sent: a JSON value, or text when it was not JSON."""
+    truncated: TruncatedBody | None = None
+    """Set when the body was cut at the size limit; `body` then holds its start only."""
+
+    def as_context(self) -> dict[str, Any]:
+        """The JSON shape stored and served; `truncated` only when the body was cut."""
+        context: dict[str, Any] = {
+            "method": self.method,
+            "url": self.url,
+            "headers": dict(self.headers),
+            "body": self.body,
+        }
+        if self.truncated is not None:
+            context["truncated"] = self.truncated.as_context()
+        return context
+
+    @classmethod
+    def from_context(cls, data: dict[str, Any]) -> RequestSnapshot:
+        """The inverse of `as_context`, for stores that keep the JSON shape."""
+        return cls(
+            method=data["method"],
+            url=data["url"],
+            headers=dict(data.get("headers") or {}),
+            body=data.get("body"),
+            truncated=TruncatedBody.from_context(data.get("truncated")),
+        )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ResponseSnapshot:
@@ -56,16 +107,12 @@ class ResponseSnapshot:
     @classmethod
     def from_context(cls, data: dict[str, Any]) -> ResponseSnapshot:
         """The inverse of `as_context`, for stores that keep the JSON shape."""
-        cut = data.get("truncated")
-        truncated = None
-        if isinstance(cut, dict):
-            truncated = TruncatedBody(
-                size_bytes=int(cut.get("size_bytes", 0)),
-                sha256=cut.get("sha256"),
-                kept_bytes=int(cut.get("kept_bytes", 0)),
-            )
-        return cls(status=data["status"], headers=dict(data.get("headers") or {}), body=data.get("body"),
-                   truncated=truncated)
+        return cls(
+            status=data["status"],
+            headers=dict(data.get("headers") or {}),
+            body=data.get("body"),
+            truncated=TruncatedBody.from_context(data.get("truncated")),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,7 +127,9 @@ class StepOutcome:
         status_code: the HTTP status, if a response arrived.
         error: a human-readable reason for anything but success.
         retry_after_ms: the participant's `Retry-After`, if it sent one on 429/503.
-        response: the response, kept for templates, on success.
+        request: the request as sent (secrets as `***`); None when nothing was sent
+            (a template error, a refused target).
+        response: the response, when one arrived; on success it is what later templates read.
         duration_ms: how long the attempt took.
     """
 
@@ -89,6 +138,7 @@ class StepOutcome:
     status_code: int | None = None
     error: str | None = None
     retry_after_ms: int | None = None
+    request: RequestSnapshot | None = None
     response: ResponseSnapshot | None = None
     duration_ms: int | None = None
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from coordinator.core.actions import DisarmWakeup
-from coordinator.core.attempts import retry_delay, schedule_retry, start_attempt
+from coordinator.core.attempts import keep_exchange, retry_delay, schedule_retry, start_attempt
 from coordinator.core.draft import Draft
 from coordinator.core.history import HistoryEventType
 from coordinator.core.outcome import OutcomeKind, StepOutcome
-from coordinator.core.state import Direction, ExecutionError, ExecutionStatus, StepStatus
+from coordinator.core.state import Direction, ExecutionError, ExecutionStatus, OperatorResolution, StepStatus
 
 
 def begin_rollback(draft: Draft, error: ExecutionError) -> None:
@@ -49,6 +49,7 @@ def on_compensation_outcome(draft: Draft, index: int, attempt: int, outcome: Ste
     spec = draft.step_spec(index)
     step = draft.step(index)
     draft.update(in_flight=None)
+    keep_exchange(draft, index, Direction.COMPENSATION, attempt, outcome)
     if outcome.kind is OutcomeKind.SUCCESS:
         draft.update_step(
             index,
@@ -64,6 +65,8 @@ def on_compensation_outcome(draft: Draft, index: int, attempt: int, outcome: Ste
             status_code=outcome.status_code,
             duration_ms=outcome.duration_ms,
             outcome=outcome.label,
+            request=outcome.request,
+            response=outcome.response,
         )
         next_compensation(draft)
         return
@@ -79,6 +82,8 @@ def on_compensation_outcome(draft: Draft, index: int, attempt: int, outcome: Ste
         error=outcome.describe(),
         duration_ms=outcome.duration_ms,
         outcome=outcome.label,
+        request=outcome.request,
+        response=outcome.response,
     )
     used = attempt - step.compensation_budget_base
     # Any answer but success is retried: a compensation has no business "no" that ends it.
@@ -99,9 +104,35 @@ def on_compensation_outcome(draft: Draft, index: int, attempt: int, outcome: Ste
 
 def retry_compensations(draft: Draft) -> None:
     """Operator retry of a `failed` execution: a fresh budget for every compensation left."""
-    for i, step in enumerate(draft.state.steps):
-        if step.status is StepStatus.COMPENSATION_FAILED:
-            draft.update_step(i, compensation_budget_base=step.compensation_attempts)
+    _refresh_budgets(draft)
     draft.update(status=ExecutionStatus.COMPENSATING)
     draft.record(HistoryEventType.RETRY_REQUESTED)
     next_compensation(draft)
+
+
+def resolve_compensation(draft: Draft, index: int, note: str, actor: str | None) -> None:
+    """Operator resolve: step `index`'s compensation was done by hand; roll back the steps before it.
+
+    The caller checked that the execution is `failed` and the step `compensation_failed`
+    (`core.resolve.resolve_problem`).
+    """
+    name = draft.step_spec(index).name
+    draft.update_step(
+        index,
+        status=StepStatus.COMPENSATED,
+        finished_at_ms=draft.now,
+        resolution=OperatorResolution(note=note, actor=actor, at_ms=draft.now),
+    )
+    # Any other compensation left failed gets a fresh budget, as an operator retry would give it.
+    _refresh_budgets(draft)
+    draft.update(status=ExecutionStatus.COMPENSATING)
+    draft.record(
+        HistoryEventType.COMPENSATION_RESOLVED, step=name, direction=Direction.COMPENSATION, note=note, actor=actor
+    )
+    next_compensation(draft)
+
+
+def _refresh_budgets(draft: Draft) -> None:
+    for i, step in enumerate(draft.state.steps):
+        if step.status is StepStatus.COMPENSATION_FAILED:
+            draft.update_step(i, compensation_budget_base=step.compensation_attempts)

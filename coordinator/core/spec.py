@@ -86,6 +86,9 @@ class SagaSpec:
     description: str | None = None
     deadline_ms: int | None = None
     input_schema: dict[str, Any] | None = None
+    output: Any = None
+    """The definition's `output:`: a JSON value whose strings may be `{{ }}` templates over
+    `steps` and `execution`; None when the definition declares none."""
 
     def step_index(self, name: str) -> int:
         """The position of the step called `name`."""

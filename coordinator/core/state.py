@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from coordinator.core.outcome import ResponseSnapshot
+from coordinator.core.outcome import RequestSnapshot, ResponseSnapshot
 
 
 class ExecutionStatus(StrEnum):
@@ -81,6 +81,30 @@ class ExecutionError:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptExchange:
+    """What was said in one attempt: the request as sent and the response, when either exists.
+
+    Both are None for an attempt that was never sent (a template error) or never answered
+    (a refused connection, a timeout).
+    """
+
+    direction: Direction
+    attempt: int
+    request: RequestSnapshot | None = None
+    response: ResponseSnapshot | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OperatorResolution:
+    """An operator's word that a compensation was done by hand (SPEC section 8, resolve)."""
+
+    note: str
+    actor: str | None
+    """Who said so (the API token's name); None when the caller is not known."""
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StepState:
     """One step of one execution."""
 
@@ -98,6 +122,11 @@ class StepState:
     finished_at_ms: int | None = None
     deadline_at_ms: int | None = None
     response: ResponseSnapshot | None = None
+    """The forward call's successful response: what later templates read as `steps.<name>.response`."""
+    last_exchange: AttemptExchange | None = None
+    """The latest attempt of either direction, success or failure, as it was said."""
+    resolution: OperatorResolution | None = None
+    """Set when an operator resolved the step's failed compensation by hand."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

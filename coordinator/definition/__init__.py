@@ -3,6 +3,8 @@
 * `parse_document` - bytes to a mapping; `compile_definition` - every check, then the spec.
 * `render_request` - a call's `{{ JMESPath }}` templates rendered at call time.
 * `validate_input` - a start request's input against the saga's `input_schema`.
+* `render_output` - a completed execution's output: the `output:` template, or the last answer.
+* `secret_problems`, `spec_secret_problems` - templates reading secrets that are not set.
 * `load_definition_file`, `validate_directory` - definitions on disk (`saga validate`, `--sagas-dir`).
 """
 
@@ -19,18 +21,29 @@ from coordinator.definition.loader import (
     validate_directory,
 )
 from coordinator.definition.models import SagaDocument, definition_json_schema
+from coordinator.definition.output import OutputResult, render_output
+from coordinator.definition.secrets import (
+    SecretExists,
+    secret_not_set,
+    secret_problems,
+    secret_variable,
+    spec_secret_problems,
+)
 from coordinator.definition.templates import (
     RenderedRequest,
     TemplateContext,
     TemplateError,
     build_context,
     render_request,
+    render_value,
 )
 
 __all__ = [
     "FileResult",
+    "OutputResult",
     "RenderedRequest",
     "SagaDocument",
+    "SecretExists",
     "TemplateContext",
     "TemplateError",
     "build_context",
@@ -43,7 +56,13 @@ __all__ = [
     "load_definition_file",
     "parse_document",
     "parse_duration_ms",
+    "render_output",
     "render_request",
+    "render_value",
+    "secret_not_set",
+    "secret_problems",
+    "secret_variable",
+    "spec_secret_problems",
     "validate_directory",
     "validate_input",
 ]

@@ -30,6 +30,7 @@ def build_spec(document: SagaDocument, *, version: int) -> SagaSpec:
         description=document.description,
         deadline_ms=document.deadline,
         input_schema=copy.deepcopy(document.input_schema),
+        output=copy.deepcopy(document.output),
     )
 
 
@@ -54,6 +55,23 @@ def merge_retry(base: RetryPolicy, *layers: RetryDocument | None) -> RetryPolicy
     return policy
 
 
+def compensation_retry_policy(defaults: DefaultsDocument, step: StepDocument) -> RetryPolicy:
+    """The retry policy of a step's compensation (SPEC section 2), layered, later layers winning:
+
+    1. the built-in compensation policy (`max_attempts` 10, the built-in backoff);
+    2. the backoff fields of `defaults.retry` (`initial_interval`, `multiplier`, `max_interval`,
+       `jitter`), but not its `max_attempts`: the saga's backoff says how hard its participants may
+       be pressed, which holds for undoing as much as for doing, while the number of forward
+       attempts says nothing about how long an undo is worth trying;
+    3. `defaults.compensation_retry`, every field;
+    4. the step's own `compensation_retry`, every field.
+
+    The step's forward `retry` never applies to its compensation.
+    """
+    saga_backoff = defaults.retry.model_copy(update={"max_attempts": None}) if defaults.retry is not None else None
+    return merge_retry(COMPENSATION_RETRY, saga_backoff, defaults.compensation_retry, step.compensation_retry)
+
+
 def merge_headers(defaults: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
     """Default headers under the call's own; names compare without case, as HTTP does."""
     own_names = {name.lower() for name in own}
@@ -70,7 +88,7 @@ def _build_step(step: StepDocument, defaults: DefaultsDocument) -> StepSpec:
             _build_call(step.compensation, defaults, compensation=True) if step.compensation is not None else None
         ),
         retry=merge_retry(FORWARD_RETRY, defaults.retry, step.retry),
-        compensation_retry=merge_retry(COMPENSATION_RETRY, defaults.compensation_retry, step.compensation_retry),
+        compensation_retry=compensation_retry_policy(defaults, step),
         deadline_ms=step.deadline,
     )
 

@@ -14,6 +14,7 @@ from coordinator.definition.builder import build_spec
 from coordinator.definition.consistency import consistency_problems
 from coordinator.definition.models import SagaDocument
 from coordinator.definition.paths import ordered, path_of
+from coordinator.definition.secrets import SecretExists, secret_problems
 from coordinator.errors import DefinitionInvalid, Problem
 
 
@@ -22,6 +23,7 @@ def compile_definition(
     *,
     version: int,
     allow_target: Callable[[str], str | None] | None = None,
+    secret_exists: SecretExists | None = None,
 ) -> SagaSpec:
     """Validate `document` (SPEC §2) and compile it as version `version`.
 
@@ -31,6 +33,9 @@ def compile_definition(
             A `version` inside the document is only checked to be an int >= 1.
         allow_target: policy hook called with each URL's origin (`http://host:port`); a returned
             string is reported as a problem at that URL.
+        secret_exists: when given, every template that reads a secret that is not set is a
+            problem naming the variable to set (`definition.secrets`); without it, secrets are
+            not checked (an offline `saga validate`, or recompiling a stored version).
 
     Raises:
         DefinitionInvalid: with one `Problem` per thing wrong, each at its JSON path.
@@ -38,6 +43,8 @@ def compile_definition(
     if not isinstance(document, Mapping):
         raise invalid_definition([Problem("$", "the definition must be a mapping")])
     problems = consistency_problems(document, allow_target)
+    if secret_exists is not None:
+        problems += secret_problems(document, secret_exists)
     model: SagaDocument | None = None
     try:
         model = SagaDocument.model_validate(dict(document))

@@ -20,7 +20,7 @@ from coordinator.definition.expressions import (
     parse_template,
     root_references,
 )
-from coordinator.definition.paths import join_path
+from coordinator.definition.paths import join_path, strings_in
 from coordinator.definition.urls import split_url
 from coordinator.errors import Problem
 
@@ -29,7 +29,9 @@ TargetPolicy = Callable[[str], str | None]
 _BUILTIN_INITIAL_MS = 200
 _BUILTIN_MAX_MS = 30_000
 _CALLS = ("action", "compensation")
-_RETRIES = ("retry", "compensation_retry")
+OUTPUT_REFUSED_ROOTS = ("input", "secrets")
+"""What an `output:` template may not read: the output is rendered from stored state, and is shown
+to anyone who may read the execution, so a secret must never reach it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +61,19 @@ def consistency_problems(document: Mapping[str, Any], allow_target: TargetPolicy
                     problems += _template_problems(call[field], f"{path}.{field}", positions, scope)
             problems += _target_problems(call.get("url"), f"{path}.url", allow_target)
 
-    for retry_key in _RETRIES:
-        defaults_retry = _mapping(defaults.get(retry_key))
-        problems += _interval_problems({}, defaults_retry, f"defaults.{retry_key}")
-        for i, step in enumerate(steps):
-            problems += _interval_problems(defaults_retry, _mapping(step.get(retry_key)), f"steps[{i}].{retry_key}")
+    if document.get("output") is not None:
+        problems += _output_problems(document["output"], positions, len(steps))
+
+    # The layers each retry policy is merged from (see builder.compensation_retry_policy).
+    saga_retry = _mapping(defaults.get("retry"))
+    saga_compensation = _mapping(defaults.get("compensation_retry"))
+    problems += _interval_problems([], saga_retry, "defaults.retry")
+    problems += _interval_problems([saga_retry], saga_compensation, "defaults.compensation_retry")
+    for i, step in enumerate(steps):
+        problems += _interval_problems([saga_retry], _mapping(step.get("retry")), f"steps[{i}].retry")
+        problems += _interval_problems(
+            [saga_retry, saga_compensation], _mapping(step.get("compensation_retry")), f"steps[{i}].compensation_retry"
+        )
     return problems
 
 
@@ -104,7 +114,7 @@ def _step_positions(steps: list[Mapping[str, Any]], problems: list[Problem]) -> 
 
 def _template_problems(value: Any, path: str, positions: Mapping[str, int], scope: _Scope) -> list[Problem]:
     problems: list[Problem] = []
-    for where, text in _strings(value, path):
+    for where, text in strings_in(value, path):
         if not contains_template(text):
             continue
         try:
@@ -138,6 +148,24 @@ def _step_reference_problems(source: str, positions: Mapping[str, int], scope: _
             yield f"expression {source!r} references step {ref.name!r} which runs later"
 
 
+def _output_problems(output: Any, positions: Mapping[str, int], step_count: int) -> list[Problem]:
+    """`output` is rendered when the saga completes: every step has answered, no input nor secret is read."""
+    problems = _template_problems(output, "output", positions, _Scope(step_count, is_action=False))
+    for where, text in strings_in(output, "output"):
+        if not contains_template(text):
+            continue
+        try:
+            sources = [e.source for e in parse_template(text).expressions]
+            refs = [(source, ref) for source in sources for ref in root_references(source)]
+        except TemplateSyntaxError:
+            continue  # reported above
+        for source, ref in refs:
+            if ref.root in OUTPUT_REFUSED_ROOTS:
+                message = f"expression {source!r} reads {ref.root}: an output may read only steps and execution"
+                problems.append(Problem(where, message))
+    return problems
+
+
 def _target_problems(url: Any, path: str, allow_target: TargetPolicy | None) -> list[Problem]:
     if allow_target is None or not isinstance(url, str):
         return []
@@ -149,48 +177,38 @@ def _target_problems(url: Any, path: str, allow_target: TargetPolicy | None) -> 
     return [Problem(path, refusal)] if refusal else []
 
 
-def _interval_problems(defaults: Mapping[str, Any], own: Mapping[str, Any], path: str) -> list[Problem]:
-    """max_interval must not be below initial_interval once defaults are merged in.
+def _interval_problems(inherited: list[Mapping[str, Any]], own: Mapping[str, Any], path: str) -> list[Problem]:
+    """max_interval must not be below initial_interval once the inherited layers are merged in.
 
-    Reported where one of the two is written, so a conflict inside `defaults` is reported once
-    there, not again for every step.
+    `inherited` holds the layers `own` is merged over, oldest first. Reported where one of the two
+    is written, so a conflict inside `defaults` is reported once there, not again for every step.
     """
     written = [key for key in ("max_interval", "initial_interval") if key in own]
     if not written:
         return []
-    initial = _merged_ms("initial_interval", defaults, own, _BUILTIN_INITIAL_MS)
-    maximum = _merged_ms("max_interval", defaults, own, _BUILTIN_MAX_MS)
+    initial = _merged_ms("initial_interval", inherited, own, _BUILTIN_INITIAL_MS)
+    maximum = _merged_ms("max_interval", inherited, own, _BUILTIN_MAX_MS)
     if initial is None or maximum is None or maximum >= initial:
         return []
-    inherited = " (the other one is inherited)" if len(written) < 2 else ""
+    inherited_note = " (the other one is inherited)" if len(written) < 2 else ""
     message = (
         f"max_interval ({format_duration_ms(maximum)}) is shorter than initial_interval "
-        f"({format_duration_ms(initial)}){inherited}"
+        f"({format_duration_ms(initial)}){inherited_note}"
     )
     return [Problem(f"{path}.{written[0]}", message)]
 
 
-def _merged_ms(key: str, defaults: Mapping[str, Any], own: Mapping[str, Any], builtin: int) -> int | None:
-    value = own[key] if key in own else defaults.get(key)
+def _merged_ms(key: str, inherited: list[Mapping[str, Any]], own: Mapping[str, Any], builtin: int) -> int | None:
+    value = None
+    for layer in [*inherited, own]:
+        if layer.get(key) is not None:  # null means "not set" in the model too
+            value = layer[key]
     if value is None:
         return builtin
     try:
         return parse_duration_ms(value)
     except ValueError:
         return None  # reported by the model checks
-
-
-def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
-    """Every string inside `value` with its path (mapping keys are not templated)."""
-    stack: list[tuple[str, Any]] = [(path, value)]
-    while stack:
-        where, item = stack.pop()
-        if isinstance(item, str):
-            yield where, item
-        elif isinstance(item, Mapping):
-            stack.extend((join_path(where, k), v) for k, v in item.items() if isinstance(k, str))
-        elif isinstance(item, list):
-            stack.extend((join_path(where, i), v) for i, v in enumerate(item))
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

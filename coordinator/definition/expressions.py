@@ -19,6 +19,11 @@ ROOTS = ("input", "steps", "execution", "secrets")
 """The names an expression may start with."""
 
 EXECUTION_FIELDS = ("id", "saga", "version")
+STEP_FIELDS = ("response",)
+"""What `steps.<name>` holds."""
+RESPONSE_FIELDS = ("status", "headers", "body")
+"""What `steps.<name>.response` holds (plus `truncated`, present only when a body was cut)."""
+_RESPONSE_FIELDS_READABLE = (*RESPONSE_FIELDS, "truncated")
 
 _OPEN = "{{"
 _CLOSE = "}}"
@@ -77,6 +82,8 @@ class RootReference:
 
     root: str
     name: str | None
+    path: tuple[str, ...] = ()
+    """The fields read from the root on, as far as they are plain names: ("steps", "reserve", "response")."""
 
 
 def contains_template(text: str) -> bool:
@@ -181,7 +188,24 @@ def check_roots(source: str) -> list[str]:
             problems.append(
                 f"expression {source!r} reads execution.{ref.name}: execution has only {', '.join(EXECUTION_FIELDS)}"
             )
+        elif ref.root == "steps":
+            problems += _step_shape_problems(source, ref.path)
     return problems
+
+
+def _step_shape_problems(source: str, path: tuple[str, ...]) -> list[str]:
+    """A read of `steps.<name>...` must follow the shape `steps.<name>.response.(status|headers|body)`."""
+    if len(path) >= 3 and path[2] not in STEP_FIELDS:
+        return [
+            f"expression {source!r} reads {'.'.join(path[:3])}: a step has only response "
+            f"(steps.{path[1]}.response.status, .headers or .body)"
+        ]
+    if len(path) >= 4 and path[3] not in _RESPONSE_FIELDS_READABLE:
+        return [
+            f"expression {source!r} reads {'.'.join(path[:4])}: a response has only "
+            f"{', '.join(RESPONSE_FIELDS[:-1])} and {RESPONSE_FIELDS[-1]}"
+        ]
+    return []
 
 
 def _references(node: dict[str, Any]) -> Iterator[RootReference]:
@@ -193,13 +217,27 @@ def _references(node: dict[str, Any]) -> Iterator[RootReference]:
     elif kind in ("current", "identity"):
         yield RootReference("@", None)
     elif kind == "subexpression" and children[0]["type"] == "field":
-        yield RootReference(children[0]["value"], _leading_field(children[1]))
+        yield RootReference(children[0]["value"], _leading_field(children[1]), _field_chain(children))
     elif kind in _LEFT_ONLY:
         yield from _references(children[0])
     elif kind not in _OPAQUE:
         # Functions, comparisons, multi-selects, flatten...: their operands read the same input.
         for child in children:
             yield from _references(child)
+
+
+def _field_chain(children: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The plain field names a subexpression reads in order, up to the first index, projection or call."""
+    chain: list[str] = []
+    for child in children:
+        if child["type"] == "field":
+            chain.append(str(child["value"]))
+            continue
+        leading = _leading_field(child)  # `items` in `items[0]`: still read by name, then the chain ends
+        if leading is not None:
+            chain.append(leading)
+        break
+    return tuple(chain)
 
 
 def _leading_field(node: dict[str, Any]) -> str | None:

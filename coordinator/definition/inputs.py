@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -30,8 +32,44 @@ def validate_input(spec: SagaSpec, value: Any) -> list[Problem]:
 
 
 def _problem(error: ValidationError) -> Problem:
-    message = error.message
+    message = json_message(error)
     # jsonschema quotes the offending value, which may be a large object.
     if len(message) > _MAX_MESSAGE:
         message = message[: _MAX_MESSAGE - 3] + "..."
     return Problem(path_of(list(error.absolute_path), base="input"), message)
+
+
+def json_message(error: ValidationError) -> str:
+    """`error.message` with the values it quotes written as JSON, not as Python reprs.
+
+    jsonschema writes `None is not of type 'object'`; a caller who sent JSON reads
+    `null is not of type "object"`. Its messages quote the instance, the keyword's value, their
+    items and the instance's keys with `repr`, so each such repr is replaced by that value's JSON,
+    all in one pass so that a replacement is never replaced again.
+    """
+    spelled: dict[str, str] = {}
+    for value in _quoted_values(error):
+        try:
+            spelled.setdefault(repr(value), _json(value))
+        except (TypeError, ValueError):
+            continue  # not a JSON value (never from a parsed request): leave its repr
+    spelled = {python: text for python, text in spelled.items() if python != text}
+    if not spelled:
+        return error.message
+    # Longest first, so the repr of a whole object wins over the reprs of its parts.
+    pattern = re.compile("|".join(re.escape(python) for python in sorted(spelled, key=len, reverse=True)))
+    return pattern.sub(lambda found: spelled[found.group(0)], error.message)
+
+
+def _quoted_values(error: ValidationError) -> list[Any]:
+    values: list[Any] = [error.instance, error.validator_value]
+    for container in (error.instance, error.validator_value):
+        if isinstance(container, dict):
+            values += list(container)
+        elif isinstance(container, list):
+            values += container
+    return values
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)

@@ -289,6 +289,14 @@ class SagaDocument(_Document):
     deadline: PositiveDuration | None = None
     defaults: DefaultsDocument | None = None
     steps: Annotated[list[StepDocument], Field(min_length=1, max_length=MAX_STEPS)]
+    output: Annotated[
+        Any,
+        Field(
+            description="the execution's output: a value whose strings may be {{ }} templates over steps and "
+            "execution, such as \"{{ steps.create.response.body.account }}\"; without it, the last step's "
+            "response body"
+        ),
+    ] = None
 
 
 def definition_json_schema() -> dict[str, Any]:

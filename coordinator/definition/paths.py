@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from coordinator.errors import Problem
 
@@ -44,3 +45,17 @@ def _sort_key(problem: Problem) -> tuple[tuple[tuple[int, int | str], ...], str]
 def ordered(problems: Iterable[Problem]) -> list[Problem]:
     """`problems` without duplicates, in document order of their paths."""
     return sorted(set(problems), key=_sort_key)
+
+
+def strings_in(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Every string inside the JSON value `value` with its path (mapping keys are not included)."""
+    # An explicit stack: a deeply nested document must not exhaust Python's recursion limit.
+    stack: list[tuple[str, Any]] = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            yield where, item
+        elif isinstance(item, Mapping):
+            stack.extend((join_path(where, k), v) for k, v in item.items() if isinstance(k, str))
+        elif isinstance(item, list):
+            stack.extend((join_path(where, i), v) for i, v in enumerate(item))

@@ -106,6 +106,15 @@ def render_request(call: CallSpec, context: TemplateContext) -> RenderedRequest:
     )
 
 
+def render_value(value: Any, context: TemplateContext, where: str) -> Any:
+    """A JSON value with its templates rendered; a string that is one template keeps the value's type.
+
+    Raises:
+        TemplateError: an expression failed, yielded nothing (null), or named a missing secret.
+    """
+    return _Renderer(context).value(value, where)
+
+
 def _path_value(text: str) -> str:
     # safe="" also encodes "/", "?", "#" and "@": a value stays one path segment or query value.
     return quote(text, safe="")

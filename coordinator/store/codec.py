@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from coordinator.core.history import HistoryEvent, HistoryEventType
-from coordinator.core.outcome import ResponseSnapshot
 from coordinator.core.state import (
     Direction,
     ExecutionError,
@@ -24,6 +23,7 @@ from coordinator.core.state import (
     StepStatus,
 )
 from coordinator.ports import ExecutionRecord, StoredDefinition, StoredEvent
+from coordinator.store import snapshots
 
 Row = dict[str, Any]
 """Column name -> value, as written to or read from one table."""
@@ -103,7 +103,6 @@ def execution_changes(state: ExecutionState, revision: int) -> Row:
 
 def step_row(execution_id: str, idx: int, step: StepState) -> Row:
     """The `execution_steps` row of step `idx`."""
-    response = step.response
     return {
         "execution_id": execution_id,
         "idx": idx,
@@ -118,7 +117,9 @@ def step_row(execution_id: str, idx: int, step: StepState) -> Row:
         "started_at_ms": step.started_at_ms,
         "finished_at_ms": step.finished_at_ms,
         "deadline_at_ms": step.deadline_at_ms,
-        "response": None if response is None else dump_json(response.as_context()),
+        "response": snapshots.response_json(step.response),
+        "last_exchange": snapshots.exchange_json(step.last_exchange),
+        "resolution": snapshots.resolution_json(step.resolution),
     }
 
 
@@ -143,6 +144,10 @@ def event_rows(execution_id: str, first_seq: int, history: Iterable[HistoryEvent
             "delay_ms": event.delay_ms,
             "duration_ms": event.duration_ms,
             "outcome": event.outcome,
+            "request": snapshots.request_json(event.request),
+            "response": snapshots.response_json(event.response),
+            "note": event.note,
+            "actor": event.actor,
         }
         for seq, event in enumerate(history, start=first_seq)
     ]
@@ -186,11 +191,6 @@ def pending_row(state: ExecutionState) -> Row | None:
 
 
 def _step_from_row(row: Mapping[str, Any]) -> StepState:
-    response = row["response"]
-    snapshot = None
-    if response is not None:
-        data = load_json(response)
-        snapshot = ResponseSnapshot.from_context(data)
     return StepState(
         name=row["name"],
         status=StepStatus(row["status"]),
@@ -203,7 +203,9 @@ def _step_from_row(row: Mapping[str, Any]) -> StepState:
         started_at_ms=row["started_at_ms"],
         finished_at_ms=row["finished_at_ms"],
         deadline_at_ms=row["deadline_at_ms"],
-        response=snapshot,
+        response=snapshots.response_from_json(row["response"]),
+        last_exchange=snapshots.exchange_from_json(row.get("last_exchange")),
+        resolution=snapshots.resolution_from_json(row.get("resolution")),
     )
 
 
@@ -282,5 +284,9 @@ def event_from_row(row: Mapping[str, Any]) -> StoredEvent:
         delay_ms=row["delay_ms"],
         duration_ms=row["duration_ms"],
         outcome=row["outcome"],
+        request=snapshots.request_from_json(row.get("request")),
+        response=snapshots.response_from_json(row.get("response")),
+        note=row.get("note"),
+        actor=row.get("actor"),
     )
     return StoredEvent(seq=row["seq"], event=event)

@@ -45,6 +45,18 @@ def upgrade_to_head(url: str) -> None:
     Raises:
         StoreUnavailable: the database cannot be reached.
     """
+    upgrade_to(url, "head")
+
+
+def upgrade_to(url: str, revision: str) -> None:
+    """Create or upgrade the schema at `url` to `revision` (such as "0001"); see `upgrade_to_head`.
+
+    An older revision than the latest is for tests that build a database as an earlier release
+    left it, then upgrade it.
+
+    Raises:
+        StoreUnavailable: the database cannot be reached.
+    """
     parsed = normalise_url(url)
     engine = make_engine(parsed, pool_size=1)
     try:
@@ -53,7 +65,7 @@ def upgrade_to_head(url: str) -> None:
             with conn.begin():
                 if not is_sqlite(parsed):
                     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
-                command.upgrade(alembic_config(conn), "head")
+                command.upgrade(alembic_config(conn), revision)
     except SQLAlchemyError as exc:
         if is_unavailable(exc):
             raise StoreUnavailable(f"database unavailable: {describe(exc)}") from exc

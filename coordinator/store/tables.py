@@ -95,6 +95,8 @@ class ExecutionStepRow(SQLModel, table=True):
     finished_at_ms: int | None = Field(default=None, sa_type=BigInteger)
     deadline_at_ms: int | None = Field(default=None, sa_type=BigInteger)
     response: str | None = Field(default=None, sa_type=Text)
+    last_exchange: str | None = Field(default=None, sa_type=Text)
+    resolution: str | None = Field(default=None, sa_type=Text)
 
 
 class ExecutionEventRow(SQLModel, table=True):
@@ -114,6 +116,10 @@ class ExecutionEventRow(SQLModel, table=True):
     delay_ms: int | None = Field(default=None, sa_type=BigInteger)
     duration_ms: int | None = Field(default=None, sa_type=BigInteger)
     outcome: str | None = None
+    request: str | None = Field(default=None, sa_type=Text)
+    response: str | None = Field(default=None, sa_type=Text)
+    note: str | None = Field(default=None, sa_type=Text)
+    actor: str | None = None
 
 
 class PendingActionRow(SQLModel, table=True):

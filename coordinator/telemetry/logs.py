@@ -31,6 +31,7 @@ def log_level(type_: HistoryEventType) -> int | None:
             HistoryEventType.ATTEMPT_FAILED
             | HistoryEventType.ROLLBACK_STARTED
             | HistoryEventType.EXECUTION_COMPENSATED
+            | HistoryEventType.COMPENSATION_RESOLVED
         ):
             return logging.WARNING
         case (

@@ -8,13 +8,15 @@ from dataclasses import replace
 from typing import Any
 
 from coordinator.core.history import HistoryEvent, HistoryEventType
-from coordinator.core.outcome import ResponseSnapshot
+from coordinator.core.outcome import RequestSnapshot, ResponseSnapshot, TruncatedBody
 from coordinator.core.state import (
+    AttemptExchange,
     Direction,
     ExecutionError,
     ExecutionState,
     ExecutionStatus,
     InFlightCall,
+    OperatorResolution,
     PendingWakeup,
     StepState,
     StepStatus,
@@ -57,6 +59,26 @@ def plain_state(
     )
 
 
+def sent_request() -> RequestSnapshot:
+    """A request as sent, secrets already masked, its body cut at the size limit."""
+    return RequestSnapshot(
+        method="POST",
+        url="http://psp:8002/charges?order=o-1",
+        headers={"authorization": "***", "content-type": "application/json"},
+        body='{"amount": 1250, "note": "żółw',
+        truncated=TruncatedBody(size_bytes=70_000, sha256="ab" * 32, kept_bytes=32),
+    )
+
+
+def error_response() -> ResponseSnapshot:
+    """A refusal whose reason is nested in the body, as participants often answer."""
+    return ResponseSnapshot(
+        status=422,
+        headers={"content-type": "application/json"},
+        body={"errors": [{"field": "to", "msg": "mailbox does not exist"}], "ok": False, "none": None},
+    )
+
+
 def rich_state(execution_id: str = "ex-rich") -> ExecutionState:
     """A state with every optional field set, a call in flight, and a stored response."""
     response = ResponseSnapshot(
@@ -78,8 +100,18 @@ def rich_state(execution_id: str = "ex-rich") -> ExecutionState:
             finished_at_ms=T0 + 20,
             deadline_at_ms=T0 + 30_000,
             response=response,
+            last_exchange=AttemptExchange(
+                direction=Direction.COMPENSATION, attempt=2, request=sent_request(), response=error_response()
+            ),
+            resolution=OperatorResolution(note="refunded in the PSP dashboard ✓", actor="ops-alice", at_ms=T0 + 25),
         ),
-        StepState(name="charge", status=StepStatus.RUNNING, attempts=1, started_at_ms=T0 + 21),
+        StepState(
+            name="charge",
+            status=StepStatus.RUNNING,
+            attempts=1,
+            started_at_ms=T0 + 21,
+            last_exchange=AttemptExchange(direction=Direction.ACTION, attempt=1),
+        ),
         StepState(name="ship"),
     )
     return ExecutionState(
@@ -142,6 +174,10 @@ def full_event(at: int = T0) -> HistoryEvent:
         delay_ms=1_500,
         duration_ms=37,
         outcome="retryable",
+        request=sent_request(),
+        response=error_response(),
+        note="refunded by hand",
+        actor="ops-alice",
     )
 
 

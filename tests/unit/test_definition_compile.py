@@ -139,11 +139,38 @@ def test_retry_merges_field_by_field_over_defaults_over_builtins() -> None:
     assert charge.retry == RetryPolicy(
         max_attempts=4, initial_interval_ms=100, multiplier=3.0, max_interval_ms=10_000, jitter=Jitter.FULL
     )
-    # defaults.compensation_retry applies to compensations only, under the step's own fields.
+    # Compensations: the step's own fields over defaults.compensation_retry over the backoff of
+    # defaults.retry (SPEC section 2); defaults.retry's max_attempts is for forward calls only.
     assert reserve.compensation_retry == RetryPolicy(
-        max_attempts=20, initial_interval_ms=1_000, multiplier=2.0, max_interval_ms=30_000, jitter=Jitter.EQUAL
+        max_attempts=20, initial_interval_ms=1_000, multiplier=3.0, max_interval_ms=10_000, jitter=Jitter.EQUAL
     )
-    assert charge.compensation_retry.max_attempts == 20
+    assert charge.compensation_retry == RetryPolicy(
+        max_attempts=20, initial_interval_ms=100, multiplier=3.0, max_interval_ms=10_000, jitter=Jitter.EQUAL
+    )
+
+
+def test_compensation_waits_follow_the_sagas_defaults() -> None:
+    # Issue 13: the saga said 5 s, yet compensation waits grew to 20 s (the built-in 30 s cap).
+    document = minimal()
+    document["defaults"] = {"retry": {"max_attempts": 2, "initial_interval": "1s", "max_interval": "5s"}}
+    document["steps"][0]["compensation"] = {"method": "DELETE", "url": "http://inventory:8001/reservations/1"}
+
+    [reserve] = compile_definition(document, version=1).steps
+
+    policy = reserve.compensation_retry
+    assert policy == RetryPolicy(max_attempts=10, initial_interval_ms=1_000, max_interval_ms=5_000)
+    assert max(policy.delay_for(n, seed=f"s{n}") for n in range(1, 11)) <= 5_000
+    assert reserve.retry.max_attempts == 2
+
+
+def test_a_steps_forward_retry_does_not_shape_its_compensation() -> None:
+    document = minimal()
+    document["steps"][0]["retry"] = {"initial_interval": "2s", "max_interval": "4s"}
+    document["steps"][0]["compensation_retry"] = {"max_attempts": 4}
+
+    [reserve] = compile_definition(document, version=1).steps
+
+    assert reserve.compensation_retry == RetryPolicy(max_attempts=4)
 
 
 def test_defaults_timeout_applies_where_the_call_has_none() -> None:

@@ -195,14 +195,33 @@ def test_input_problems_have_paths() -> None:
     problems = validate_input(spec_with_schema(SCHEMA), {"order_id": 5, "items": [{"sku": "a"}, {"sku": 7}, {}]})
 
     assert problems == [
-        Problem("input.items[1].sku", "7 is not of type 'string'"),
-        Problem("input.items[2]", "'sku' is a required property"),
-        Problem("input.order_id", "5 is not of type 'string'"),
+        Problem("input.items[1].sku", '7 is not of type "string"'),
+        Problem("input.items[2]", '"sku" is a required property'),
+        Problem("input.order_id", '5 is not of type "string"'),
     ]
 
 
 def test_input_of_the_wrong_type_is_a_problem_at_input() -> None:
-    assert validate_input(spec_with_schema(SCHEMA), "nope") == [Problem("input", "'nope' is not of type 'object'")]
+    assert validate_input(spec_with_schema(SCHEMA), "nope") == [Problem("input", '"nope" is not of type "object"')]
+
+
+@pytest.mark.parametrize(
+    ("schema", "value", "message"),
+    [
+        ({"type": "object"}, None, 'null is not of type "object"'),
+        ({"type": ["object", "array"]}, True, 'true is not of type "object", "array"'),
+        ({"enum": ["a", None]}, "c", '"c" is not one of ["a", null]'),
+        ({"const": {"a": None}}, "c", '{"a": null} was expected'),
+        (
+            {"type": "object", "additionalProperties": False},
+            {"zz": 1, "b": False},
+            'Additional properties are not allowed ("b", "zz" were unexpected)',
+        ),
+        ({"type": "string", "maxLength": 1}, "it's ✓", '"it\'s ✓" is too long'),
+    ],
+)
+def test_input_problems_speak_json_not_python(schema: dict[str, Any], value: Any, message: str) -> None:
+    assert validate_input(spec_with_schema(schema), value) == [Problem("input", message)]
 
 
 def test_input_schema_with_a_dangling_local_ref_is_reported_not_raised() -> None:

@@ -286,6 +286,27 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
         "defaults.headers.X-R",
         "defaults apply to every step",
     ),
+    (
+        "step-shape-typo",
+        _set("steps.1.action.body", {"r": "{{ steps.reserve.respons.body }}"}),
+        "steps[1].action.body.r",
+        "reads steps.reserve.respons: a step has only response (steps.reserve.response.status, .headers or .body)",
+    ),
+    (
+        "response-shape-typo",
+        _set("steps.1.action.url", "http://h/{{ steps.reserve.response.bdy.id }}"),
+        "steps[1].action.url",
+        "reads steps.reserve.response.bdy: a response has only status, headers and body",
+    ),
+    (
+        "compensation-interval-inherited-from-defaults-retry",
+        lambda d: (
+            _set("defaults.retry", {"max_interval": "2s"})(d),
+            _set("steps.0.compensation_retry", {"initial_interval": "5s"})(d),
+        ),
+        "steps[0].compensation_retry.initial_interval",
+        "max_interval (2s) is shorter than initial_interval (5s) (the other one is inherited)",
+    ),
 ]
 
 

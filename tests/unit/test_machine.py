@@ -12,11 +12,15 @@ from coordinator.core import (
     DisarmWakeup,
     ExecutionStatus,
     OutcomeKind,
+    RequestSnapshot,
+    ResolveRequested,
+    ResponseSnapshot,
     Resumed,
     RetryRequested,
     StepOutcome,
     StepStatus,
     WakeupFired,
+    resolve_problem,
 )
 from tests.unit.machine_helpers import CONFLICT, INVALID, OK, TIMEOUT, UNAVAILABLE, Run, saga, step
 
@@ -277,3 +281,128 @@ def test_fatal_outcome_on_first_step_rolls_back_with_nothing_to_compensate() -> 
     run.answer(StepOutcome(kind=OutcomeKind.FATAL, status_code=402, error="HTTP 402: card declined"))
     assert run.state.status is ExecutionStatus.COMPENSATED
     assert run.state.error is not None and "card declined" in run.state.error.message
+
+
+SENT = RequestSnapshot(method="POST", url="http://svc:80/charge", headers={"authorization": "***"}, body={"n": 1})
+SAID_NO = StepOutcome(
+    kind=OutcomeKind.FATAL,
+    status_code=422,
+    error="HTTP 422",
+    request=SENT,
+    response=ResponseSnapshot(status=422, body={"errors": [{"field": "to", "msg": "mailbox does not exist"}]}),
+)
+SAID_YES = StepOutcome(
+    kind=OutcomeKind.SUCCESS, status_code=201, request=SENT, response=ResponseSnapshot(status=201, body={"id": 7})
+)
+
+
+def test_each_finished_attempt_records_the_request_and_response_it_had() -> None:
+    run = Run(saga(step("a"), step("b")))
+    run.answer(SAID_YES)
+    run.answer(SAID_NO)
+    finished = [h for d in run.decisions for h in d.history if h.type in ("attempt_succeeded", "attempt_failed")]
+    assert [(h.step, h.request, h.response) for h in finished] == [
+        ("a", SENT, SAID_YES.response),
+        ("b", SENT, SAID_NO.response),
+    ]
+    b = run.state.steps[1]
+    assert b.last_exchange is not None
+    assert (b.last_exchange.direction, b.last_exchange.attempt, b.last_exchange.response) == (A, 1, SAID_NO.response)
+    assert b.response is None  # templates only ever read a successful forward answer
+
+
+def test_a_compensation_attempt_becomes_the_last_exchange_without_touching_what_templates_read() -> None:
+    run = Run(saga(step("a"), step("b")))
+    run.answer(SAID_YES)
+    run.answer(CONFLICT)
+    run.answer(SAID_NO)  # a's compensation refused; it will be retried
+    a = run.state.steps[0]
+    assert a.response == SAID_YES.response
+    assert a.last_exchange is not None and (a.last_exchange.direction, a.last_exchange.request) == (C, SENT)
+    fire_wakeup(run)
+    run.answer(StepOutcome(kind=OutcomeKind.RETRYABLE, error="connection refused"))  # nothing sent, nothing heard
+    a = run.state.steps[0]
+    assert a.last_exchange is not None
+    assert (a.last_exchange.attempt, a.last_exchange.request, a.last_exchange.response) == (2, None, None)
+
+
+def _failed_on_compensating(*names: str, failing: str) -> Run:
+    """Every step succeeds but the last refuses; the compensation of `failing` exhausts its budget."""
+    run = Run(saga(*(step(n, compensation_attempts=1) for n in names)))
+    for _ in names[:-1]:
+        run.answer(OK)
+    run.answer(CONFLICT)
+    while run.state.status is ExecutionStatus.COMPENSATING:
+        call = run.pending_call()
+        run.answer(CONFLICT if call.step_name == failing else OK)
+    assert run.state.status is ExecutionStatus.FAILED
+    return run
+
+
+def test_resolve_marks_the_compensation_done_by_hand_and_rolls_back_the_steps_before_it() -> None:
+    run = _failed_on_compensating("reserve", "charge", "ship", failing="charge")
+    assert resolve_problem(run.spec, run.state, "charge") is None
+
+    run.feed(ResolveRequested(step=1, note="refunded in the PSP dashboard", actor="ops-alice"))
+
+    charge = run.state.steps[1]
+    assert charge.status is StepStatus.COMPENSATED
+    assert charge.resolution is not None
+    assert (charge.resolution.note, charge.resolution.actor, charge.resolution.at_ms) == (
+        "refunded in the PSP dashboard",
+        "ops-alice",
+        run.now,
+    )
+    [resolved] = [h for h in run.last.history if h.type == "compensation_resolved"]
+    assert (resolved.step, resolved.direction, resolved.note, resolved.actor) == (
+        "charge",
+        C,
+        "refunded in the PSP dashboard",
+        "ops-alice",
+    )
+    assert run.state.status is ExecutionStatus.COMPENSATING
+    assert (run.pending_call().step_name, run.pending_call().direction) == ("reserve", C)
+    run.answer(OK)
+    assert run.state.status is ExecutionStatus.COMPENSATED
+    assert run.history_types()[-1] == "execution_compensated"
+
+
+def test_resolving_the_oldest_compensation_ends_compensated() -> None:
+    run = _failed_on_compensating("reserve", "charge", failing="reserve")
+    run.feed(ResolveRequested(step=0, note="released by hand", actor=None))
+    assert run.state.status is ExecutionStatus.COMPENSATED
+    assert not run.last.actions
+    assert run.history_types()[-2:] == ["compensation_resolved", "execution_compensated"]
+
+
+def test_a_compensation_that_fails_after_a_resolve_fails_the_execution_again() -> None:
+    run = _failed_on_compensating("a", "b", "c", failing="b")
+    run.feed(ResolveRequested(step=1, note="done by hand"))
+    run.answer(CONFLICT)  # a's compensation has a budget of one attempt
+    assert run.state.status is ExecutionStatus.FAILED
+    assert [s.status for s in run.state.steps] == [
+        StepStatus.COMPENSATION_FAILED,
+        StepStatus.COMPENSATED,
+        StepStatus.FAILED,
+    ]
+    assert resolve_problem(run.spec, run.state, "b") == (
+        "step 'b' is compensated: only a step whose compensation failed can be resolved"
+    )
+    assert resolve_problem(run.spec, run.state, "a") is None
+
+
+def test_resolve_leaves_the_state_unchanged_where_it_does_not_apply_and_says_why() -> None:
+    running = Run(saga(step("a"), step("b")))
+    running.answer(OK)
+    failed = _failed_on_compensating("a", "b", "c", failing="b")
+    cases = [
+        (running, "a", 0, "execution 'exec-1' is running: only a failed execution can be resolved"),
+        (failed, "a", 0, "step 'a' is succeeded: only a step whose compensation failed can be resolved"),
+        (failed, "c", 2, "step 'c' is failed: only a step whose compensation failed can be resolved"),
+        (failed, "nope", 7, "saga 'test' has no step 'nope'"),
+    ]
+    for run, name, index, reason in cases:
+        before = run.state
+        assert resolve_problem(run.spec, before, name) == reason
+        run.feed(ResolveRequested(step=index, note="n"))
+        assert run.state is before and not run.last.actions and not run.last.history

@@ -1,8 +1,8 @@
-"""Property test: random outcomes, duplicates, late timers, cancels and restarts against `decide()`."""
+"""Property test: random outcomes, duplicates, late timers, cancels, restarts and resolves against `decide()`."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -13,12 +13,14 @@ from coordinator.core import (
     CancelRequested,
     Direction,
     ExecutionStatus,
+    ResolveRequested,
     Resumed,
     RetryRequested,
     StepStatus,
     WakeupFired,
     begin_execution,
     decide,
+    resolve_problem,
 )
 from coordinator.core.actions import Decision
 from coordinator.core.events import Event
@@ -47,7 +49,7 @@ class SagaMachine(RuleBasedStateMachine):
     def _apply(self, event: Event) -> None:
         before = self.state
         decision = decide(SPEC, self.state, event, now_ms=self.now)
-        if before.status.is_terminal and not isinstance(event, RetryRequested):
+        if before.status.is_terminal and not isinstance(event, RetryRequested | ResolveRequested):
             assert decision.state is before and not decision.actions, "terminal state must absorb"
         for action in decision.actions:
             if isinstance(action, ArmWakeup) and not isinstance(event, Resumed):
@@ -117,6 +119,34 @@ class SagaMachine(RuleBasedStateMachine):
     @rule()
     def operator_retry(self) -> None:
         self._apply(RetryRequested())
+
+    @precondition(lambda self: self.state.status is ExecutionStatus.FAILED)
+    @rule()
+    def operator_resolves_the_failed_compensation(self) -> None:
+        [failed] = [i for i, s in enumerate(self.state.steps) if s.status is StepStatus.COMPENSATION_FAILED]
+        self.operator_resolve(failed)
+
+    @rule(step_=st.integers(0, 3))
+    def operator_resolve(self, step_: int) -> None:
+        # Drawn from every status and step, so most resolves do not apply: those must change nothing.
+        before = self.state
+        problem = resolve_problem(SPEC, before, SPEC.steps[step_].name)
+        self._apply(ResolveRequested(step=step_, note="done by hand", actor="ops"))
+        if problem is not None:
+            assert self.state is before and not self.decisions[-1].actions, "a resolve that does not apply acted"
+            return
+        assert before.status is ExecutionStatus.FAILED
+        assert self.state.steps[step_].status is StepStatus.COMPENSATED
+        assert self.state.status in (ExecutionStatus.COMPENSATING, ExecutionStatus.COMPENSATED)
+        event("resolve applied")
+        types = [h.type for h in self.decisions[-1].history]
+        assert types[0] == "compensation_resolved"
+
+    @invariant()
+    def resolved_steps_stay_compensated(self) -> None:
+        for s in self.state.steps:
+            if s.resolution is not None:
+                assert s.status is StepStatus.COMPENSATED
 
     @invariant()
     def one_pending_thing_at_most(self) -> None:
