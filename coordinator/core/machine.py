@@ -11,7 +11,14 @@ from coordinator.core.actions import ArmWakeup, Decision, DisarmWakeup
 from coordinator.core.attempts import send_call, start_attempt
 from coordinator.core.draft import Draft
 from coordinator.core.events import AttemptCompleted, CancelRequested, Event, Resumed, RetryRequested, WakeupFired
-from coordinator.core.forward import attempt_forward, fail_step, forward_timeout, on_forward_outcome, start_step
+from coordinator.core.forward import (
+    advance,
+    attempt_forward,
+    fail_step,
+    forward_timeout,
+    on_forward_outcome,
+    start_step,
+)
 from coordinator.core.history import HistoryEventType
 from coordinator.core.outcome import OutcomeKind, StepOutcome
 from coordinator.core.rollback import (
@@ -28,7 +35,6 @@ from coordinator.core.state import (
     ExecutionStatus,
     InFlightCall,
     StepState,
-    StepStatus,
 )
 
 
@@ -127,13 +133,7 @@ def _on_resumed(draft: Draft) -> None:
         w = state.wakeup
         draft.act(ArmWakeup(step=w.step, direction=w.direction, attempt=w.attempt, due_at_ms=w.due_at_ms))
     elif state.status is ExecutionStatus.RUNNING:
-        # Committed between steps without a pending action: continue where it stood.
-        pending = [i for i, s in enumerate(state.steps) if s.status is StepStatus.PENDING]
-        if pending:
-            start_step(draft, pending[0])
-        else:
-            draft.update(status=ExecutionStatus.COMPLETED)
-            draft.record(HistoryEventType.EXECUTION_COMPLETED)
+        advance(draft)  # committed between steps without a pending action: continue where it stood
     else:
         next_compensation(draft)
 
