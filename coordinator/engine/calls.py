@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 
 class CallPool:
@@ -21,15 +20,19 @@ class CallPool:
         self._slots = asyncio.Semaphore(limit)
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def spawn(self, call: Coroutine[Any, Any, None], *, name: str) -> None:
-        """Run `call` as a task once a slot is free; the caller does not wait for it."""
+    def spawn(self, call: Callable[[], Awaitable[None]], *, name: str) -> None:
+        """Run `call()` as a task once a slot is free; the caller does not wait for it.
+
+        `call` is made only inside the task, so a task cancelled before it starts leaves no
+        coroutine behind that was never awaited.
+        """
         task = asyncio.create_task(self._in_slot(call), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _in_slot(self, call: Coroutine[Any, Any, None]) -> None:
+    async def _in_slot(self, call: Callable[[], Awaitable[None]]) -> None:
         async with self._slots:
-            await call
+            await call()
 
     def count(self) -> int:
         """Calls started and not finished (sending, or waiting for a slot)."""

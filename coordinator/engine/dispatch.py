@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -38,7 +39,8 @@ class Dispatcher:
                     # released, so the next owner sends it under the same key.
                     log.info("shutting down: leaving %s to the next owner", action.idempotency_key)
                 case CallStep():
-                    self._parts.calls.spawn(self._call(record, spec, action), name=f"call {execution_id}")
+                    call = functools.partial(self._call, record, spec, action)
+                    self._parts.calls.spawn(call, name=f"call {execution_id}")
                 case ArmWakeup():
                     event = WakeupFired(step=action.step, direction=action.direction, attempt=action.attempt)
                     self._parts.timers.arm(execution_id, action.due_at_ms, self._wakeup(execution_id, event))
