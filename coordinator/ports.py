@@ -6,14 +6,14 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from coordinator.core.history import HistoryEvent
 from coordinator.core.outcome import StepOutcome
 from coordinator.core.spec import CallSpec
-from coordinator.core.state import ExecutionState, ExecutionStatus
+from coordinator.core.state import Direction, ExecutionState, ExecutionStatus
 
 T = TypeVar("T")
 
@@ -260,7 +260,11 @@ class StepExecutor(abc.ABC):
 
     @abc.abstractmethod
     async def send(self, request: OutboundRequest) -> StepOutcome:
-        """Send `request` once, within its timeout, and classify the answer."""
+        """Send `request` once, within its timeout, and classify the answer.
+
+        The outcome's error and kept response never contain a value of `request.redact` (in any
+        spelling a participant may echo it back in): the engine records the outcome as it is.
+        """
 
 
 WakeupCallback = Callable[[], Awaitable[None]]
@@ -314,6 +318,48 @@ class NullObserver(ExecutionObserver):
 
     def resumed(self, record: ExecutionRecord) -> None:
         """Nothing."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptTrace:
+    """Where one attempt sits in its execution's trace."""
+
+    carrier: dict[str, str] = field(default_factory=dict)
+    """W3C carrier of the step's span: the parent of the attempt's HTTP client span."""
+    attributes: dict[str, str | int] = field(default_factory=dict)
+    """Attributes for the attempt's span (`saga.*`)."""
+
+
+class TraceContexts(abc.ABC):
+    """Trace identities of executions and attempts, so every span of a saga lands in one trace.
+
+    The engine stores what `new_execution` returns on the execution row and asks `attempt` for
+    each call it sends; it never learns how a trace context is spelt.
+    """
+
+    @abc.abstractmethod
+    def new_execution(self, caller_headers: Mapping[str, str] | None) -> dict[str, str]:
+        """The carrier of a new execution's root span; a valid caller's `traceparent` is its parent."""
+
+    @abc.abstractmethod
+    def attempt(self, record: ExecutionRecord, step: str, direction: Direction, attempt: int) -> AttemptTrace:
+        """The carrier and span attributes of one attempt of `step` in `direction`.
+
+        Derived from the stored carrier alone, so an attempt re-sent by another process after a
+        crash gets the same parent as the first send.
+        """
+
+
+class NullTraceContexts(TraceContexts):
+    """No tracing: executions carry no trace context, attempts no parent."""
+
+    def new_execution(self, caller_headers: Mapping[str, str] | None) -> dict[str, str]:
+        """An empty carrier."""
+        return {}
+
+    def attempt(self, record: ExecutionRecord, step: str, direction: Direction, attempt: int) -> AttemptTrace:
+        """No parent, no attributes."""
+        return AttemptTrace()
 
 
 class Clock(abc.ABC):

@@ -1,4 +1,4 @@
-"""The composition root: builds the store, client, executor, timers and engine from `Settings`."""
+"""The composition root: builds the store, executor, timers, telemetry and engine from `Settings`."""
 
 from __future__ import annotations
 
@@ -11,18 +11,16 @@ import time
 from dataclasses import dataclass
 from types import FrameType
 
-import httpx
-
 from coordinator import __version__
 from coordinator.definition import find_definition_files, load_definition_file
-from coordinator.engine import DefinitionRegistry, Engine, EnvSecretSource
+from coordinator.engine import CallPool, Collaborators, DefinitionRegistry, Engine, EnvSecretSource, SagaService
 from coordinator.engine.faults import FaultPoints
 from coordinator.engine.ownership import Ownership
 from coordinator.executor import HttpStepExecutor, TargetPolicy, build_client
 from coordinator.ports import Clock, SagaStore, StepExecutor, TimerService
 from coordinator.settings import Settings
 from coordinator.store import open_store
-from coordinator.telemetry import Telemetry, TelemetryObserver
+from coordinator.telemetry import Telemetry, TelemetryObserver, W3CTraceContexts
 from coordinator.telemetry.logs import install_redaction
 from coordinator.timers import SchedulerTimers
 
@@ -68,10 +66,16 @@ class Runtime:
 
     settings: Settings
     store: SagaStore
+    """Owned here (opened and closed); callers use `service`."""
     engine: Engine
-    registry: DefinitionRegistry
-    client: httpx.AsyncClient | None
     telemetry: Telemetry
+    own_executor: HttpStepExecutor | None
+    """The executor this runtime built (and closes); None when the caller passed one in."""
+
+    @property
+    def service(self) -> SagaService:
+        """What the API and the tools ask of the coordinator."""
+        return self.engine.service
 
     @classmethod
     async def open(
@@ -89,40 +93,44 @@ class Runtime:
         clock = clock or SystemClock()
         timers = timers or SchedulerTimers()
         policy = TargetPolicy(settings.allowed_targets)
-        client = None
+        own_executor = None
         if executor is None:
-            client = build_client(max_connections=settings.outbound_connections)
-            executor = HttpStepExecutor(
-                client,
+            own_executor = executor = HttpStepExecutor(
+                build_client(max_connections=settings.outbound_connections),
                 max_response_bytes=settings.max_response_bytes,
                 policy=policy,
                 tracer=telemetry.tracer if telemetry.tracing_enabled else None,
             )
-        registry = DefinitionRegistry(store, clock, allow_target=policy.check)
         secrets = EnvSecretSource()
         install_redaction(secrets.all_values)
+        # Built before the observer and the engine: the observer's gauges read it, the engine fills it.
+        calls = CallPool(settings.outbound_connections)
         engine = Engine(
-            store=store,
-            registry=registry,
-            executor=executor,
-            timers=timers,
-            clock=clock,
-            secrets=secrets,
-            ownership=Ownership(lease_ms=int(settings.lease_seconds * 1000)),
-            faults=FaultPoints(
-                points=frozenset(settings.fault_points), nth=settings.fault_nth, target=settings.fault_target
-            ),
-            max_recovery_attempts=settings.max_recovery_attempts,
-            max_calls=settings.outbound_connections,
-        )
-        engine.observer = TelemetryObserver(
-            telemetry,
-            store,
-            pending_wakeups=lambda: engine.wakeups_pending,
-            calls_in_flight=lambda: engine.calls_in_flight,
+            Collaborators(
+                store=store,
+                registry=DefinitionRegistry(store, clock, allow_target=policy.check),
+                executor=executor,
+                timers=timers,
+                clock=clock,
+                secrets=secrets,
+                calls=calls,
+                observer=TelemetryObserver(
+                    telemetry, store, pending_wakeups=timers.pending, calls_in_flight=calls.count
+                ),
+                traces=W3CTraceContexts(),
+                ownership=Ownership(lease_ms=int(settings.lease_seconds * 1000)),
+                faults=FaultPoints(
+                    points=frozenset(settings.fault_points), nth=settings.fault_nth, target=settings.fault_target
+                ),
+                max_recovery_attempts=settings.max_recovery_attempts,
+            )
         )
         return cls(
-            settings=settings, store=store, engine=engine, registry=registry, client=client, telemetry=telemetry
+            settings=settings,
+            store=store,
+            engine=engine,
+            telemetry=telemetry,
+            own_executor=own_executor,
         )
 
     async def start(self) -> None:
@@ -142,16 +150,16 @@ class Runtime:
         assert self.settings.sagas_dir is not None
         for path in find_definition_files(self.settings.sagas_dir):
             document = load_definition_file(path)
-            stored, created = await self.registry.register(document)
+            stored, created = await self.service.register(document)
             log.info(
                 "%s %s v%d from %s", "registered" if created else "unchanged", stored.name, stored.version, path
             )
 
     async def close(self) -> None:
-        """Stop the engine (letting calls in flight finish), then release the client and the database."""
+        """Stop the engine (letting calls in flight finish), then release the executor's client and the database."""
         await self.engine.close(grace_s=self.settings.shutdown_grace_seconds)
-        if self.client is not None:
-            await self.client.aclose()
+        if self.own_executor is not None:
+            await self.own_executor.aclose()
         await self.store.close()
         self.telemetry.shutdown()
         log.info("shutdown complete")

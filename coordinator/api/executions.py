@@ -8,7 +8,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from coordinator.api.auth import ADMIN, EXECUTIONS_READ, scope
-from coordinator.api.params import CURSOR_HELP, DEFAULT_PAGE, MAX_PAGE, runtime_of, wait_seconds
+from coordinator.api.params import CURSOR_HELP, DEFAULT_PAGE, MAX_PAGE, max_wait_of, service_of, wait_seconds
 from coordinator.api.problems import problem_responses
 from coordinator.api.schemas import EventList, ExecutionList, ExecutionView, event_view, execution_view
 from coordinator.core.state import ExecutionStatus
@@ -57,7 +57,7 @@ class ExecutionController(Controller):
         cursor: Annotated[str | None, QueryParameter(description=CURSOR_HELP)] = None,
     ) -> ExecutionList:
         """Keyset-paginated; pass `next_cursor` back as `cursor`."""
-        page = await runtime_of(request).store.list_executions(
+        page = await service_of(request).list_executions(
             saga=saga, status=_status(status), limit=limit, cursor=cursor or None
         )
         return ExecutionList(items=[execution_view(r) for r in page.items], next_cursor=page.next_cursor)
@@ -75,11 +75,11 @@ class ExecutionController(Controller):
         wait: Annotated[str | None, QueryParameter(description="e.g. 10s: answer when terminal or then")] = None,
     ) -> ExecutionView:
         """Status, steps, error and trace id; with `?wait=` a long poll until terminal."""
-        runtime = runtime_of(request)
-        wait_s = wait_seconds(wait, runtime.settings.max_wait_seconds)
+        service = service_of(request)
+        wait_s = wait_seconds(wait, max_wait_of(request))
         if wait_s:
-            return execution_view(await runtime.engine.wait_terminal(execution_id, wait_s))
-        return execution_view(await runtime.store.load_execution(execution_id))
+            return execution_view(await service.wait_terminal(execution_id, wait_s))
+        return execution_view(await service.execution(execution_id))
 
     @get(
         "/{execution_id:str}/events",
@@ -95,7 +95,7 @@ class ExecutionController(Controller):
         cursor: Annotated[str | None, QueryParameter(description=CURSOR_HELP)] = None,
     ) -> EventList:
         """Every attempt, response status, wait and compensation, oldest first."""
-        page = await runtime_of(request).store.list_events(
+        page = await service_of(request).list_events(
             execution_id, after_seq=_after_seq(cursor), limit=limit
         )
         items = [event_view(e) for e in page.items]
@@ -111,7 +111,7 @@ class ExecutionController(Controller):
     )
     async def cancel(self, request: Request[Any, Any, Any], execution_id: FromPath[str]) -> ExecutionView:
         """Stop the forward phase; the call in flight finishes, then rollback. 409 when terminal."""
-        return execution_view(await runtime_of(request).engine.cancel(execution_id))
+        return execution_view(await service_of(request).cancel(execution_id))
 
     @post(
         "/{execution_id:str}/retry",
@@ -122,4 +122,4 @@ class ExecutionController(Controller):
     )
     async def retry(self, request: Request[Any, Any, Any], execution_id: FromPath[str]) -> ExecutionView:
         """For a `failed` execution: compensations with a fresh retry budget. 409 otherwise."""
-        return execution_view(await runtime_of(request).engine.retry(execution_id))
+        return execution_view(await service_of(request).retry(execution_id))

@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 
-from coordinator.api.params import runtime_of
+from coordinator.api.params import service_of, telemetry_of
 from coordinator.api.problems import problem, problem_responses
 from coordinator.api.schemas import Health
 from coordinator.errors import StoreUnavailable
@@ -27,7 +27,7 @@ async def healthz() -> Health:
 async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
     """200 when the database answers, 503 problem+json when it does not."""
     try:
-        await runtime_of(request).store.ping()
+        await service_of(request).ping()
     except StoreUnavailable as error:
         return problem(503, "Not ready", error.detail, code="not_ready", headers={"Retry-After": "5"})
     return Response(Health(status="ready"))
@@ -36,4 +36,4 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
 @get("/metrics", summary="Prometheus metrics", tags=["health"], media_type="text/plain; version=0.0.4")
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Executions, attempts, durations and work in flight, in the Prometheus text format."""
-    return Response(runtime_of(request).telemetry.prometheus_text(), media_type="text/plain; version=0.0.4")
+    return Response(telemetry_of(request).prometheus_text(), media_type="text/plain; version=0.0.4")

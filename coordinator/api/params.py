@@ -8,8 +8,11 @@ from typing import Any
 from litestar import Request
 
 from coordinator.definition import parse_duration_ms
+from coordinator.engine import SagaService
 from coordinator.errors import InvalidInput, Problem
 from coordinator.runtime import Runtime
+from coordinator.settings import Settings
+from coordinator.telemetry import Telemetry
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
@@ -22,10 +25,22 @@ CURSOR_HELP = "the next_cursor of the previous page; absent or empty for the fir
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
-def runtime_of(request: Request[Any, Any, Any]) -> Runtime:
-    """The process's runtime, set by the app's lifespan."""
+def service_of(request: Request[Any, Any, Any]) -> SagaService:
+    """The coordinator's service (the runtime is set by the app's lifespan): all the handlers use of it."""
     runtime: Runtime = request.app.state.runtime
-    return runtime
+    return runtime.service
+
+
+def telemetry_of(request: Request[Any, Any, Any]) -> Telemetry:
+    """The process's telemetry, for `/metrics`."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime.telemetry
+
+
+def max_wait_of(request: Request[Any, Any, Any]) -> float:
+    """The longest `?wait=` the app's settings allow, in seconds."""
+    settings: Settings = request.app.state.settings
+    return settings.max_wait_seconds
 
 
 def wait_seconds(value: str | None, maximum: float) -> float | None:

@@ -22,7 +22,8 @@ from coordinator.api.params import (
     checked_depth,
     checked_idempotency_key,
     checked_version,
-    runtime_of,
+    max_wait_of,
+    service_of,
     wait_seconds,
 )
 from coordinator.api.problems import problem_responses
@@ -76,7 +77,7 @@ class SagaController(Controller):
     async def register(self, request: Request[Any, Any, Any]) -> Response[SagaRef]:
         """Register a definition (JSON or YAML by Content-Type). 201 when new, 200 when unchanged."""
         document = parse_document(await request.body(), request.headers.get("content-type"))
-        stored, created = await runtime_of(request).registry.register(document)
+        stored, created = await service_of(request).register(document)
         return Response(
             SagaRef(name=stored.name, version=stored.version, created=created),
             status_code=201 if created else 200,
@@ -95,7 +96,7 @@ class SagaController(Controller):
         cursor: Annotated[str | None, QueryParameter(description=CURSOR_HELP)] = None,
     ) -> SagaList:
         """The latest version of every saga, by name."""
-        page = await runtime_of(request).store.list_definitions(limit=limit, cursor=cursor or None)
+        page = await service_of(request).list_sagas(limit=limit, cursor=cursor or None)
         return SagaList(items=[saga_view(d) for d in page.items], next_cursor=page.next_cursor)
 
     @get(
@@ -106,7 +107,7 @@ class SagaController(Controller):
     )
     async def get_saga(self, request: Request[Any, Any, Any], name: FromPath[str]) -> SagaView:
         """The latest version."""
-        return saga_view(await runtime_of(request).registry.definition(name))
+        return saga_view(await service_of(request).saga(name))
 
     @get(
         "/{name:str}/versions",
@@ -122,7 +123,7 @@ class SagaController(Controller):
         cursor: Annotated[str | None, QueryParameter(description=CURSOR_HELP)] = None,
     ) -> SagaList:
         """Versions, newest first."""
-        page = await runtime_of(request).store.list_versions(name, limit=limit, cursor=cursor or None)
+        page = await service_of(request).list_versions(name, limit=limit, cursor=cursor or None)
         return SagaList(items=[saga_view(d) for d in page.items], next_cursor=page.next_cursor)
 
     @get(
@@ -138,7 +139,7 @@ class SagaController(Controller):
         version: Annotated[int, Parameter(ge=1, le=MAX_VERSION)],
     ) -> SagaView:
         """One version."""
-        return saga_view(await runtime_of(request).registry.definition(name, version))
+        return saga_view(await service_of(request).saga(name, version))
 
     @post(
         "/{name:str}/executions",
@@ -159,10 +160,10 @@ class SagaController(Controller):
         wait: Annotated[str | None, QueryParameter(description="e.g. 10s: answer when terminal or then")] = None,
     ) -> Response[ExecutionView]:
         """Start `name`. 201 when new; 200 when the Idempotency-Key names an existing execution."""
-        runtime = runtime_of(request)
-        wait_s = wait_seconds(wait, runtime.settings.max_wait_seconds)
+        service = service_of(request)
+        wait_s = wait_seconds(wait, max_wait_of(request))
         trace_headers = _trace_parent(request)
-        record, created = await runtime.engine.start_execution(
+        record, created = await service.start(
             name,
             checked_depth(data.input, "input"),
             version=checked_version(data.version),
@@ -170,7 +171,7 @@ class SagaController(Controller):
             trace_headers=trace_headers,
         )
         if wait_s:
-            record = await runtime.engine.wait_terminal(record.state.id, wait_s)
+            record = await service.wait_terminal(record.state.id, wait_s)
         return Response(execution_view(record), status_code=201 if created else 200)
 
 

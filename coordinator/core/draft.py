@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from enum import Enum
+from typing import Any, Final
 
 from coordinator.core.actions import Action, Decision
 from coordinator.core.history import HistoryEvent, HistoryEventType
+from coordinator.core.outcome import ResponseSnapshot
 from coordinator.core.spec import SagaSpec, StepSpec
-from coordinator.core.state import ExecutionState, StepState
+from coordinator.core.state import (
+    AttemptExchange,
+    ExecutionError,
+    ExecutionState,
+    ExecutionStatus,
+    InFlightCall,
+    OperatorResolution,
+    PendingWakeup,
+    StepState,
+    StepStatus,
+)
+
+
+class Keep(Enum):
+    """The default of `Draft.update` and `Draft.update_step`: leave the field as it is (None is a value)."""
+
+    KEEP = "keep"
+
+
+KEEP: Final = Keep.KEEP
+
+
+def _given(**values: object) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if value is not KEEP}
 
 
 class Draft:
@@ -29,12 +54,53 @@ class Draft:
         """The definition of step `index`."""
         return self.spec.steps[index]
 
-    def update_step(self, index: int, **changes: Any) -> None:
-        """Replace fields of step `index`."""
+    def update_step(
+        self,
+        index: int,
+        *,
+        status: StepStatus | Keep = KEEP,
+        attempts: int | Keep = KEEP,
+        compensation_attempts: int | Keep = KEEP,
+        compensation_budget_base: int | Keep = KEEP,
+        effect_possible: bool | Keep = KEEP,
+        last_error: str | Keep | None = KEEP,
+        last_status_code: int | Keep | None = KEEP,
+        started_at_ms: int | Keep | None = KEEP,
+        finished_at_ms: int | Keep | None = KEEP,
+        deadline_at_ms: int | Keep | None = KEEP,
+        response: ResponseSnapshot | Keep | None = KEEP,
+        last_exchange: AttemptExchange | Keep | None = KEEP,
+        resolution: OperatorResolution | Keep | None = KEEP,
+    ) -> None:
+        """Replace the given fields of step `index` (keyword by keyword, so a misspelt one does not type-check)."""
+        changes = _given(
+            status=status,
+            attempts=attempts,
+            compensation_attempts=compensation_attempts,
+            compensation_budget_base=compensation_budget_base,
+            effect_possible=effect_possible,
+            last_error=last_error,
+            last_status_code=last_status_code,
+            started_at_ms=started_at_ms,
+            finished_at_ms=finished_at_ms,
+            deadline_at_ms=deadline_at_ms,
+            response=response,
+            last_exchange=last_exchange,
+            resolution=resolution,
+        )
         self.state = self.state.with_step(index, replace(self.state.steps[index], **changes))
 
-    def update(self, **changes: Any) -> None:
-        """Replace fields of the execution."""
+    def update(
+        self,
+        *,
+        status: ExecutionStatus | Keep = KEEP,
+        in_flight: InFlightCall | Keep | None = KEEP,
+        wakeup: PendingWakeup | Keep | None = KEEP,
+        cancel_reason: str | Keep | None = KEEP,
+        error: ExecutionError | Keep | None = KEEP,
+    ) -> None:
+        """Replace the given fields of the execution (its identity, times and revision are not the machine's)."""
+        changes = _given(status=status, in_flight=in_flight, wakeup=wakeup, cancel_reason=cancel_reason, error=error)
         self.state = replace(self.state, **changes)
 
     def act(self, action: Action) -> None:

@@ -79,7 +79,7 @@ def on_forward_outcome(draft: Draft, index: int, attempt: int, outcome: StepOutc
             request=outcome.request,
             response=outcome.response,
         )
-        _advance(draft, index)
+        advance(draft)  # the steps run in order: the first pending one is the next
         return
 
     message = f"attempt {attempt}: {outcome.describe()}"
@@ -117,13 +117,18 @@ def on_forward_outcome(draft: Draft, index: int, attempt: int, outcome: StepOutc
     fail_step(draft, index, message)
 
 
-def _advance(draft: Draft, index: int) -> None:
-    """After step `index` succeeded: the next step, completion, or a rollback already asked for."""
+def advance(draft: Draft) -> None:
+    """Move the forward phase on: the first pending step, else completion; or the rollback a cancel asked for.
+
+    The one place that decides an execution completed: after a step succeeded, and on resuming
+    an execution committed between steps.
+    """
     if draft.state.cancel_reason is not None:
         begin_rollback(draft, ExecutionError(step=None, message=draft.state.cancel_reason))
         return
-    if index + 1 < len(draft.spec.steps):
-        start_step(draft, index + 1)
+    pending = next((i for i, s in enumerate(draft.state.steps) if s.status is StepStatus.PENDING), None)
+    if pending is not None:
+        start_step(draft, pending)
         return
     draft.update(status=ExecutionStatus.COMPLETED, wakeup=None, in_flight=None)
     draft.record(HistoryEventType.EXECUTION_COMPLETED)

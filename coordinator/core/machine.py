@@ -19,7 +19,14 @@ from coordinator.core.events import (
     RetryRequested,
     WakeupFired,
 )
-from coordinator.core.forward import attempt_forward, fail_step, forward_timeout, on_forward_outcome, start_step
+from coordinator.core.forward import (
+    advance,
+    attempt_forward,
+    fail_step,
+    forward_timeout,
+    on_forward_outcome,
+    start_step,
+)
 from coordinator.core.history import HistoryEventType
 from coordinator.core.outcome import OutcomeKind, StepOutcome
 from coordinator.core.resolve import resolve_problem_at
@@ -38,7 +45,6 @@ from coordinator.core.state import (
     ExecutionStatus,
     InFlightCall,
     StepState,
-    StepStatus,
 )
 
 
@@ -141,13 +147,7 @@ def _on_resumed(draft: Draft) -> None:
         w = state.wakeup
         draft.act(ArmWakeup(step=w.step, direction=w.direction, attempt=w.attempt, due_at_ms=w.due_at_ms))
     elif state.status is ExecutionStatus.RUNNING:
-        # Committed between steps without a pending action: continue where it stood.
-        pending = [i for i, s in enumerate(state.steps) if s.status is StepStatus.PENDING]
-        if pending:
-            start_step(draft, pending[0])
-        else:
-            draft.update(status=ExecutionStatus.COMPLETED)
-            draft.record(HistoryEventType.EXECUTION_COMPLETED)
+        advance(draft)  # committed between steps without a pending action: continue where it stood
     else:
         next_compensation(draft)
 

@@ -1,7 +1,18 @@
 """The engine: the only place that combines the pure core with the store, executor and timers."""
 
-from coordinator.engine.coordinator import Engine
+from coordinator.engine.assembly import Engine
+from coordinator.engine.calls import CallPool
+from coordinator.engine.collaborators import Collaborators
 from coordinator.engine.registry import DefinitionRegistry
 from coordinator.engine.secrets import EnvSecretSource, SecretSource
+from coordinator.engine.service import SagaService
 
-__all__ = ["DefinitionRegistry", "Engine", "EnvSecretSource", "SecretSource"]
+__all__ = [
+    "CallPool",
+    "Collaborators",
+    "DefinitionRegistry",
+    "Engine",
+    "EnvSecretSource",
+    "SagaService",
+    "SecretSource",
+]

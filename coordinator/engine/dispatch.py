@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -12,54 +12,22 @@ from coordinator.core.outcome import OutcomeKind, StepOutcome
 from coordinator.core.spec import SagaSpec
 from coordinator.core.state import Direction
 from coordinator.definition import TemplateError, build_context, render_request
-from coordinator.engine.faults import NO_FAULTS, FaultPoints
-from coordinator.engine.secrets import SecretSource
-from coordinator.ports import ExecutionRecord, OutboundRequest, StepExecutor, TimerService
-from coordinator.telemetry import saga_attributes, step_carrier, step_round, step_span_id
+from coordinator.engine.collaborators import Collaborators
+from coordinator.ports import ExecutionRecord, OutboundRequest
 
 log = logging.getLogger("coordinator.engine")
 
 EventSink = Callable[[str, Event], Awaitable[object]]
 
 
-def _redact(text: str | None, secrets: frozenset[str]) -> str | None:
-    if text is None:
-        return None
-    for value in secrets:
-        text = text.replace(value, "***")
-    return text
-
-
 class Dispatcher:
     """Runs each `CallStep` as a task and feeds its outcome back; arms and disarms wake-ups."""
 
-    def __init__(
-        self,
-        *,
-        executor: StepExecutor,
-        timers: TimerService,
-        secrets: SecretSource,
-        sink: EventSink,
-        may_send: Callable[[], bool] = lambda: True,
-        on_stall: Callable[[str], None] = lambda _: None,
-        faults: FaultPoints = NO_FAULTS,
-        coordinator_id: str = "",
-        max_calls: int = 200,
-    ) -> None:
-        self._executor = executor
-        self._coordinator_id = coordinator_id
-        self._timers = timers
-        self._secrets = secrets
+    def __init__(self, parts: Collaborators, *, sink: EventSink, on_stall: Callable[[str], None]) -> None:
+        self._parts = parts
         self._sink = sink
-        self._may_send = may_send
         self._on_stall = on_stall
-        self._faults = faults
-        self._tasks: set[asyncio.Task[None]] = set()
         self._draining = False
-        # At most as many calls as the client has connections: beyond that the client's pool
-        # queues them, where they would wait with their timeouts running (and httpcore's pool,
-        # our earlier transport, spent 97 % of the CPU on that queue's bookkeeping).
-        self._slots = asyncio.Semaphore(max_calls)
 
     def dispatch(self, record: ExecutionRecord, spec: SagaSpec, actions: tuple[Action, ...]) -> None:
         """Start every action; none of them blocks the caller."""
@@ -71,14 +39,13 @@ class Dispatcher:
                     # released, so the next owner sends it under the same key.
                     log.info("shutting down: leaving %s to the next owner", action.idempotency_key)
                 case CallStep():
-                    task = asyncio.create_task(self._call(record, spec, action), name=f"call {execution_id}")
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                    call = functools.partial(self._call, record, spec, action)
+                    self._parts.calls.spawn(call, name=f"call {execution_id}")
                 case ArmWakeup():
                     event = WakeupFired(step=action.step, direction=action.direction, attempt=action.attempt)
-                    self._timers.arm(execution_id, action.due_at_ms, self._wakeup(execution_id, event))
+                    self._parts.timers.arm(execution_id, action.due_at_ms, self._wakeup(execution_id, event))
                 case DisarmWakeup():
-                    self._timers.disarm(execution_id)
+                    self._parts.timers.disarm(execution_id)
 
     def _wakeup(self, execution_id: str, event: WakeupFired) -> Callable[[], Awaitable[None]]:
         async def fire() -> None:
@@ -95,25 +62,23 @@ class Dispatcher:
             log.exception("could not apply %s to execution %s", type(event).__name__, execution_id)
 
     async def _call(self, record: ExecutionRecord, spec: SagaSpec, action: CallStep) -> None:
-        async with self._slots:
-            await self._call_in_slot(record, spec, action)
-
-    async def _call_in_slot(self, record: ExecutionRecord, spec: SagaSpec, action: CallStep) -> None:
-        if not self._may_send():
+        faults = self._parts.faults
+        if not self._parts.ownership.may_send():
             # Our leases may have been taken over (a pause, a database outage): send nothing.
             # The attempt stays recorded as started; whoever owns the execution re-sends it.
             log.warning("not sending %s of %s: leases not renewed in time", action.idempotency_key, record.state.id)
             self._on_stall(record.state.id)
             return
-        self._faults.hit("before_send", execution_id=record.state.id, saga=record.state.saga)
+        faults.hit("before_send", execution_id=record.state.id, saga=record.state.saga)
         outcome = await self._attempt(record, spec, action)
-        self._faults.hit("after_response", execution_id=record.state.id, saga=record.state.saga)
+        faults.hit("after_response", execution_id=record.state.id, saga=record.state.saga)
         event = AttemptCompleted(
             step=action.step, direction=action.direction, attempt=action.attempt, outcome=outcome
         )
         await self._deliver(record.state.id, event)
 
     async def _attempt(self, record: ExecutionRecord, spec: SagaSpec, action: CallStep) -> StepOutcome:
+        """Render and send one attempt. The executor redacts the request's secrets from the outcome."""
         state = record.state
         step = spec.steps[action.step]
         is_compensation = action.direction is Direction.COMPENSATION
@@ -125,20 +90,19 @@ class Dispatcher:
             version=state.version,
             input=record.input,
             responses={s.name: s.response.as_context() for s in state.steps if s.response},
-            secrets=self._secrets,
+            secrets=self._parts.secrets,
         )
         try:
             rendered = render_request(call, context)
         except TemplateError as error:
             return StepOutcome(kind=OutcomeKind.INVALID, error=f"template error: {error}")
-        round_ = step_round(record, step.name, action.direction)
-        span_id = step_span_id(state.id, step.name, action.direction.value, round_)
+        trace = self._parts.traces.attempt(record, step.name, action.direction, action.attempt)
         headers = {
             **rendered.headers,
             "Idempotency-Key": action.idempotency_key,
             "X-Saga-Execution-Id": state.id,
             "X-Saga-Step": action.step_name,
-            "X-Saga-Coordinator": self._coordinator_id,
+            "X-Saga-Coordinator": self._parts.ownership.owner_id,
         }
         request = OutboundRequest(
             method=rendered.method,
@@ -148,33 +112,11 @@ class Dispatcher:
             timeout_ms=action.timeout_ms,
             call=call,
             is_compensation=is_compensation,
-            trace_carrier=step_carrier(record.trace_context, span_id),
-            span_attributes={
-                **saga_attributes(record),
-                "saga.step": step.name,
-                "saga.direction": action.direction.value,
-                "saga.attempt": action.attempt,
-            },
+            trace_carrier=trace.carrier,
+            span_attributes=trace.attributes,
             redact=rendered.secret_values,
         )
-        outcome = await self._executor.send(request)
-        if rendered.secret_values and outcome.error:
-            # A participant may echo a header back in its error; secrets never reach the history.
-            outcome = StepOutcome(
-                kind=outcome.kind,
-                effect_unknown=outcome.effect_unknown,
-                status_code=outcome.status_code,
-                error=_redact(outcome.error, rendered.secret_values),
-                retry_after_ms=outcome.retry_after_ms,
-                response=outcome.response,
-                duration_ms=outcome.duration_ms,
-            )
-        return outcome
-
-    @property
-    def in_flight(self) -> int:
-        """Calls currently being sent."""
-        return len(self._tasks)
+        return await self._parts.executor.send(request)
 
     async def close(self, grace_s: float = 0.0) -> None:
         """Start no new call; let the calls in flight finish for up to `grace_s`, then cancel the rest.
@@ -183,9 +125,4 @@ class Dispatcher:
         and whoever owns the execution next re-sends it under the same idempotency key.
         """
         self._draining = True
-        if self._tasks and grace_s > 0:
-            await asyncio.wait(list(self._tasks), timeout=grace_s)
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._parts.calls.drain(grace_s)

@@ -64,6 +64,10 @@ class HttpStepExecutor(StepExecutor):
         self._tracer = tracer
         self._propagator = TraceContextTextMapPropagator()
 
+    async def aclose(self) -> None:
+        """Close the client: for the one who built it (see `build_client`) and handed it over for good."""
+        await self._client.aclose()
+
     async def send(self, request: OutboundRequest) -> StepOutcome:
         """Send once, inside the attempt's HTTP client span, which the participant's traceparent names."""
         headers = dict(request.headers)

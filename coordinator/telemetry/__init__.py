@@ -5,12 +5,14 @@ from coordinator.telemetry.logs import JsonFormatter
 from coordinator.telemetry.observer import TelemetryObserver
 from coordinator.telemetry.setup import Telemetry, TelemetryError
 from coordinator.telemetry.spans import saga_attributes, step_round
+from coordinator.telemetry.trace_contexts import W3CTraceContexts
 
 __all__ = [
     "JsonFormatter",
     "Telemetry",
     "TelemetryError",
     "TelemetryObserver",
+    "W3CTraceContexts",
     "new_trace_context",
     "saga_attributes",
     "step_carrier",

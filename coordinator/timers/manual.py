@@ -1,4 +1,4 @@
-"""A timer service driven by hand: tests decide when time passes."""
+"""A clock and a timer service driven by hand: tests decide when time passes, and nothing else does."""
 
 from __future__ import annotations
 
@@ -21,14 +21,18 @@ class ManualClock(Clock):
 
 
 class ManualTimers(TimerService):
-    """Holds wake-ups until `fire_due(now_ms)` runs the due ones."""
+    """Wake-ups on a `ManualClock`: they fire when `advance` moves the clock past their due time.
 
-    def __init__(self) -> None:
+    Periodic jobs (lease renewal, the sweep) never run on their own: `run_periodic` runs one.
+    """
+
+    def __init__(self, clock: ManualClock) -> None:
+        self._clock = clock
         self._armed: dict[str, tuple[int, WakeupCallback]] = {}
-        self.periodic: dict[str, WakeupCallback] = {}
+        self._periodic: dict[str, WakeupCallback] = {}
 
     def arm(self, key: str, due_at_ms: int, callback: WakeupCallback) -> None:
-        """Remember the wake-up; nothing fires until `fire_due`."""
+        """Remember the wake-up; it fires from the first `advance` that reaches `due_at_ms`."""
         self._armed[key] = (due_at_ms, callback)
 
     def disarm(self, key: str) -> None:
@@ -36,33 +40,37 @@ class ManualTimers(TimerService):
         self._armed.pop(key, None)
 
     def every(self, key: str, seconds: float, callback: WakeupCallback) -> None:
-        """Remember the periodic job; tests run it with `run_periodic`."""
-        self.periodic[key] = callback
+        """Remember the periodic job; `run_periodic(key)` runs it."""
+        self._periodic[key] = callback
 
     async def run_periodic(self, key: str) -> None:
         """Run one periodic job once."""
-        await self.periodic[key]()
+        await self._periodic[key]()
 
     def start(self) -> None:
-        """Nothing to start."""
+        """Nothing to start: time moves only in `advance`."""
 
     def shutdown(self) -> None:
-        """Forget everything."""
+        """Forget every wake-up and periodic job."""
         self._armed.clear()
+        self._periodic.clear()
 
     def pending(self) -> int:
         """How many wake-ups are armed."""
         return len(self._armed)
 
-    def due_times(self) -> dict[str, int]:
-        """Armed keys and their due times."""
-        return {key: due for key, (due, _) in self._armed.items()}
+    async def advance(self, ms: int = 0) -> int:
+        """Move the clock by `ms`, then run every wake-up now due, earliest first; return how many ran.
 
-    async def fire_due(self, now_ms: int) -> int:
-        """Run every wake-up due at or before `now_ms`; return how many ran."""
-        due = [(key, cb) for key, (at, cb) in self._armed.items() if at <= now_ms]
-        for key, _ in due:
-            del self._armed[key]
-        for _, callback in due:
+        A wake-up armed by one that runs, and due by then, runs too: after the call nothing due is left.
+        """
+        self._clock.advance(ms)
+        ran = 0
+        while due := sorted(
+            ((at, key) for key, (at, _) in self._armed.items() if at <= self._clock.now_ms())
+        ):
+            _, key = due[0]
+            _, callback = self._armed.pop(key)
             await callback()
-        return len(due)
+            ran += 1
+        return ran

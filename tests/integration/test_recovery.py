@@ -25,8 +25,8 @@ async def _left_in_flight(settings: Settings, participant: ScriptedParticipant, 
     participant.on("/b", Reply(status=200, delay_s=30))
     first = await Runtime.open(settings)
     await first.start()
-    await first.registry.register(three_steps(participant.url))
-    ids = [(await first.engine.start_execution("trip", {"order": f"o{i}"}))[0].state.id for i in range(count)]
+    await first.service.register(three_steps(participant.url))
+    ids = [(await first.service.start("trip", {"order": f"o{i}"}))[0].state.id for i in range(count)]
     for _ in range(250):
         if len(participant.calls("/b")) == count:
             break
@@ -52,7 +52,7 @@ async def test_an_execution_whose_resumption_hit_a_database_error_is_driven_by_t
     second.store.note_recovery = flaky  # type: ignore[method-assign]
     await second.start()
     try:
-        done = await second.engine.wait_terminal(execution_id, 10)
+        done = await second.service.wait_terminal(execution_id, 10)
     finally:
         await second.close()
     # Claimed by the recovery, then left stalled by the blip: our own lease never expires, so only
@@ -68,7 +68,7 @@ async def test_many_executions_resume_concurrently_each_call_sent_once(
     second = await Runtime.open(settings)
     await second.start()
     try:
-        done = await asyncio.gather(*(second.engine.wait_terminal(i, 20) for i in ids))
+        done = await asyncio.gather(*(second.service.wait_terminal(i, 20) for i in ids))
     finally:
         await second.close()
     assert {d.state.status.value for d in done} == {"completed"}

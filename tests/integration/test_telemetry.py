@@ -165,8 +165,8 @@ async def test_a_resumed_saga_stays_in_its_trace(settings: Settings, participant
     before, after = InMemorySpanExporter(), InMemorySpanExporter()  # an exporter stops with its process
     first = await Runtime.open(settings, telemetry=_open_telemetry(before))
     await first.start()
-    await first.registry.register(three_steps(participant.url))
-    record, _ = await first.engine.start_execution("trip", {"order": "o"})
+    await first.service.register(three_steps(participant.url))
+    record, _ = await first.service.start("trip", {"order": "o"})
     for _ in range(200):
         if participant.calls("/b"):
             break
@@ -176,7 +176,7 @@ async def test_a_resumed_saga_stays_in_its_trace(settings: Settings, participant
     second = await Runtime.open(settings, telemetry=_open_telemetry(after))
     await second.start()  # recovery re-sends b under the same key
     try:
-        done = await second.engine.wait_terminal(record.state.id, 10)
+        done = await second.service.wait_terminal(record.state.id, 10)
     finally:
         await second.close()
     assert done.state.status.value == "completed"
@@ -201,9 +201,9 @@ async def test_an_unreachable_collector_costs_nothing_but_spans(
         telemetry = Telemetry.from_env(env, service_version=__version__)
         runtime = await Runtime.open(settings, telemetry=telemetry)
         await runtime.start()
-        await runtime.registry.register(three_steps(participant.url))
-        record, _ = await runtime.engine.start_execution("trip", {"order": "o"})
-        done = await runtime.engine.wait_terminal(record.state.id, 10)
+        await runtime.service.register(three_steps(participant.url))
+        record, _ = await runtime.service.start("trip", {"order": "o"})
+        done = await runtime.service.wait_terminal(record.state.id, 10)
         async with asyncio.timeout(15):  # a hang guard, not a performance bound
             await runtime.close()
     assert done.state.status.value == "completed"
@@ -263,11 +263,11 @@ async def test_secrets_never_reach_spans_logs_or_history(
     doc["steps"][1]["action"]["url"] = f"{participant.url}/b?token={{{{ secrets.pay }}}}"
     doc["steps"][1]["action"]["headers"] = {"Authorization": "Bearer {{ secrets.pay }}"}
     try:
-        await runtime.registry.register(doc)
+        await runtime.service.register(doc)
         with caplog.at_level(logging.DEBUG):
-            record, _ = await runtime.engine.start_execution("trip", {"order": "o"})
-            done = await runtime.engine.wait_terminal(record.state.id, 10)
-        events = await runtime.store.list_events(record.state.id, limit=500)
+            record, _ = await runtime.service.start("trip", {"order": "o"})
+            done = await runtime.service.wait_terminal(record.state.id, 10)
+        events = await runtime.service.list_events(record.state.id, limit=500)
     finally:
         await runtime.close()
     assert participant.calls("/b")[0].headers["authorization"] == f"Bearer {secret}"

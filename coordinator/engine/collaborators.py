@@ -1,0 +1,40 @@
+"""Everything the engine's parts work with, gathered once and handed to each of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from coordinator.engine.calls import CallPool
+from coordinator.engine.faults import NO_FAULTS, FaultPoints
+from coordinator.engine.ownership import Ownership
+from coordinator.engine.registry import DefinitionRegistry
+from coordinator.engine.secrets import SecretSource
+from coordinator.ports import (
+    Clock,
+    ExecutionObserver,
+    NullObserver,
+    NullTraceContexts,
+    SagaStore,
+    StepExecutor,
+    TimerService,
+    TraceContexts,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Collaborators:
+    """The store, executor, timers, clock and the rest that one engine runs on; wired once, never replaced."""
+
+    store: SagaStore
+    registry: DefinitionRegistry
+    executor: StepExecutor
+    timers: TimerService
+    clock: Clock
+    secrets: SecretSource
+    calls: CallPool = field(default_factory=CallPool)
+    observer: ExecutionObserver = field(default_factory=NullObserver)
+    traces: TraceContexts = field(default_factory=NullTraceContexts)
+    ownership: Ownership = field(default_factory=lambda: Ownership(lease_ms=15_000))
+    faults: FaultPoints = field(default_factory=lambda: NO_FAULTS)
+    max_recovery_attempts: int = 5
+    """Resumptions without progress before recovery quarantines an execution."""

@@ -1,0 +1,120 @@
+"""What callers ask of executions: start one, cancel it, retry its rollback, wait for its end."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from coordinator.core.events import CancelRequested, Resumed, RetryRequested
+from coordinator.core.machine import begin_execution
+from coordinator.core.state import ExecutionStatus
+from coordinator.definition import validate_input
+from coordinator.engine.collaborators import Collaborators
+from coordinator.engine.cycle import EventCycle
+from coordinator.errors import ExecutionInputInvalid, ExecutionStateConflict
+from coordinator.ports import ExecutionRecord
+
+log = logging.getLogger("coordinator.engine")
+
+
+def request_digest(input_: Any, version: int | None) -> str:
+    """The fingerprint of a start request, to tell an idempotent replay from a key reuse."""
+    canonical = json.dumps({"input": input_, "version": version}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Operations:
+    """Start, cancel, retry and wait: each checks what the caller may ask, then feeds the event cycle."""
+
+    def __init__(self, parts: Collaborators, cycle: EventCycle) -> None:
+        self._parts = parts
+        self._cycle = cycle
+
+    async def start(
+        self,
+        saga: str,
+        input_: Any,
+        *,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+        trace_headers: Mapping[str, str] | None = None,
+    ) -> tuple[ExecutionRecord, bool]:
+        """Start `saga` (latest version unless pinned); return the execution and whether it is new.
+
+        With an `idempotency_key` already used for this saga, the existing execution is returned
+        if the request is the same, and IdempotencyConflict raised if it differs. The new
+        execution is leased to this process, which drives it.
+        """
+        parts = self._parts
+        definition = await parts.registry.definition(saga, version)
+        spec = await parts.registry.spec(definition.name, definition.version)
+        problems = validate_input(spec, input_)
+        if problems:
+            raise ExecutionInputInvalid(f"the input does not match the input_schema of {saga!r}", problems)
+        decision = begin_execution(spec, str(uuid.uuid4()), now_ms=parts.clock.now_ms())
+        record = ExecutionRecord(
+            state=decision.state,
+            input=input_,
+            idempotency_key=idempotency_key,
+            request_digest=request_digest(input_, version),
+            trace_context=parts.traces.new_execution(trace_headers),
+        )
+        stored, created = await parts.store.create_execution(
+            record, decision.history, owner=parts.ownership.owner_id, lease_ms=parts.ownership.lease_ms
+        )
+        if created:
+            await self._cycle.begin(stored, spec, decision)
+        return stored, created
+
+    async def cancel(self, execution_id: str, reason: str = "cancelled by operator") -> ExecutionRecord:
+        """Stop the forward phase and roll back. Raises ExecutionStateConflict when terminal."""
+        record = await self._parts.store.load_execution(execution_id)
+        if record.state.status.is_terminal or record.quarantined:
+            why = "quarantined" if record.quarantined else record.state.status.value
+            raise ExecutionStateConflict(
+                f"execution {execution_id} is {why}; only a running execution can be cancelled"
+            )
+        return await self._cycle.handle(execution_id, CancelRequested(reason=reason), external=True)
+
+    async def retry(self, execution_id: str) -> ExecutionRecord:
+        """Try the remaining compensations of a `failed` execution again; release a quarantined one."""
+        store = self._parts.store
+        record = await store.load_execution(execution_id)
+        if record.quarantined:
+            await store.unquarantine(execution_id)
+            log.warning("execution %s released from quarantine by an operator", execution_id)
+            return await self._cycle.handle(execution_id, Resumed(), external=True)
+        if record.state.status is not ExecutionStatus.FAILED:
+            raise ExecutionStateConflict(
+                f"execution {execution_id} is {record.state.status.value}; only a failed execution can be retried"
+            )
+        return await self._cycle.handle(execution_id, RetryRequested(), external=True)
+
+    async def wait_terminal(self, execution_id: str, timeout_s: float) -> ExecutionRecord:
+        """The execution once terminal, or as it stands when `timeout_s` has passed.
+
+        An execution this process drives ends with a notification carrying its record: no load.
+        The first look uses the record we last committed when we hold it (it is not terminal,
+        or it would not be kept); later looks, once a second, load it: another replica may be
+        the one driving it.
+        """
+        store = self._parts.store
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        async with self._cycle.waiting(execution_id) as outcome:
+            record = self._cycle.last_committed(execution_id) or await store.load_execution(execution_id)
+            while True:
+                remaining = deadline - loop.time()
+                if record.state.status.is_terminal or remaining <= 0:
+                    return record
+                try:
+                    async with asyncio.timeout(min(remaining, 1.0)):
+                        ended = await outcome.wait()
+                except TimeoutError:
+                    ended = None
+                record = ended or await store.load_execution(execution_id)

@@ -1,0 +1,93 @@
+"""The application service: everything the HTTP API (and a console) asks of the coordinator, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from coordinator.core.state import ExecutionStatus
+from coordinator.engine.collaborators import Collaborators
+from coordinator.engine.operations import Operations
+from coordinator.ports import ExecutionRecord, Page, StoredDefinition, StoredEvent
+
+
+class SagaService:
+    """Register and read definitions; start, read, cancel, retry and await executions; readiness.
+
+    Callers never reach the store, registry or engine behind it: what they may do is what is here.
+    """
+
+    def __init__(self, parts: Collaborators, operations: Operations) -> None:
+        self._parts = parts
+        self._operations = operations
+
+    # -- definitions ---------------------------------------------------------------------------
+
+    async def register(self, document: Mapping[str, Any]) -> tuple[StoredDefinition, bool]:
+        """Validate and store a definition; the stored version and whether it is new (see DefinitionRegistry)."""
+        return await self._parts.registry.register(document)
+
+    async def list_sagas(self, *, limit: int, cursor: str | None = None) -> Page[StoredDefinition]:
+        """The latest version of every saga, by name."""
+        return await self._parts.store.list_definitions(limit=limit, cursor=cursor)
+
+    async def saga(self, name: str, version: int | None = None) -> StoredDefinition:
+        """One version of a saga, the latest when `version` is None. Raises SagaNotFound, SagaVersionNotFound."""
+        return await self._parts.registry.definition(name, version)
+
+    async def list_versions(self, name: str, *, limit: int, cursor: str | None = None) -> Page[StoredDefinition]:
+        """Every version of `name`, newest first. Raises SagaNotFound."""
+        return await self._parts.store.list_versions(name, limit=limit, cursor=cursor)
+
+    # -- executions ----------------------------------------------------------------------------
+
+    async def start(
+        self,
+        saga: str,
+        input_: Any,
+        *,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+        trace_headers: Mapping[str, str] | None = None,
+    ) -> tuple[ExecutionRecord, bool]:
+        """Start an execution; the record and whether it is new (see Operations.start)."""
+        return await self._operations.start(
+            saga, input_, version=version, idempotency_key=idempotency_key, trace_headers=trace_headers
+        )
+
+    async def execution(self, execution_id: str) -> ExecutionRecord:
+        """The execution as last committed. Raises ExecutionNotFound."""
+        return await self._parts.store.load_execution(execution_id)
+
+    async def list_executions(
+        self,
+        *,
+        saga: str | None = None,
+        status: ExecutionStatus | None = None,
+        limit: int,
+        cursor: str | None = None,
+    ) -> Page[ExecutionRecord]:
+        """Executions, newest first, optionally of one saga or in one status."""
+        return await self._parts.store.list_executions(saga=saga, status=status, limit=limit, cursor=cursor)
+
+    async def list_events(self, execution_id: str, *, after_seq: int = 0, limit: int) -> Page[StoredEvent]:
+        """History entries after `after_seq`, oldest first. Raises ExecutionNotFound."""
+        return await self._parts.store.list_events(execution_id, after_seq=after_seq, limit=limit)
+
+    async def cancel(self, execution_id: str) -> ExecutionRecord:
+        """Stop the forward phase and roll back. Raises ExecutionStateConflict when it cannot be cancelled."""
+        return await self._operations.cancel(execution_id)
+
+    async def retry(self, execution_id: str) -> ExecutionRecord:
+        """Retry the compensations of a `failed` execution, or release a quarantined one."""
+        return await self._operations.retry(execution_id)
+
+    async def wait_terminal(self, execution_id: str, timeout_s: float) -> ExecutionRecord:
+        """The execution once terminal, or as it stands after `timeout_s`."""
+        return await self._operations.wait_terminal(execution_id, timeout_s)
+
+    # -- health --------------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Return if the database answers; raise StoreUnavailable if not."""
+        await self._parts.store.ping()
