@@ -8,7 +8,7 @@ Tree (each class has a stable `code`; the API maps classes to HTTP statuses in o
   + Conflict
     - DefinitionConflict, IdempotencyConflict, ExecutionStateConflict
   + InvalidInput            carries `problems`: [(path, message)]
-    - DefinitionInvalid, ExecutionInputInvalid
+    - DefinitionInvalid, ExecutionInputInvalid, SecretNotSet
   + StaleRevision           another writer committed first (internal; retried by the engine)
     - Fenced                this process no longer owns the execution (its lease was taken over)
   + DatabaseInUse           another process holds the SQLite file
@@ -132,6 +132,13 @@ class ExecutionInputInvalid(InvalidInput):
 
     code = "execution_input_invalid"
     title = "Invalid execution input"
+
+
+class SecretNotSet(InvalidInput):
+    """A definition reads a secret that is not set on this coordinator (names the variable to set)."""
+
+    code = "secret_not_set"
+    title = "A secret the saga reads is not set"
 
 
 class StaleRevision(CoordinatorError):

@@ -108,7 +108,9 @@ class Runtime:
         engine = Engine(
             Collaborators(
                 store=store,
-                registry=DefinitionRegistry(store, clock, allow_target=policy.check),
+                registry=DefinitionRegistry(
+                    store, clock, allow_target=policy.check, secret_exists=lambda name: secrets(name) is not None
+                ),
                 executor=executor,
                 timers=timers,
                 clock=clock,

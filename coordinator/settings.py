@@ -7,6 +7,7 @@ and `SAGA_SECRET_*`, which the secret source reads at call time so secrets are n
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -40,6 +41,15 @@ class TokenGrant:
 
     token: str
     scopes: frozenset[str]
+
+    @property
+    def name(self) -> str:
+        """How the history names this token's actions: a fingerprint, never the token itself.
+
+        `token:` and the first 12 hex digits of the token's SHA-256, so an operator can tell which
+        configured token acted (`printf %s TOKEN | sha256sum`) without the history holding a secret.
+        """
+        return "token:" + hashlib.sha256(self.token.encode()).hexdigest()[:12]
 
     def allows(self, scope: str) -> bool:
         """Whether this token may act under `scope` (`admin` may do everything)."""

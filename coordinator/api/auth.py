@@ -9,7 +9,7 @@ not open. `/healthz`, `/readyz`, `/metrics` and `/schema` are outside the guarde
 | `definitions:write` | `POST /v1/sagas`                                                     |
 | `executions:start`  | `POST /v1/sagas/{name}/executions`                                   |
 | `executions:read`   | every `GET /v1/...`: definitions, executions, their history          |
-| `admin`             | `POST /v1/executions/{id}/cancel` and `/retry`; implies every scope |
+| `admin`             | `POST /v1/executions/{id}/cancel`, `/retry`, `/resolve`; implies all |
 """
 
 from __future__ import annotations
@@ -29,6 +29,15 @@ DEFINITIONS_WRITE = "definitions:write"
 EXECUTIONS_START = "executions:start"
 EXECUTIONS_READ = "executions:read"
 ADMIN = "admin"
+
+
+_GRANT = "grant"
+
+
+def actor_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """Who is acting, for the history: the name of the caller's token; None when the API is open."""
+    grant: TokenGrant | None = connection.state.get(_GRANT)
+    return grant.name if grant is not None else None
 
 
 def scope(name: str) -> dict[str, str]:
@@ -65,6 +74,7 @@ def require_scope(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseR
         )
     if connection.scope.get("method") == "OPTIONS":
         return  # which methods a path has is no secret (the schema is public): any valid token
+    connection.state[_GRANT] = grant
     needed = str(handler.opt.get(SCOPE_OPT, ADMIN))
     if not grant.allows(needed):
         raise PermissionDeniedException(

@@ -5,12 +5,28 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from coordinator.api.auth import ADMIN, EXECUTIONS_READ, scope
-from coordinator.api.params import CURSOR_HELP, DEFAULT_PAGE, MAX_PAGE, max_wait_of, service_of, wait_seconds
+from coordinator.api.auth import ADMIN, EXECUTIONS_READ, actor_of, scope
+from coordinator.api.params import (
+    CURSOR_HELP,
+    DEFAULT_PAGE,
+    MAX_NOTE,
+    MAX_PAGE,
+    max_wait_of,
+    service_of,
+    strict_fields,
+    wait_seconds,
+)
 from coordinator.api.problems import problem_responses
-from coordinator.api.schemas import EventList, ExecutionList, ExecutionView, event_view, execution_view
+from coordinator.api.schemas import (
+    EventList,
+    ExecutionList,
+    ExecutionView,
+    ResolveRequest,
+    event_view,
+    execution_view,
+)
 from coordinator.core.state import ExecutionStatus
 from coordinator.errors import InvalidInput, Problem
 
@@ -78,8 +94,10 @@ class ExecutionController(Controller):
         service = service_of(request)
         wait_s = wait_seconds(wait, max_wait_of(request))
         if wait_s:
-            return execution_view(await service.wait_terminal(execution_id, wait_s))
-        return execution_view(await service.execution(execution_id))
+            record = await service.wait_terminal(execution_id, wait_s)
+        else:
+            record = await service.execution(execution_id)
+        return execution_view(record, await service.output(record))
 
     @get(
         "/{execution_id:str}/events",
@@ -123,3 +141,29 @@ class ExecutionController(Controller):
     async def retry(self, request: Request[Any, Any, Any], execution_id: FromPath[str]) -> ExecutionView:
         """For a `failed` execution: compensations with a fresh retry budget. 409 otherwise."""
         return execution_view(await service_of(request).retry(execution_id))
+
+    @post(
+        "/{execution_id:str}/resolve",
+        status_code=202,
+        summary="Mark a failed compensation as done by hand, and carry the rollback on",
+        opt=scope(ADMIN),
+        responses=problem_responses(400, 401, 403, 404, 409, 422, 503),
+    )
+    async def resolve(
+        self, request: Request[Any, Any, Any], execution_id: FromPath[str], data: JSONBody[ResolveRequest]
+    ) -> ExecutionView:
+        """For a `failed` execution whose `step` is `compensation_failed`: an operator undid it by hand.
+
+        Recorded in the history with the note and the token's name; the compensations of the steps
+        before it run next. 409 where it does not apply.
+        """
+        problems = strict_fields(await request.json(), ResolveRequest, example='{"step": "charge", "note": "..."}')
+        note = data.note.strip()
+        if not note:
+            problems.append(Problem("note", "say what was done by hand; it is kept in the history"))
+        elif len(note) > MAX_NOTE:
+            problems.append(Problem("note", f"at most {MAX_NOTE} characters"))
+        if problems:
+            raise InvalidInput("invalid resolve request", problems)
+        record = await service_of(request).resolve(execution_id, data.step, note=note, actor=actor_of(request))
+        return execution_view(record)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 from typing import Any
 
 from litestar import Request
@@ -21,6 +22,8 @@ MAX_VERSION = 2**31 - 1
 MAX_INPUT_DEPTH = 64
 """How deeply a start request's input may nest, as for definitions: deeper input would exhaust the
 recursion of the JSON and JSON Schema code that reads it later."""
+MAX_NOTE = 2000
+"""The longest operator note (resolve) kept in the history."""
 CURSOR_HELP = "the next_cursor of the previous page; absent or empty for the first page"
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
@@ -84,3 +87,20 @@ def checked_depth(value: Any, path: str, limit: int = MAX_INPUT_DEPTH) -> Any:
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
     return value
+
+
+def strict_fields(body: Any, shape: type, *, example: str) -> list[Problem]:
+    """A problem per top-level field of a JSON `body` that the dataclass `shape` does not have.
+
+    Bodies are decoded leniently (unknown fields dropped); a field the caller misspelt or forgot
+    to wrap (`{"email": ...}` for `{"input": {"email": ...}}`) must be refused, not ignored.
+    """
+    known = {f.name for f in fields(shape)}
+    if not isinstance(body, dict):
+        return [Problem("$", f"must be a JSON object like {example}")]
+    allowed = ", ".join(sorted(known))
+    return [
+        Problem(str(key), f"unknown field (allowed: {allowed}); the body looks like {example}")
+        for key in body
+        if key not in known
+    ]

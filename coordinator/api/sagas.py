@@ -24,11 +24,13 @@ from coordinator.api.params import (
     checked_version,
     max_wait_of,
     service_of,
+    strict_fields,
     wait_seconds,
 )
 from coordinator.api.problems import problem_responses
 from coordinator.api.schemas import ExecutionView, SagaList, SagaRef, SagaView, StartRequest, execution_view, saga_view
 from coordinator.definition import parse_document
+from coordinator.errors import InvalidInput
 
 
 @dataclass
@@ -160,6 +162,9 @@ class SagaController(Controller):
         wait: Annotated[str | None, QueryParameter(description="e.g. 10s: answer when terminal or then")] = None,
     ) -> Response[ExecutionView]:
         """Start `name`. 201 when new; 200 when the Idempotency-Key names an existing execution."""
+        problems = strict_fields(await request.json(), StartRequest, example='{"input": {...}, "version": 3}')
+        if problems:
+            raise InvalidInput("a start body is {input, version?}: the saga's input goes inside \"input\"", problems)
         service = service_of(request)
         wait_s = wait_seconds(wait, max_wait_of(request))
         trace_headers = _trace_parent(request)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from coordinator.core.state import AttemptExchange, ExecutionState, StepStatus
+from coordinator.definition import OutputResult
 from coordinator.ports import ExecutionRecord, StoredDefinition, StoredEvent
 from coordinator.telemetry import trace_id_of
 
@@ -25,6 +27,16 @@ class StartRequest:
     """The saga's input, checked against its `input_schema`."""
     version: int | None = None
     """Pin a version; the latest when omitted."""
+
+
+@dataclass
+class ResolveRequest:
+    """Body of `POST /v1/executions/{id}/resolve`."""
+
+    step: str
+    """The step whose compensation the operator did by hand."""
+    note: str
+    """What was done, for the history (e.g. "refunded in the PSP dashboard")."""
 
 
 @dataclass
@@ -58,6 +70,42 @@ class SagaList:
 
 
 @dataclass
+class ExchangeView:
+    """What was said in one attempt: the request as sent and the answer, secrets as `***`.
+
+    Bodies past `SAGA_MAX_RESPONSE_BYTES` are cut; `truncated` then gives their size and hash.
+    """
+
+    direction: str
+    attempt: int
+    request: dict[str, Any] | None = None
+    """`{method, url, headers, body, truncated?}`; null when nothing was sent (a template error)."""
+    response: dict[str, Any] | None = None
+    """`{status, headers, body, truncated?}`; null when no answer came (refused, timed out)."""
+
+
+@dataclass
+class ResolutionView:
+    """An operator's word that a compensation was done by hand (`POST .../resolve`)."""
+
+    note: str
+    actor: str | None
+    at: str | None
+
+
+@dataclass
+class NextAttemptView:
+    """A scheduled retry: which attempt of which call, and when it is due."""
+
+    step: str
+    direction: str
+    attempt: int
+    due_at: str | None
+    reason: str | None = None
+    """Why it waits: the previous attempt's error."""
+
+
+@dataclass
 class StepView:
     """One step of an execution."""
 
@@ -69,6 +117,16 @@ class StepView:
     last_status_code: int | None
     started_at: str | None
     finished_at: str | None
+    response: dict[str, Any] | None = None
+    """The forward call's successful answer `{status, headers, body}`: what `steps.<name>.response` reads."""
+    last_attempt: ExchangeView | None = None
+    """The latest finished attempt, either direction, with its request and response."""
+    next_attempt_at: str | None = None
+    """When this step's next attempt is due (a retry waiting for its wake-up)."""
+    effect_in_place: bool = False
+    """True while the step's effect stands (or may): it succeeded, or its outcome is unknown, and no
+    compensation has undone it yet."""
+    resolution: ResolutionView | None = None
 
 
 @dataclass
@@ -96,6 +154,12 @@ class ExecutionView:
     deadline_at: str | None = None
     cancel_requested: bool = False
     idempotency_key: str | None = None
+    next_attempt: NextAttemptView | None = None
+    """The scheduled retry the execution waits for, if any."""
+    output: Any = None
+    """Completed executions (single reads): the definition's `output:` template, else the last step's body."""
+    output_error: str | None = None
+    """Why `output` could not be computed (a template that failed), if it could not."""
 
 
 @dataclass
@@ -122,6 +186,14 @@ class EventView:
     duration_ms: int | None = None
     outcome: str | None = None
     """For attempts: success, retryable, fatal, invalid, or unknown (the effect may have happened)."""
+    request: dict[str, Any] | None = None
+    """Attempts: the request as sent `{method, url, headers, body, truncated?}`, secrets as `***`."""
+    response: dict[str, Any] | None = None
+    """Attempts: the answer `{status, headers, body, truncated?}`, when one came."""
+    note: str | None = None
+    """`compensation_resolved`: the operator's note."""
+    actor: str | None = None
+    """`compensation_resolved`: who resolved it (the API token's name)."""
 
 
 @dataclass
@@ -180,8 +252,58 @@ def saga_view(definition: StoredDefinition) -> SagaView:
     )
 
 
-def execution_view(record: ExecutionRecord) -> ExecutionView:
-    """API shape of an execution."""
+def _exchange(exchange: AttemptExchange | None) -> ExchangeView | None:
+    if exchange is None:
+        return None
+    return ExchangeView(
+        direction=exchange.direction.value,
+        attempt=exchange.attempt,
+        request=exchange.request.as_context() if exchange.request else None,
+        response=exchange.response.as_context() if exchange.response else None,
+    )
+
+
+def _step_view(state: ExecutionState, index: int) -> StepView:
+    s = state.steps[index]
+    wakeup = state.wakeup if state.wakeup is not None and state.wakeup.step == index else None
+    return StepView(
+        name=s.name,
+        status=s.status.value,
+        attempts=s.attempts,
+        compensation_attempts=s.compensation_attempts,
+        last_error=s.last_error,
+        last_status_code=s.last_status_code,
+        started_at=iso(s.started_at_ms),
+        finished_at=iso(s.finished_at_ms),
+        response=s.response.as_context() if s.response else None,
+        last_attempt=_exchange(s.last_exchange),
+        next_attempt_at=iso(wakeup.due_at_ms) if wakeup else None,
+        effect_in_place=s.status in _EFFECT_STANDS or (s.status is StepStatus.FAILED and s.effect_possible),
+        resolution=ResolutionView(note=s.resolution.note, actor=s.resolution.actor, at=iso(s.resolution.at_ms))
+        if s.resolution
+        else None,
+    )
+
+
+_EFFECT_STANDS = frozenset({StepStatus.SUCCEEDED, StepStatus.COMPENSATING, StepStatus.COMPENSATION_FAILED})
+
+
+def _next_attempt(state: ExecutionState) -> NextAttemptView | None:
+    wakeup = state.wakeup
+    if wakeup is None or not 0 <= wakeup.step < len(state.steps):
+        return None
+    step = state.steps[wakeup.step]
+    return NextAttemptView(
+        step=step.name,
+        direction=wakeup.direction.value,
+        attempt=wakeup.attempt,
+        due_at=iso(wakeup.due_at_ms),
+        reason=step.last_error,
+    )
+
+
+def execution_view(record: ExecutionRecord, output: OutputResult | None = None) -> ExecutionView:
+    """API shape of an execution; `output` for a completed one read on its own."""
     state = record.state
     return ExecutionView(
         id=state.id,
@@ -189,19 +311,7 @@ def execution_view(record: ExecutionRecord) -> ExecutionView:
         version=state.version,
         status=state.status.value,
         input=record.input,
-        steps=[
-            StepView(
-                name=s.name,
-                status=s.status.value,
-                attempts=s.attempts,
-                compensation_attempts=s.compensation_attempts,
-                last_error=s.last_error,
-                last_status_code=s.last_status_code,
-                started_at=iso(s.started_at_ms),
-                finished_at=iso(s.finished_at_ms),
-            )
-            for s in state.steps
-        ],
+        steps=[_step_view(state, i) for i in range(len(state.steps))],
         error=ErrorView(step=state.error.step, message=state.error.message) if state.error else None,
         trace_id=trace_id_of(record.trace_context),
         created_at=iso(state.created_at_ms),
@@ -209,6 +319,9 @@ def execution_view(record: ExecutionRecord) -> ExecutionView:
         deadline_at=iso(state.deadline_at_ms),
         cancel_requested=state.cancel_reason is not None,
         idempotency_key=record.idempotency_key,
+        next_attempt=_next_attempt(state),
+        output=output.value if output else None,
+        output_error=output.error if output else None,
     )
 
 
@@ -227,4 +340,8 @@ def event_view(stored: StoredEvent) -> EventView:
         delay_ms=e.delay_ms,
         duration_ms=e.duration_ms,
         outcome=e.outcome,
+        request=e.request.as_context() if e.request else None,
+        response=e.response.as_context() if e.response else None,
+        note=e.note,
+        actor=e.actor,
     )

@@ -10,13 +10,14 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from coordinator.core.events import CancelRequested, Resumed, RetryRequested
+from coordinator.core.events import CancelRequested, ResolveRequested, Resumed, RetryRequested
 from coordinator.core.machine import begin_execution
+from coordinator.core.resolve import resolve_problem, step_position
 from coordinator.core.state import ExecutionStatus
-from coordinator.definition import validate_input
+from coordinator.definition import spec_secret_problems, validate_input
 from coordinator.engine.collaborators import Collaborators
 from coordinator.engine.cycle import EventCycle
-from coordinator.errors import ExecutionInputInvalid, ExecutionStateConflict
+from coordinator.errors import ExecutionInputInvalid, ExecutionStateConflict, SecretNotSet
 from coordinator.ports import ExecutionRecord
 
 log = logging.getLogger("coordinator.engine")
@@ -56,6 +57,10 @@ class Operations:
         problems = validate_input(spec, input_)
         if problems:
             raise ExecutionInputInvalid(f"the input does not match the input_schema of {saga!r}", problems)
+        # A secret unset since registration fails here, before any participant call, not halfway.
+        missing = spec_secret_problems(spec, lambda name: parts.secrets(name) is not None)
+        if missing:
+            raise SecretNotSet(f"saga {saga!r} reads secrets that are not set on this coordinator", missing)
         decision = begin_execution(spec, str(uuid.uuid4()), now_ms=parts.clock.now_ms())
         record = ExecutionRecord(
             state=decision.state,
@@ -94,6 +99,22 @@ class Operations:
                 f"execution {execution_id} is {record.state.status.value}; only a failed execution can be retried"
             )
         return await self._cycle.handle(execution_id, RetryRequested(), external=True)
+
+    async def resolve(self, execution_id: str, step: str, *, note: str, actor: str | None) -> ExecutionRecord:
+        """Record that an operator undid `step` by hand; the rollback carries on with the steps before it.
+
+        Raises ExecutionStateConflict (with the reason) where it does not apply: the execution is not
+        `failed`, or that step's compensation did not fail.
+        """
+        record = await self._parts.store.load_execution(execution_id)
+        spec = await self._parts.registry.spec(record.state.saga, record.state.version)
+        index = step_position(spec, step)
+        problem = resolve_problem(spec, record.state, step)
+        if index is None or problem is not None:
+            raise ExecutionStateConflict(problem or f"saga {spec.name!r} has no step {step!r}")
+        log.warning("execution %s: compensation of %s resolved by hand by %s: %s", execution_id, step, actor, note)
+        event = ResolveRequested(step=index, note=note, actor=actor)
+        return await self._cycle.handle(execution_id, event, external=True)
 
     async def wait_terminal(self, execution_id: str, timeout_s: float) -> ExecutionRecord:
         """The execution once terminal, or as it stands when `timeout_s` has passed.

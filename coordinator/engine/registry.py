@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from coordinator.core.spec import SagaSpec
-from coordinator.definition import compile_definition, document_digest
+from coordinator.definition import SecretExists, compile_definition, document_digest
 from coordinator.errors import DefinitionConflict, SagaNotFound
 from coordinator.ports import Clock, SagaStore, StoredDefinition
 
@@ -22,10 +22,12 @@ class DefinitionRegistry:
         clock: Clock,
         *,
         allow_target: Callable[[str], str | None] | None = None,
+        secret_exists: SecretExists | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._allow_target = allow_target
+        self._secret_exists = secret_exists
         self._specs: dict[tuple[str, int], SagaSpec] = {}
 
     async def register(self, document: Mapping[str, Any]) -> tuple[StoredDefinition, bool]:
@@ -45,7 +47,9 @@ class DefinitionRegistry:
                 version = explicit
             else:
                 version = latest.version + 1 if latest is not None else 1
-            spec = compile_definition(document, version=version, allow_target=self._allow_target)
+            spec = compile_definition(
+                document, version=version, allow_target=self._allow_target, secret_exists=self._secret_exists
+            )
             stored_doc = {**document, "version": version}
             candidate = StoredDefinition(
                 name=spec.name,

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from coordinator.core.state import ExecutionStatus
+from coordinator.definition import OutputResult, render_output
 from coordinator.engine.collaborators import Collaborators
 from coordinator.engine.operations import Operations
 from coordinator.ports import ExecutionRecord, Page, StoredDefinition, StoredEvent
@@ -81,6 +82,17 @@ class SagaService:
     async def retry(self, execution_id: str) -> ExecutionRecord:
         """Retry the compensations of a `failed` execution, or release a quarantined one."""
         return await self._operations.retry(execution_id)
+
+    async def resolve(self, execution_id: str, step: str, *, note: str, actor: str | None) -> ExecutionRecord:
+        """Mark `step`'s failed compensation as done by an operator and carry the rollback on (see Operations)."""
+        return await self._operations.resolve(execution_id, step, note=note, actor=actor)
+
+    async def output(self, record: ExecutionRecord) -> OutputResult | None:
+        """A completed execution's output (its `output:` template, else the last step's body); None before."""
+        if record.state.status is not ExecutionStatus.COMPLETED:
+            return None
+        spec = await self._parts.registry.spec(record.state.saga, record.state.version)
+        return render_output(spec, record.state)
 
     async def wait_terminal(self, execution_id: str, timeout_s: float) -> ExecutionRecord:
         """The execution once terminal, or as it stands after `timeout_s`."""
