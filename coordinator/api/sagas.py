@@ -177,7 +177,7 @@ class SagaController(Controller):
         )
         if wait_s:
             record = await service.wait_terminal(record.state.id, wait_s)
-        return Response(execution_view(record), status_code=201 if created else 200)
+        return Response(execution_view(record, await service.output(record)), status_code=201 if created else 200)
 
 
 def _trace_parent(request: Request[Any, Any, Any]) -> dict[str, str]:

@@ -66,6 +66,12 @@ def retry(execution_id: str) -> Call:
     return Call("POST", f"/v1/executions/{segment(execution_id)}/retry")
 
 
+def resolve(execution_id: str, step: str, note: str) -> Call:
+    """`POST /v1/executions/{id}/resolve` (not repeated automatically)."""
+    body, headers = json_body({"step": step, "note": note})
+    return Call("POST", f"/v1/executions/{segment(execution_id)}/resolve", body=body, headers=headers)
+
+
 def get_saga(name: str, version: int | None) -> Call:
     """`GET /v1/sagas/{name}` (the latest) or `GET /v1/sagas/{name}/versions/{version}`."""
     path = f"/v1/sagas/{segment(name)}" + (f"/versions/{int(version)}" if version is not None else "")

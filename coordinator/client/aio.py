@@ -154,15 +154,15 @@ class AsyncSagaClient:
         clock = WaitClock(timeout, self._config.long_poll_s)
         return await self._poll(await self._get(execution_id, clock.next_poll()), clock)
 
-    async def result(self, execution_id: str, timeout: float | None = None) -> Execution:  # noqa: ASYNC109
-        """The execution once it completed.
+    async def result(self, execution_id: str, timeout: float | None = None) -> Any:  # noqa: ASYNC109
+        """The output of the execution once it completed (`Execution.output`; `wait` gives the whole execution).
 
         Raises:
             SagaCompensated: it was rolled back; `error.execution.error` says why.
             SagaFailed: a compensation failed for good; an operator must act.
             WaitTimeout: still not terminal after `timeout` seconds.
         """
-        return outcome(await self.wait(execution_id, timeout), timeout)
+        return outcome(await self.wait(execution_id, timeout), timeout).output
 
     def list(
         self,
@@ -205,6 +205,13 @@ class AsyncSagaClient:
     async def retry(self, execution_id: str) -> Execution:
         """Try the remaining compensations of a `failed` execution again (ExecutionStateConflict otherwise)."""
         return parse(Execution.from_json, await self._json(calls.retry(execution_id)))
+
+    async def resolve(self, execution_id: str, step: str, note: str) -> Execution:
+        """Say an operator undid `step` by hand (its compensation had failed); the rollback carries on.
+
+        Needs the `admin` scope; ExecutionStateConflict where it does not apply.
+        """
+        return parse(Execution.from_json, await self._json(calls.resolve(execution_id, step, note)))
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -269,9 +276,9 @@ class AsyncExecutionHandle:
             self.execution = await self._client.wait(self.id, timeout)
         return self.execution
 
-    async def result(self, timeout: float | None = None) -> Execution:  # noqa: ASYNC109
-        """The execution once completed; SagaCompensated, SagaFailed or WaitTimeout otherwise."""
-        return outcome(await self.wait(timeout), timeout)
+    async def result(self, timeout: float | None = None) -> Any:  # noqa: ASYNC109
+        """The execution's output once completed; SagaCompensated, SagaFailed or WaitTimeout otherwise."""
+        return outcome(await self.wait(timeout), timeout).output
 
     def events(self) -> AsyncIterator[Event]:
         """The execution's history, oldest first."""

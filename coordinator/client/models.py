@@ -18,11 +18,14 @@ from coordinator.core.history import HistoryEventType
 
 __all__ = [
     "Event",
+    "Exchange",
     "Execution",
     "ExecutionError",
     "ExecutionStatus",
+    "NextAttempt",
     "Page",
     "Problem",
+    "Resolution",
     "Saga",
     "SagaRef",
     "Step",
@@ -101,6 +104,71 @@ class Saga:
 
 
 @dataclass(frozen=True, slots=True)
+class Exchange:
+    """What was said in one attempt: the request as sent and the answer (secrets as `***`)."""
+
+    direction: str
+    attempt: int
+    request: Json | None = field(default=None, hash=False)
+    """`{method, url, headers, body, truncated?}`; None when nothing was sent."""
+    response: Json | None = field(default=None, hash=False)
+    """`{status, headers, body, truncated?}`; None when no answer came."""
+
+    @classmethod
+    def from_json(cls, data: Any) -> Exchange | None:
+        """Read a step's `last_attempt` (None when absent)."""
+        if not isinstance(data, Mapping):
+            return None
+        return cls(
+            direction=str(data.get("direction")),
+            attempt=int(data.get("attempt") or 0),
+            request=_opt_map(data.get("request")),
+            response=_opt_map(data.get("response")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """An operator's word that a compensation was done by hand."""
+
+    note: str
+    actor: str | None
+    at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: Any) -> Resolution | None:
+        """Read a step's `resolution` (None when absent)."""
+        if not isinstance(data, Mapping):
+            return None
+        return cls(note=str(data.get("note") or ""), actor=_opt_str(data.get("actor")), at=_time(data.get("at")))
+
+
+@dataclass(frozen=True, slots=True)
+class NextAttempt:
+    """A scheduled retry the execution waits for."""
+
+    step: str
+    direction: str
+    attempt: int
+    due_at: datetime | None
+    reason: str | None
+    """The previous attempt's error: what it waits out."""
+
+    @classmethod
+    def from_json(cls, data: Any) -> NextAttempt | None:
+        """Read an execution's `next_attempt` (None when absent)."""
+        if not isinstance(data, Mapping):
+            return None
+        return cls(
+            step=str(data.get("step")),
+            direction=str(data.get("direction")),
+            attempt=int(data.get("attempt") or 0),
+            due_at=_time(data.get("due_at")),
+            reason=_opt_str(data.get("reason")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Step:
     """One step of an execution."""
 
@@ -113,6 +181,13 @@ class Step:
     last_status_code: int | None
     started_at: datetime | None
     finished_at: datetime | None
+    response: Json | None = field(default=None, hash=False)
+    """The forward call's successful answer `{status, headers, body}` (what later templates read)."""
+    last_attempt: Exchange | None = None
+    next_attempt_at: datetime | None = None
+    effect_in_place: bool = False
+    """The step's effect stands (or may): it succeeded or its outcome is unknown, and nothing undid it."""
+    resolution: Resolution | None = None
 
     @classmethod
     def from_json(cls, data: Json) -> Step:
@@ -126,6 +201,11 @@ class Step:
             last_status_code=_opt_int(data.get("last_status_code")),
             started_at=_time(data.get("started_at")),
             finished_at=_time(data.get("finished_at")),
+            response=_opt_map(data.get("response")),
+            last_attempt=Exchange.from_json(data.get("last_attempt")),
+            next_attempt_at=_time(data.get("next_attempt_at")),
+            effect_in_place=bool(data.get("effect_in_place", False)),
+            resolution=Resolution.from_json(data.get("resolution")),
         )
 
 
@@ -158,6 +238,10 @@ class Execution:
     cancel_requested: bool
     idempotency_key: str | None
     raw: Json = field(repr=False, compare=False, hash=False)
+    next_attempt: NextAttempt | None = None
+    output: Any = field(default=None, hash=False)
+    """A completed execution's output: its definition's `output:` template, else the last step's body."""
+    output_error: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -197,6 +281,9 @@ class Execution:
             cancel_requested=bool(data.get("cancel_requested", False)),
             idempotency_key=_opt_str(data.get("idempotency_key")),
             raw=data,
+            next_attempt=NextAttempt.from_json(data.get("next_attempt")),
+            output=data.get("output"),
+            output_error=_opt_str(data.get("output_error")),
         )
 
 
@@ -217,6 +304,14 @@ class Event:
     delay_ms: int | None
     duration_ms: int | None
     raw: Json = field(repr=False, compare=False, hash=False)
+    request: Json | None = field(default=None, hash=False)
+    """Attempts: the request as sent `{method, url, headers, body, truncated?}`."""
+    response: Json | None = field(default=None, hash=False)
+    """Attempts: the answer `{status, headers, body, truncated?}`, when one came."""
+    note: str | None = None
+    """`compensation_resolved`: the operator's note."""
+    actor: str | None = None
+    """`compensation_resolved`: who resolved it."""
 
     @classmethod
     def from_json(cls, data: Json) -> Event:
@@ -233,6 +328,10 @@ class Event:
             delay_ms=_opt_int(data.get("delay_ms")),
             duration_ms=_opt_int(data.get("duration_ms")),
             raw=data,
+            request=_opt_map(data.get("request")),
+            response=_opt_map(data.get("response")),
+            note=_opt_str(data.get("note")),
+            actor=_opt_str(data.get("actor")),
         )
 
 
@@ -282,3 +381,7 @@ def _event_type(text: str) -> HistoryEventType | str:
         return HistoryEventType(text)
     except ValueError:
         return text
+
+
+def _opt_map(value: Any) -> Json | None:
+    return value if isinstance(value, Mapping) else None

@@ -147,15 +147,15 @@ class SagaClient:
         clock = WaitClock(timeout, self._config.long_poll_s)
         return self._poll(self._get(execution_id, clock.next_poll()), clock)
 
-    def result(self, execution_id: str, timeout: float | None = None) -> Execution:
-        """The execution once it completed.
+    def result(self, execution_id: str, timeout: float | None = None) -> Any:
+        """The output of the execution once it completed (`Execution.output`; `wait` gives the whole execution).
 
         Raises:
             SagaCompensated: it was rolled back; `error.execution.error` says why.
             SagaFailed: a compensation failed for good; an operator must act.
             WaitTimeout: still not terminal after `timeout` seconds.
         """
-        return outcome(self.wait(execution_id, timeout), timeout)
+        return outcome(self.wait(execution_id, timeout), timeout).output
 
     def list(
         self,
@@ -196,6 +196,13 @@ class SagaClient:
     def retry(self, execution_id: str) -> Execution:
         """Try the remaining compensations of a `failed` execution again (ExecutionStateConflict otherwise)."""
         return parse(Execution.from_json, self._json(calls.retry(execution_id)))
+
+    def resolve(self, execution_id: str, step: str, note: str) -> Execution:
+        """Say an operator undid `step` by hand (its compensation had failed); the rollback carries on.
+
+        Needs the `admin` scope; ExecutionStateConflict where it does not apply.
+        """
+        return parse(Execution.from_json, self._json(calls.resolve(execution_id, step, note)))
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -260,9 +267,9 @@ class ExecutionHandle:
             self.execution = self._client.wait(self.id, timeout)
         return self.execution
 
-    def result(self, timeout: float | None = None) -> Execution:
-        """The execution once completed; SagaCompensated, SagaFailed or WaitTimeout otherwise."""
-        return outcome(self.wait(timeout), timeout)
+    def result(self, timeout: float | None = None) -> Any:
+        """The execution's output once completed; SagaCompensated, SagaFailed or WaitTimeout otherwise."""
+        return outcome(self.wait(timeout), timeout).output
 
     def events(self) -> Iterator[Event]:
         """The execution's history, oldest first."""
