@@ -15,7 +15,7 @@ from coordinator.definition import find_definition_files, load_definition_file
 from coordinator.runtime import Runtime
 from coordinator.settings import Settings
 from coordinator.timeline import render_timeline
-from examples.serve import serve_asgi, serve_examples
+from saga_examples.serve import serve_asgi, serve_examples
 
 ORDER = {
     "order_id": "ord-1001",
