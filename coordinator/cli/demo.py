@@ -11,10 +11,10 @@ from typing import Any, TextIO
 import httpx
 
 from coordinator.api import create_app
+from coordinator.cli.timeline import render_timeline
 from coordinator.definition import find_definition_files, load_definition_file
 from coordinator.runtime import Runtime
 from coordinator.settings import Settings
-from coordinator.timeline import render_timeline
 from saga_examples.serve import serve_asgi, serve_examples
 
 ORDER = {
