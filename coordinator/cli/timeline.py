@@ -24,15 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from coordinator.cli.symbols import (
-    BOLD,
-    DIRECTION_ARROWS,
-    EVENT_MARKS,
-    FAINT,
-    WARNING,
-    Look,
-    status_look,
-)
+from coordinator.cli.symbols import BOLD, DIRECTION_ARROWS, EVENT_MARKS, FAINT, WARNING, Look, status_look
 from coordinator.core.history import HistoryEventType
 from coordinator.core.state import Direction, ExecutionStatus, StepStatus
 
@@ -226,7 +218,7 @@ class _Timeline:
                 return self._marked(kind, "operator retry: compensating the remaining steps")
             case HistoryEventType.RETRY_SCHEDULED:
                 return self._marked(kind, f"{step}: retry in {_duration(event.get('delay_ms') or 0)}")
-        # An attempt without its pair, or a type a newer server sent: its name and whatever it carries.
+        # A type a newer server sent: its name and whatever it carries.
         details = [str(v) for v in (step, event.get("direction"), error) if v]
         return f"· {event.get('type')}" + (f" ({', '.join(details)})" if details else "")
 
