@@ -23,7 +23,7 @@ import pytest_asyncio
 from coordinator.api import create_app
 from coordinator.runtime import Runtime
 from coordinator.settings import Settings
-from examples.serve import serve_asgi
+from saga_examples.serve import serve_asgi
 from tests.integration.scripted_participant import ScriptedParticipant, serve_participant
 
 MAX_WAIT_S = 0.5

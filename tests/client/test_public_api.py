@@ -97,7 +97,7 @@ BLOCKED = [
     "jmespath", "jsonschema", "yaml", "rich", "psycopg",
     "coordinator.api", "coordinator.engine", "coordinator.store", "coordinator.executor", "coordinator.timers",
     "coordinator.telemetry", "coordinator.definition", "coordinator.runtime",
-    "coordinator.settings", "coordinator.errors", "coordinator.ports", "coordinator.timeline", "coordinator.cli",
+    "coordinator.settings", "coordinator.errors", "coordinator.ports", "coordinator.cli",
 ]  # fmt: skip
 # Not blocked: coordinator.core, stdlib-only by its own test; the client reads HistoryEventType from it.
 

@@ -19,7 +19,7 @@ from coordinator.definition import compile_definition, find_definition_files, lo
 from coordinator.executor.policy import TargetPolicy
 from coordinator.settings import Settings
 from coordinator.telemetry import Telemetry
-from examples.serve import DEFAULT_PORTS, SERVICES
+from saga_examples.serve import DEFAULT_PORTS, SERVICES
 from tests.deploy.support import (
     COMPOSE,
     COORDINATORS,
@@ -212,10 +212,10 @@ def test_every_saga_compiles_and_only_calls_allowed_participants(compose: dict[s
 def test_the_participant_container_serves_the_names_and_ports_the_sagas_use(compose: dict[str, Any]) -> None:
     participants = compose["services"]["participants"]
     command = command_of(participants)
-    assert command[:3] == ["python", "-m", "examples"]
+    assert command[:3] == ["python", "-m", "saga_examples"]
     assert command[command.index("--host") + 1] == "0.0.0.0"
     help_text = subprocess.run(
-        [sys.executable, "-m", "examples", "--help"], capture_output=True, text=True, check=True, cwd=ROOT
+        [sys.executable, "-m", "saga_examples", "--help"], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout
     assert "--host" in help_text
     assert set(participants["networks"]["default"]["aliases"]) == set(SERVICES)

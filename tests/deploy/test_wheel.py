@@ -50,7 +50,7 @@ def test_the_wheel_installs_in_a_clean_venv_and_serves(tmp_path: Path) -> None:
     migrations = ROOT / "coordinator" / "store" / "migrations"
     for needed in [*migrations.glob("versions/*.py"), migrations / "env.py", ROOT / "coordinator" / "py.typed"]:
         assert needed.relative_to(ROOT).as_posix() in names, f"the wheel lacks {needed.relative_to(ROOT)}"
-    assert "examples/__main__.py" in names, "the compose stack runs `python -m examples` from the image"
+    assert "saga_examples/__main__.py" in names, "the compose stack runs `python -m saga_examples` from the image"
 
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)])

@@ -11,7 +11,7 @@ import pytest
 from coordinator.api import create_app
 from coordinator.runtime import Runtime
 from coordinator.settings import Settings
-from examples.serve import serve_asgi
+from saga_examples.serve import serve_asgi
 from tests.integration.scripted_participant import ScriptedParticipant, serve_participant
 from tests.postgres import empty_postgres
 

@@ -13,7 +13,7 @@ from typing import Any
 from litestar import Litestar, Request, Response, route
 from litestar.params import FromPath
 
-from examples.serve import serve_asgi
+from saga_examples.serve import serve_asgi
 
 
 @dataclass

@@ -24,7 +24,7 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from examples import RunningExamples, serve_examples
+from saga_examples import RunningExamples, serve_examples
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -21,7 +21,7 @@ from coordinator.api import create_app
 from coordinator.runtime import Runtime
 from coordinator.settings import Settings
 from coordinator.telemetry import JsonFormatter, Telemetry
-from examples.serve import serve_asgi
+from saga_examples.serve import serve_asgi
 from tests.integration.sagas_for_tests import three_steps
 from tests.integration.scripted_participant import Reply, ScriptedParticipant
 from tests.integration.test_api import register, start

@@ -17,7 +17,7 @@ from coordinator.ports import StepExecutor
 from coordinator.runtime import Runtime
 from coordinator.settings import Settings
 from coordinator.telemetry import Telemetry
-from examples.serve import serve_asgi
+from saga_examples.serve import serve_asgi
 from tests.integration.scripted_participant import ScriptedParticipant, serve_participant
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from coordinator.cli import openapi_document
+from coordinator.cli.serve import openapi_document
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from coordinator.timeline import render_timeline
+from coordinator.cli.timeline import render_timeline
 
 T0 = datetime(2026, 11, 27, 5, 40, 44, 123000, tzinfo=UTC)
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"

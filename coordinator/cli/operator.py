@@ -11,7 +11,6 @@ Exit codes, for scripts:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -19,16 +18,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from coordinator.cli.event_tail import EventTail
+from coordinator.cli.options import UsageError, parse_timeout, positive_int, read_input
+from coordinator.cli.render import LiveTimeline, Output, raw
 from coordinator.client import (
     ApiError,
-    Event,
     Execution,
     ExecutionStatus,
     SagaClient,
     SagaError,
     ServerError,
 )
-from coordinator.operator_render import LiveTimeline, Output, raw
 
 __all__ = ["EXIT_BAD_END", "EXIT_OK", "EXIT_UNAVAILABLE", "EXIT_USAGE", "add_commands"]
 
@@ -41,11 +41,6 @@ _WATCH_POLL_S = 1.0
 """How long each `saga watch` long poll is held: the live timeline's refresh when nothing ends."""
 
 Command = Callable[[argparse.Namespace, SagaClient, Output], int]
-
-
-class UsageError(Exception):
-    """A command line that parses but makes no sense (bad JSON, unreadable file, bad duration)."""
-
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the operator subcommands to `saga`'s parser."""
@@ -82,7 +77,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     ls = add("ls", _ls, "list executions, newest first")
     ls.add_argument("--saga", default=None, help="only this saga's executions")
     ls.add_argument("--status", default=None, choices=[s.value for s in ExecutionStatus])
-    ls.add_argument("--limit", type=_positive, default=20, help="at most this many (default 20)")
+    ls.add_argument("--limit", type=positive_int, default=20, help="at most this many (default 20)")
 
     events = add("events", _events, "show an execution's history")
     events.add_argument("id", metavar="ID")
@@ -196,10 +191,10 @@ def _start(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
     waiting = args.wait or args.timeout is not None
     handle = client.start(
         args.saga,
-        _input(args.input),
+        read_input(args.input),
         idempotency_key=args.idempotency_key,
         version=args.version,
-        wait=_timeout(args.timeout),
+        wait=parse_timeout(args.timeout),
     )
     if args.wait and args.timeout is None:
         handle.wait()  # `wait=None` above means "no wait": here it means "as long as it takes"
@@ -216,7 +211,7 @@ def _start(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
 
 def _get(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
     waiting = args.wait or args.timeout is not None
-    execution = client.wait(args.id, _timeout(args.timeout)) if waiting else client.get(args.id)
+    execution = client.wait(args.id, parse_timeout(args.timeout)) if waiting else client.get(args.id)
     if out.json_mode:
         out.json(execution.raw)
     else:
@@ -244,9 +239,9 @@ def _events(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
 
 
 def _watch(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
-    timeout = _timeout(args.timeout)
+    timeout = parse_timeout(args.timeout)
     deadline = None if timeout is None else time.monotonic() + timeout
-    tail = _EventTail(client, args.id)
+    tail = EventTail(client, args.id)
     execution = client.get(args.id)
     with LiveTimeline(out) as live:
         while True:
@@ -281,71 +276,3 @@ def _retry(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
     else:
         out.line(f"retry requested: execution {execution.id} is {execution.status}; `saga watch {execution.id}`")
     return EXIT_OK
-
-
-# -- helpers -----------------------------------------------------------------------------------
-
-
-class _EventTail:
-    """An execution's history, fetched incrementally: each round asks only from the last full page on."""
-
-    def __init__(self, client: SagaClient, execution_id: str) -> None:
-        self.client = client
-        self.execution_id = execution_id
-        self.by_seq: dict[int, Event] = {}
-        self.resume: str | None = None  # a cursor the API returned: everything before it is held
-
-    @property
-    def events(self) -> list[Event]:
-        """Every event seen so far, oldest first."""
-        return [self.by_seq[seq] for seq in sorted(self.by_seq)]
-
-    def fetch(self) -> list[Event]:
-        """The events not seen before."""
-        new: list[Event] = []
-        cursor = self.resume
-        while True:
-            page = self.client.events_page(self.execution_id, cursor=cursor)
-            for event in page.items:
-                if event.seq not in self.by_seq:
-                    self.by_seq[event.seq] = event
-                    new.append(event)
-            if page.next_cursor is None:
-                return new
-            cursor = self.resume = page.next_cursor
-
-
-def _input(value: str | None) -> Any:
-    """`--input`: JSON text, `@file` or `@-` (stdin); None when absent."""
-    if value is None:
-        return None
-    text = value
-    if value.startswith("@"):
-        name = value[1:]
-        try:
-            text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
-        except OSError as error:
-            raise UsageError(f"--input: cannot read {name}: {error.strerror or error}") from None
-    try:
-        return json.loads(text)
-    except ValueError as error:
-        raise UsageError(f"--input is not JSON: {error}") from None
-
-
-def _timeout(value: str | None) -> float | None:
-    """`--timeout 30s` in seconds (the definition format's durations); None when absent."""
-    if value is None:
-        return None
-    from coordinator.definition import parse_duration_ms
-
-    try:
-        return parse_duration_ms(value) / 1000
-    except ValueError as error:
-        raise UsageError(f"--timeout: {error}") from None
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return number

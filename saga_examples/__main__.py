@@ -1,4 +1,4 @@
-"""`python -m examples`: run inventory, payment and shipping on ports 8101-8103 until Ctrl-C."""
+"""`python -m saga_examples`: run inventory, payment and shipping on ports 8101-8103 until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import signal
 
-from examples.serve import DEFAULT_PORTS, serve_examples
+from saga_examples.serve import DEFAULT_PORTS, serve_examples
 
 
 async def _serve_forever(host: str) -> None:
@@ -27,7 +27,7 @@ async def _serve_forever(host: str) -> None:
 
 def main() -> None:
     """Parse the arguments and serve until interrupted."""
-    parser = argparse.ArgumentParser(prog="python -m examples", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m saga_examples", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is the normal way out, not an error

@@ -24,11 +24,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from coordinator.cli.symbols import BOLD, DIRECTION_ARROWS, EVENT_MARKS, FAINT, WARNING, Look, status_look
+from coordinator.core.history import HistoryEventType
+from coordinator.core.state import Direction, ExecutionStatus, StepStatus
+
 __all__ = ["render_timeline"]
 
-_FORWARD, _BACK = "→", "↩"
-_RESET, _BOLD, _DIM, _RED, _GREEN, _YELLOW, _CYAN = "0", "1", "2", "31", "32", "33", "36"
-_STATUS_COLOR = {"completed": _GREEN, "compensated": _YELLOW, "failed": _RED}
+_ANSI_RESET = "0"
 _ATTEMPT_PREFIX = re.compile(r"^(compensation )?attempt \d+: ")
 
 
@@ -82,12 +84,12 @@ class _Timeline:
         ex = self.execution
         status = str(ex.get("status", "?"))
         parts = [
-            self._paint(f"{ex.get('saga', '?')} v{ex.get('version', '?')}", _BOLD),
+            self._paint(f"{ex.get('saga', '?')} v{ex.get('version', '?')}", BOLD),
             f"execution {ex.get('id', '?')}",
-            self._paint(status, _STATUS_COLOR.get(status, _CYAN), _BOLD),
+            self._paint(status, status_look(status).emphasised()),
         ]
         if (total := self._total_ms()) is not None:
-            parts.append(f"{total / 1000:.3f}s" + ("" if status in _STATUS_COLOR else " so far"))
+            parts.append(f"{total / 1000:.3f}s" + ("" if _is_terminal(status) else " so far"))
         if ex.get("trace_id"):
             parts.append(f"trace {ex['trace_id']}")
         return " · ".join(parts)
@@ -98,30 +100,31 @@ class _Timeline:
         open_attempts: dict[tuple[str, bool, int | None], _Attempt] = {}
         last_attempt: dict[tuple[str, bool], _Attempt] = {}
         for index, event in enumerate(self.events):
-            kind = event.get("type")
+            kind = _type_of(event)
             at = _ms(event.get("at"))
             step = str(event.get("step") or "")
-            back = event.get("direction") == "compensation"
+            back = event.get("direction") == Direction.COMPENSATION
             key = (step, back, event.get("attempt"))
-            if kind in ("attempt_started", "attempt_resent"):
+            if kind in (HistoryEventType.ATTEMPT_STARTED, HistoryEventType.ATTEMPT_RESENT):
                 if (stale := open_attempts.get(key)) is not None:
                     stale.lost = True
-                attempt = _Attempt(step, back, event.get("attempt"), at, resent=kind == "attempt_resent")
+                resent = kind is HistoryEventType.ATTEMPT_RESENT
+                attempt = _Attempt(step, back, event.get("attempt"), at, resent=resent)
                 open_attempts[key] = last_attempt[(step, back)] = attempt
                 items.append(attempt)
-            elif kind in ("attempt_succeeded", "attempt_failed"):
+            elif kind in (HistoryEventType.ATTEMPT_SUCCEEDED, HistoryEventType.ATTEMPT_FAILED):
                 answered = open_attempts.pop(key, None)
                 if answered is None:  # its start is not in the history we were given
                     answered = _Attempt(step, back, event.get("attempt"), at)
                     items.append(answered)
-                answered.outcome = "ok" if kind == "attempt_succeeded" else "failed"
+                answered.outcome = "ok" if kind is HistoryEventType.ATTEMPT_SUCCEEDED else "failed"
                 answered.status_code = event.get("status_code")
                 answered.error = event.get("error")
                 answered.duration_ms = event.get("duration_ms")
                 last_attempt[(step, back)] = answered
-            elif kind == "retry_scheduled" and (step, back) in last_attempt:
+            elif kind is HistoryEventType.RETRY_SCHEDULED and (step, back) in last_attempt:
                 last_attempt[(step, back)].retry_in_ms = event.get("delay_ms") or 0
-            elif kind == "step_failed" and self._next_type(index) == "rollback_started":
+            elif kind is HistoryEventType.STEP_FAILED and self._next_type(index) is HistoryEventType.ROLLBACK_STARTED:
                 continue  # the rollback line that follows says the same
             else:
                 items.append((at, self._describe(event)))
@@ -132,34 +135,38 @@ class _Timeline:
         status = str(ex.get("status", "?"))
         steps = [s for s in ex.get("steps") or [] if isinstance(s, Mapping)]
         named = {st: [str(s.get("name")) for s in steps if s.get("status") == st] for st in _STEP_STATUSES}
-        retries = sum(1 for e in self.events if e.get("type") == "retry_scheduled")
-        if status == "completed":
-            text = f"completed: {' → '.join(named['succeeded']) or 'no steps'}"
+        retries = sum(1 for e in self.events if _type_of(e) is HistoryEventType.RETRY_SCHEDULED)
+        look = status_look(status).emphasised()
+        if status == ExecutionStatus.COMPLETED:
+            text = f"completed: {' → '.join(named[StepStatus.SUCCEEDED]) or 'no steps'}"
             if retries:
                 text += f" ({retries} {'retry' if retries == 1 else 'retries'})"
-            return self._paint(text, _GREEN, _BOLD)
-        if status == "running":
-            now = [f"{s.get('name')} (attempt {s.get('attempts')})" for s in steps if s.get("status") == "running"]
-            return self._paint(f"running: {', '.join(now) or 'between steps'}", _CYAN, _BOLD)
+            return self._paint(text, look)
+        if status == ExecutionStatus.RUNNING:
+            running = [s for s in steps if s.get("status") == StepStatus.RUNNING]
+            now = [f"{s.get('name')} (attempt {s.get('attempts')})" for s in running]
+            return self._paint(f"running: {', '.join(now) or 'between steps'}", look)
         # compensating, compensated or failed: say why the rollback began, then what it undid
-        undone = list(reversed(named["compensated"]))  # rollback goes newest first
+        undone = list(reversed(named[StepStatus.COMPENSATED]))  # rollback goes newest first
+        succeeded = named[StepStatus.SUCCEEDED]
         parts = [f"{status}: {self._rollback_reason()}", f"undone: {', '.join(undone) or 'nothing'}"]
-        if status == "compensated" and named["succeeded"]:
-            parts.append(f"kept (no compensation): {', '.join(named['succeeded'])}")
-        if status == "failed":
-            stuck = ", ".join(named["compensation_failed"]) or str((ex.get("error") or {}).get("step"))
+        if status == ExecutionStatus.COMPENSATED and succeeded:
+            parts.append(f"kept (no compensation): {', '.join(succeeded)}")
+        if status == ExecutionStatus.FAILED:
+            stuck = ", ".join(named[StepStatus.COMPENSATION_FAILED]) or str((ex.get("error") or {}).get("step"))
             parts.append(f"could not undo: {stuck}")
-            if named["succeeded"]:
-                parts.append(f"still in effect: {', '.join(named['succeeded'])}")
-        summary = self._paint("; ".join(parts), _STATUS_COLOR.get(status, _CYAN), _BOLD)
-        if status == "failed":
+            if succeeded:
+                parts.append(f"still in effect: {', '.join(succeeded)}")
+        summary = self._paint("; ".join(parts), look)
+        if status == ExecutionStatus.FAILED:
             summary += f"\nneeds an operator: fix the cause, then POST /v1/executions/{ex.get('id')}/retry"
         return summary
 
     # -- pieces --------------------------------------------------------------------------------
 
     def _attempt_line(self, a: _Attempt) -> str:
-        arrow = self._paint(_BACK, _CYAN) if a.compensation else _FORWARD
+        direction = Direction.COMPENSATION if a.compensation else Direction.ACTION
+        arrow = self._paint(DIRECTION_ARROWS[direction].glyph, DIRECTION_ARROWS[direction].look)
         code = str(a.status_code) if a.status_code is not None else "—" if a.outcome else "…"
         took = _duration(a.duration_ms) if a.duration_ms is not None else ""
         number = f"attempt {a.number if a.number is not None else '?':<{self.attempt_width}}"
@@ -172,72 +179,96 @@ class _Timeline:
             done = "undone" if a.compensation else "ok"
             if a.compensation and a.status_code in (404, 410):
                 done += " (nothing left to undo)"
-            return prefix + self._paint(done, _GREEN)
+            return prefix + self._paint(done, EVENT_MARKS[HistoryEventType.ATTEMPT_SUCCEEDED].look)
         if a.outcome == "failed":
             note = "failed"
             if a.error and a.error != f"HTTP {a.status_code}":
                 note += f": {a.error}"
-            note = self._paint(note, _RED)
+            note = self._paint(note, EVENT_MARKS[HistoryEventType.ATTEMPT_FAILED].look)
             if a.retry_in_ms is not None:
-                note += self._paint(f" · retry in {_duration(a.retry_in_ms)}", _YELLOW)
+                retry = f" · retry in {_duration(a.retry_in_ms)}"
+                note += self._paint(retry, EVENT_MARKS[HistoryEventType.RETRY_SCHEDULED].look)
             return prefix + note
         if a.lost:
-            return prefix + self._paint("no answer recorded (the coordinator restarted)", _YELLOW)
-        if str(self.execution.get("status")) in _STATUS_COLOR:
+            return prefix + self._paint("no answer recorded (the coordinator restarted)", WARNING)
+        if _is_terminal(str(self.execution.get("status"))):
             return prefix + "no answer recorded"
-        return prefix + self._paint("in flight", _CYAN)
+        return prefix + self._paint("in flight", status_look(StepStatus.RUNNING))
 
     def _describe(self, event: Mapping[str, Any]) -> str:
-        kind = str(event.get("type"))
+        kind = _type_of(event)
         step, error = event.get("step"), event.get("error")
         match kind:
-            case "execution_started":
-                return "▶ started"
-            case "execution_completed":
-                return self._paint("■ completed", _GREEN)
-            case "execution_compensated":
-                return self._paint("■ compensated", _YELLOW)
-            case "execution_failed":
-                return self._paint(f"■ failed: {error}", _RED)
-            case "rollback_started":
+            case HistoryEventType.EXECUTION_STARTED:
+                return self._marked(kind, "started")
+            case HistoryEventType.EXECUTION_COMPLETED:
+                return self._marked(kind, "completed")
+            case HistoryEventType.EXECUTION_COMPENSATED:
+                return self._marked(kind, "compensated")
+            case HistoryEventType.EXECUTION_FAILED:
+                return self._marked(kind, f"failed: {error}")
+            case HistoryEventType.ROLLBACK_STARTED:
                 reason = f"{step} failed: {error}" if step else str(error)
-                return self._paint(f"⟲ rollback: {reason}", _YELLOW)
-            case "step_failed":
-                return self._paint(f"✗ {step} failed: {error}", _RED)
-            case "cancel_requested":
-                return self._paint(f"⏹ cancel requested: {error or 'by an operator'}", _YELLOW)
-            case "retry_requested":
-                return self._paint("⟳ operator retry: compensating the remaining steps", _CYAN)
-            case "retry_scheduled":
-                return self._paint(f"  {step}: retry in {_duration(event.get('delay_ms') or 0)}", _YELLOW)
+                return self._marked(kind, f"rollback: {reason}")
+            case HistoryEventType.STEP_FAILED:
+                return self._marked(kind, f"{step} failed: {error}")
+            case HistoryEventType.CANCEL_REQUESTED:
+                return self._marked(kind, f"cancel requested: {error or 'by an operator'}")
+            case HistoryEventType.RETRY_REQUESTED:
+                return self._marked(kind, "operator retry: compensating the remaining steps")
+            case HistoryEventType.RETRY_SCHEDULED:
+                return self._marked(kind, f"{step}: retry in {_duration(event.get('delay_ms') or 0)}")
+        # A type a newer server sent: its name and whatever it carries.
         details = [str(v) for v in (step, event.get("direction"), error) if v]
-        return f"· {kind}" + (f" ({', '.join(details)})" if details else "")
+        return f"· {event.get('type')}" + (f" ({', '.join(details)})" if details else "")
+
+    def _marked(self, kind: HistoryEventType, text: str) -> str:
+        """`text` after the event type's glyph, in its colour."""
+        mark = EVENT_MARKS[kind]
+        return self._paint(f"{mark.glyph} {text}", mark.look)
 
     def _rollback_reason(self) -> str:
         """Why the rollback began: the first `rollback_started`, else the execution's error."""
         for event in self.events:
-            if event.get("type") == "rollback_started":
+            if _type_of(event) is HistoryEventType.ROLLBACK_STARTED:
                 return _reason(event.get("step"), event.get("error"))
         error = self.execution.get("error") or {}
         return _reason(error.get("step"), error.get("message"))
 
     def _line(self, at: float | None, text: str) -> str:
         offset = f"+{(at - self.origin) / 1000:.3f}s" if at is not None and self.origin is not None else "?"
-        return f"  {self._paint(f'{offset:>8}', _DIM)}  {text}"
+        return f"  {self._paint(f'{offset:>8}', FAINT)}  {text}"
 
-    def _next_type(self, index: int) -> Any:
-        return self.events[index + 1].get("type") if index + 1 < len(self.events) else None
+    def _next_type(self, index: int) -> HistoryEventType | None:
+        return _type_of(self.events[index + 1]) if index + 1 < len(self.events) else None
 
     def _total_ms(self) -> float | None:
         ends = [_ms(self.execution.get("updated_at")), *(_ms(e.get("at")) for e in self.events)]
         known = [t for t in ends if t is not None]
         return max(known) - self.origin if known and self.origin is not None else None
 
-    def _paint(self, text: str, *codes: str) -> str:
-        return f"\x1b[{';'.join(codes)}m{text}\x1b[{_RESET}m" if self.color and codes else text
+    def _paint(self, text: str, look: Look) -> str:
+        codes = look.ansi
+        return f"\x1b[{';'.join(codes)}m{text}\x1b[{_ANSI_RESET}m" if self.color and codes else text
 
 
-_STEP_STATUSES = ("succeeded", "compensated", "compensation_failed", "running")
+_STEP_STATUSES = (StepStatus.SUCCEEDED, StepStatus.COMPENSATED, StepStatus.COMPENSATION_FAILED, StepStatus.RUNNING)
+
+
+def _type_of(event: Mapping[str, Any]) -> HistoryEventType | None:
+    """The entry's type; None for a type this version does not know (a newer server's)."""
+    try:
+        return HistoryEventType(str(event.get("type")))
+    except ValueError:
+        return None
+
+
+def _is_terminal(status: str) -> bool:
+    """Whether the execution has ended (an unknown status has not, as far as we can tell)."""
+    try:
+        return ExecutionStatus(status).is_terminal
+    except ValueError:
+        return False
 
 
 def _reason(step: Any, message: Any) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 from litestar import Litestar
 
-from examples.participant import Call, Participant, Reply, new_id
+from saga_examples.participant import Call, Participant, Reply, new_id
 
 DECLINED = "4000-0000-0000-0002"
 FLAKY = "4000-0000-0000-0119"

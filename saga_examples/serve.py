@@ -5,7 +5,7 @@
         running.env["PAYMENT_URL"]               # the same, under the name the sagas/ files read
 
 Used by the tests and by `saga demo` (which also serves the coordinator with `serve_asgi`);
-`python -m examples` runs them on fixed ports by hand.
+`python -m saga_examples` runs them on fixed ports by hand.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import uvicorn
 from litestar import Litestar
 
-from examples import inventory, payment, shipping
+from saga_examples import inventory, payment, shipping
 
 SERVICES: dict[str, Callable[[], Litestar]] = {
     "inventory": inventory.create_app,
@@ -30,7 +30,7 @@ SERVICES: dict[str, Callable[[], Litestar]] = {
 """Each service's name and the factory of a fresh app (each `serve_examples` starts with empty state)."""
 
 DEFAULT_PORTS = {"inventory": 8101, "payment": 8102, "shipping": 8103}
-"""The ports of `python -m examples`, and the defaults written in the `sagas/` files."""
+"""The ports of `python -m saga_examples`, and the defaults written in the `sagas/` files."""
 
 _START_TIMEOUT_S = 10.0
 
@@ -134,7 +134,7 @@ def _bind(host: str, port: int) -> socket.socket:
     # socket says IPPROTO_TCP, and without it every keep-alive request waits ~40 ms on delayed ACKs.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        # Lets `python -m examples` restart at once on its fixed ports (no TIME_WAIT refusal).
+        # Lets `python -m saga_examples` restart at once on its fixed ports (no TIME_WAIT refusal).
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
     except OSError:

@@ -13,7 +13,7 @@ from typing import Any
 
 from litestar import Litestar
 
-from examples.participant import BadRequest, Call, Participant, Reply, new_id
+from saga_examples.participant import BadRequest, Call, Participant, Reply, new_id
 
 OUT_OF_STOCK = "OUT-OF-STOCK"
 

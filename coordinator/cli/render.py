@@ -14,26 +14,14 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from coordinator.cli.symbols import arrow_of, event_look, status_look
+from coordinator.cli.timeline import render_timeline
 from coordinator.client import ApiError, Event, Execution, ExecutionStatus, SagaError, SagaRef
-from coordinator.timeline import render_timeline
 
-__all__ = ["LiveTimeline", "Output"]
+__all__ = ["LiveTimeline", "Output", "raw"]
 
 _PIPE_WIDTH = 200
 """Columns when stdout is not a terminal: wide enough that ids and errors are not folded."""
-
-_STATUS_STYLE = {
-    "completed": "green",
-    "succeeded": "green",
-    "compensated": "yellow",
-    "running": "cyan",
-    "compensating": "yellow",
-    "failed": "bold red",
-    "compensation_failed": "bold red",
-    "skipped": "dim",
-    "pending": "dim",
-}
-_ARROWS = {"action": "→", "compensation": "↩"}
 
 
 class Output:
@@ -82,7 +70,7 @@ class Output:
         """An execution: a header line, its error, and a table of its steps."""
         self.console.print(_header(execution), soft_wrap=True)
         if execution.error is not None:
-            self.line(f"error: {execution.error}", _STATUS_STYLE.get(str(execution.status)))
+            self.line(f"error: {execution.error}", status_look(execution.status).style)
         table = Table(box=None, pad_edge=False, header_style="bold")
         for column in ("step", "status", "attempts", "undo attempts", "last code", "last error"):
             table.add_column(
@@ -91,7 +79,7 @@ class Output:
         for step in execution.steps:
             table.add_row(
                 step.name,
-                Text(step.status, style=_STATUS_STYLE.get(step.status, "")),
+                Text(step.status, style=status_look(step.status).style),
                 str(step.attempts),
                 str(step.compensation_attempts),
                 _text(step.last_status_code),
@@ -120,7 +108,7 @@ class Output:
             table.add_row(
                 ex.id,
                 f"{ex.saga} v{ex.version}",
-                Text(str(ex.status), style=_STATUS_STYLE.get(str(ex.status), "")),
+                Text(str(ex.status), style=status_look(ex.status).style),
                 _when(ex.created_at),
                 _when(ex.updated_at),
                 _text(ex.error),
@@ -137,18 +125,15 @@ class Output:
             right = column in ("seq", "attempt", "code", "took")
             table.add_column(column, justify="right" if right else "left", no_wrap=column != "error")
         for e in events:
-            step = f"{_ARROWS.get(e.direction or '', '')} {e.step}".strip() if e.step else ""
+            step = f"{arrow_of(e.direction)} {e.step}".strip() if e.step else ""
             took = f"{e.duration_ms} ms" if e.duration_ms is not None else ""
             note = e.error or ""
             if e.delay_ms is not None:
                 note = f"{note} · retry in {e.delay_ms} ms" if note else f"retry in {e.delay_ms} ms"
-            style = (
-                "red" if e.type.endswith("failed") else "green" if e.type.endswith(("succeeded", "completed")) else ""
-            )
             table.add_row(
                 str(e.seq),
                 _when(e.at),
-                Text(e.type, style=style),
+                Text(e.type, style=event_look(e.type).style),
                 step,
                 _text(e.attempt),
                 _text(e.status_code),
@@ -211,7 +196,7 @@ def _header(execution: Execution) -> Text:
     header = Text()
     header.append(f"{execution.saga} v{execution.version}", style="bold")
     header.append(f" · execution {execution.id} · ")
-    header.append(str(execution.status), style=_STATUS_STYLE.get(str(execution.status), ""))
+    header.append(str(execution.status), style=status_look(execution.status).style)
     header.append(f" · created {_when(execution.created_at)}")
     if execution.trace_id:
         header.append(f" · trace {execution.trace_id}")

@@ -8,14 +8,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
-import httpx
-
 from coordinator.api import create_app
+from coordinator.cli.timeline import render_timeline
+from coordinator.client import AsyncSagaClient
 from coordinator.definition import find_definition_files, load_definition_file
 from coordinator.runtime import Runtime
 from coordinator.settings import Settings
-from coordinator.timeline import render_timeline
-from examples.serve import serve_asgi, serve_examples
+from saga_examples.serve import serve_asgi, serve_examples
 
 ORDER = {
     "order_id": "ord-1001",
@@ -24,6 +23,10 @@ ORDER = {
     "card": "4242-4242-4242-4242",
     "address": "1 Main St, Springfield",
 }
+_CALL_TIMEOUT_S = 60.0
+_SCENARIO_WAIT_S = 30.0
+"""How long each scenario may take to end; each needs well under a second."""
+
 SCENARIOS: list[tuple[str, dict[str, Any], str]] = [
     ("A checkout that completes", ORDER, "completed"),
     (
@@ -58,22 +61,18 @@ async def _scenarios(url: str, env: dict[str, str], sagas_dir: Path, color: bool
     for name, value in env.items():
         print(f"  {name}={value}", file=out)
     ok = True
-    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+    # The shipped client, as a service would use it; it raises a typed error for any refusal.
+    async with AsyncSagaClient(url, timeout=_CALL_TIMEOUT_S) as client:
         for path in find_definition_files(sagas_dir):
-            document = load_definition_file(path, env={**os.environ, **env})
-            r = await http.post("/v1/sagas", json=document)
-            r.raise_for_status()
-            print(f"Registered {r.json()['name']} v{r.json()['version']} from {path.name}", file=out)
+            ref = await client.register(load_definition_file(path, env={**os.environ, **env}))
+            print(f"Registered {ref.name} v{ref.version} from {path.name}", file=out)
         for title, order, expected in SCENARIOS:
-            r = await http.post(
-                "/v1/sagas/order-checkout/executions", json={"input": order}, params={"wait": "30s"}
-            )
-            r.raise_for_status()
-            execution = r.json()
-            events = (await http.get(f"/v1/executions/{execution['id']}/events", params={"limit": 1000})).json()
+            handle = await client.start("order-checkout", order, wait=_SCENARIO_WAIT_S)
+            execution = handle.execution
+            events = [event.raw async for event in client.events(execution.id)]
             print(f"\n== {title}", file=out)
-            print(render_timeline(execution, events["items"], color=color), file=out)
-            ok = ok and execution["status"] == expected
+            print(render_timeline(execution.raw, events, color=color), file=out)
+            ok = ok and execution.status == expected
     print(
         "\nEvery transition above was persisted before the next call; "
         "GET /v1/executions/{id}/events serves the same history.",

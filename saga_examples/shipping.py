@@ -13,7 +13,7 @@ from typing import Any
 
 from litestar import Litestar
 
-from examples.participant import Call, Participant, Reply, new_id
+from saga_examples.participant import Call, Participant, Reply, new_id
 
 UNDELIVERABLE = "nowhere"
 

@@ -1,10 +1,9 @@
-"""The `saga` command: serve, validate, openapi, demo; and the operator's commands on the API
-(register, start, get, ls, events, watch, cancel, retry; see `coordinator.operator_cli`)."""
+"""`saga serve`, `saga migrate`, `saga validate` and `saga openapi`: running the coordinator and
+checking what it will run."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import logging
@@ -12,17 +11,18 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from coordinator.operator_cli import add_commands
 from coordinator.settings import Settings, SettingsError
+
+__all__ = ["add_commands", "configure_logging", "openapi_document"]
 
 log = logging.getLogger("coordinator")
 
 
-def _configure_logging(level: str, fmt: str = "text") -> None:
+def configure_logging(level: str, fmt: str = "text") -> None:
     """JSON lines (one object per event, with trace and execution ids) or plain text, on stderr."""
     from coordinator.telemetry import JsonFormatter
 
@@ -67,7 +67,7 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"saga serve: invalid definitions in {settings.sagas_dir}:", file=sys.stderr)
             print(format_report(results), file=sys.stderr)
             return 2
-    _configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format)
     if not settings.api_tokens:
         log.warning("SAGA_API_TOKENS is not set: the API is open to anyone who can reach %s", settings.host)
     if not settings.allowed_targets:
@@ -169,18 +169,8 @@ def _openapi(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from coordinator.demo import run_demo
-
-    _configure_logging("ERROR")  # the timelines say what happened; log lines would interleave
-    return asyncio.run(run_demo(sagas_dir=Path(args.sagas_dir), color=not args.no_color and sys.stdout.isatty()))
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of `saga`."""
-    parser = argparse.ArgumentParser(prog="saga", description="Saga coordinator for microservices.")
-    commands = parser.add_subparsers(dest="command", required=True)
-
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add serve, migrate, validate and openapi to `saga`'s parser."""
     serve = commands.add_parser("serve", help="run the coordinator's HTTP API and engine")
     serve.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port to bind (default 8080)")
@@ -200,26 +190,3 @@ def build_parser() -> argparse.ArgumentParser:
     openapi = commands.add_parser("openapi", help="print the API's OpenAPI document")
     openapi.add_argument("--format", choices=("yaml", "json"), default="yaml")
     openapi.set_defaults(run=_openapi)
-
-    demo = commands.add_parser("demo", help="run example sagas end to end and print their timelines")
-    demo.add_argument("--sagas-dir", default=str(_default_sagas_dir()), help="where the example definitions are")
-    demo.add_argument("--no-color", action="store_true")
-    demo.set_defaults(run=_demo)
-    add_commands(commands)
-    return parser
-
-
-def _default_sagas_dir() -> Path:
-    here = Path.cwd() / "sagas"
-    return here if here.is_dir() else Path(__file__).resolve().parent.parent / "sagas"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `saga` console script."""
-    args = build_parser().parse_args(argv)
-    code: int = args.run(args)
-    return code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
