@@ -115,6 +115,7 @@ async def test_start_wait_and_read_an_execution(
     coordinator: Coordinator, participant: ScriptedParticipant, saga_name: str
 ) -> None:
     name = saga_name
+    participant.on("/c", Reply(status=201, body={"booked": "c-1"}))
     async with AsyncSagaClient(coordinator.url) as client:
         await client.register(three_steps(participant.url, name=name))
         handle = await client.start(name, {"order": "o-1"})
@@ -123,7 +124,7 @@ async def test_start_wait_and_read_an_execution(
         assert done.status is ExecutionStatus.COMPLETED and done.succeeded and done.is_terminal
         assert [s.status for s in done.steps] == ["succeeded"] * 3 and done.step("b").attempts == 1
         assert done.input == {"order": "o-1"} and done.trace_id and done.error is None
-        assert (await handle.result()) == done
+        assert (await handle.result()) == done.output == {"booked": "c-1"}  # the last step's answer
         assert (await client.get(handle.id)) == done
         assert (await handle.refresh()).status == "completed"
         types = [e.type async for e in handle.events()]
@@ -293,7 +294,7 @@ async def test_a_wait_with_a_timeout_returns_the_execution_as_it_stands(
         with pytest.raises(WaitTimeout) as timed_out:
             await handle.result(timeout=0.1)
         assert isinstance(timed_out.value, TimeoutError) and timed_out.value.execution.status == "running"
-        assert (await handle.result(timeout=10)).status == "completed"
+        assert (await handle.result(timeout=10)) == {"ok": True} and handle.status == "completed"
 
 
 async def test_a_body_over_the_limit_is_payload_too_large(coordinator: Coordinator) -> None:

@@ -33,7 +33,7 @@ async def test_every_call_of_the_blocking_client(
 ) -> None:
     definition = tmp_path / "saga.yml"
     definition.write_text(yaml.safe_dump(three_steps(participant.url, name=saga_name)))
-    participant.on("/c", Reply(status=201), Reply(status=409))  # the second execution rolls back
+    participant.on("/c", Reply(status=201, body={"shipped": True}), Reply(status=409))  # the second rolls back
 
     def scenario() -> None:
         with SagaClient(coordinator.url) as client:
@@ -44,7 +44,7 @@ async def test_every_call_of_the_blocking_client(
 
             handle = client.start(saga_name, {"order": "o-1"}, idempotency_key=f"{saga_name}-1")
             assert handle.created and repr(handle).startswith("<ExecutionHandle")
-            assert handle.result(timeout=10).succeeded
+            assert handle.result(timeout=10) == {"shipped": True} and handle.execution.succeeded  # what c answered
             assert handle.wait() is handle.execution and handle.refresh().status == "completed"
             assert [e.type for e in handle.events()][-1] == "execution_completed"
             assert not client.start(saga_name, {"order": "o-1"}, idempotency_key=f"{saga_name}-1").created
