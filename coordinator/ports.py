@@ -185,10 +185,6 @@ class SagaStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def unfinished_execution_ids(self) -> list[str]:
-        """Ids of every execution that is not terminal, oldest first (recovery's work list)."""
-
-    @abc.abstractmethod
     async def claim(
         self, owner: str, *, lease_ms: int, limit: int, ids: list[str] | None = None, force: bool = False
     ) -> list[Claim]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -161,8 +161,6 @@ class Settings:
     """`SAGA_LOG_LEVEL`."""
     log_format: str = "json"
     """`SAGA_LOG_FORMAT`: `json` (one object per line, with trace and execution ids) or `text`."""
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    """Reserved for test wiring; never read from the environment."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:

@@ -86,10 +86,3 @@ class SagaSpec:
     description: str | None = None
     deadline_ms: int | None = None
     input_schema: dict[str, Any] | None = None
-
-    def step_index(self, name: str) -> int:
-        """The position of the step called `name`."""
-        for i, step in enumerate(self.steps):
-            if step.name == name:
-                return i
-        raise KeyError(name)
