@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import time
+from dataclasses import replace
 
 import httpx
 from opentelemetry import trace
@@ -17,9 +18,9 @@ from coordinator.core.outcome import OutcomeKind, StepOutcome, TruncatedBody
 from coordinator.executor.classify import classify_response, classify_transport_error, decode_body
 from coordinator.executor.limits import request_problem
 from coordinator.executor.policy import TargetPolicy
-from coordinator.executor.redaction import redact_outcome, redact_text, spellings
 from coordinator.executor.transport import POLICY_EXTENSION, GuardedTransport, Resolver, TargetRefused, system_resolver
 from coordinator.ports import OutboundRequest, StepExecutor
+from coordinator.redaction import redact, redact_json, spellings
 
 USER_AGENT = f"saga-coordinator/{__version__}"
 """Sent on every participant call unless the step's definition sets its own."""
@@ -67,10 +68,11 @@ class HttpStepExecutor(StepExecutor):
     async def send(self, request: OutboundRequest) -> StepOutcome:
         """Send once, inside the attempt's HTTP client span, which the participant's traceparent names."""
         headers = dict(request.headers)
+        forms = spellings(request.redact)
         parent = self._propagator.extract(carrier=request.trace_carrier)
         if self._tracer is None:
             self._propagator.inject(headers, context=parent)
-            return redact_outcome(await self._send(request, headers), request.redact)
+            return _redacted(await self._send(request, headers), forms)
         span = self._tracer.start_span(
             request.method,
             context=parent,
@@ -78,12 +80,12 @@ class HttpStepExecutor(StepExecutor):
             attributes={
                 **request.span_attributes,
                 "http.request.method": request.method,
-                "url.full": redact_text(request.url, spellings(request.redact)),
+                "url.full": redact(request.url, forms),
             },
         )
         self._propagator.inject(headers, context=trace.set_span_in_context(span))
         try:
-            outcome = redact_outcome(await self._send(request, headers), request.redact)
+            outcome = _redacted(await self._send(request, headers), forms)
         except BaseException as error:
             span.record_exception(error)
             span.end()
@@ -189,6 +191,21 @@ class HttpStepExecutor(StepExecutor):
     @staticmethod
     def _elapsed(started: float) -> int:
         return int((time.perf_counter() - started) * 1000)
+
+
+def _redacted(outcome: StepOutcome, forms: tuple[str, ...]) -> StepOutcome:
+    """`outcome` without the secrets in its error or its kept response (a participant may echo them)."""
+    if not forms:
+        return outcome
+    response = outcome.response
+    if response is not None:
+        response = replace(
+            response,
+            headers={k: redact(v, forms) for k, v in response.headers.items()},
+            body=redact_json(response.body, forms),
+        )
+    error = redact(outcome.error, forms) if outcome.error is not None else None
+    return replace(outcome, error=error, response=response)
 
 
 def _finish_span(span: Span, outcome: StepOutcome) -> None:
