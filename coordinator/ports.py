@@ -259,6 +259,61 @@ class StepExecutor(abc.ABC):
         """Send `request` once, within its timeout, and classify the answer."""
 
 
+TRACE_HEADERS = ("traceparent", "tracestate")
+"""The W3C trace context headers."""
+
+
+class AttemptSpan(abc.ABC):
+    """One attempt's HTTP client span, open from just before the request is sent until its outcome is known."""
+
+    @property
+    @abc.abstractmethod
+    def headers(self) -> dict[str, str]:
+        """The trace headers to send with the request, naming this span as the participant's parent."""
+
+    @abc.abstractmethod
+    def finish(self, outcome: StepOutcome) -> None:
+        """Record the classified (already redacted) outcome and end the span."""
+
+    @abc.abstractmethod
+    def abort(self, error: BaseException) -> None:
+        """The attempt was interrupted (cancelled, or our own fault): record `error` and end the span."""
+
+
+class AttemptTracer(abc.ABC):
+    """Opens the span of each attempt the executor sends (telemetry implements it). Must not raise."""
+
+    @abc.abstractmethod
+    def start(self, request: OutboundRequest, *, url: str) -> AttemptSpan:
+        """Open the span of `request`, a child of its `trace_carrier`; `url` is the URL to record (redacted)."""
+
+
+class UnrecordedSpan(AttemptSpan):
+    """Records nothing; the request carries the trace headers it was given (the step's context, say)."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self._headers = headers
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The trace headers given."""
+        return self._headers
+
+    def finish(self, outcome: StepOutcome) -> None:
+        """Nothing to record."""
+
+    def abort(self, error: BaseException) -> None:
+        """Nothing to record."""
+
+
+class NullAttemptTracer(AttemptTracer):
+    """Records no span; the participant still gets the step's trace context, as the carrier holds it."""
+
+    def start(self, request: OutboundRequest, *, url: str) -> AttemptSpan:
+        """An unrecorded span carrying the request's `traceparent` and `tracestate` on."""
+        return UnrecordedSpan({k: v for k in TRACE_HEADERS if (v := request.trace_carrier.get(k))})
+
+
 WakeupCallback = Callable[[], Awaitable[None]]
 
 

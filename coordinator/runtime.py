@@ -96,7 +96,7 @@ class Runtime:
                 client,
                 max_response_bytes=settings.max_response_bytes,
                 policy=policy,
-                tracer=telemetry.tracer if telemetry.tracing_enabled else None,
+                tracer=telemetry.attempt_tracer(),
             )
         registry = DefinitionRegistry(store, clock, allow_target=policy.check)
         secrets = EnvSecretSource()
