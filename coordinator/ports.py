@@ -185,10 +185,6 @@ class SagaStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def unfinished_execution_ids(self) -> list[str]:
-        """Ids of every execution that is not terminal, oldest first (recovery's work list)."""
-
-    @abc.abstractmethod
     async def claim(
         self, owner: str, *, lease_ms: int, limit: int, ids: list[str] | None = None, force: bool = False
     ) -> list[Claim]:
@@ -265,6 +261,61 @@ class StepExecutor(abc.ABC):
         The outcome's error and kept response never contain a value of `request.redact` (in any
         spelling a participant may echo it back in): the engine records the outcome as it is.
         """
+
+
+TRACE_HEADERS = ("traceparent", "tracestate")
+"""The W3C trace context headers."""
+
+
+class AttemptSpan(abc.ABC):
+    """One attempt's HTTP client span, open from just before the request is sent until its outcome is known."""
+
+    @property
+    @abc.abstractmethod
+    def headers(self) -> dict[str, str]:
+        """The trace headers to send with the request, naming this span as the participant's parent."""
+
+    @abc.abstractmethod
+    def finish(self, outcome: StepOutcome) -> None:
+        """Record the classified (already redacted) outcome and end the span."""
+
+    @abc.abstractmethod
+    def abort(self, error: BaseException) -> None:
+        """The attempt was interrupted (cancelled, or our own fault): record `error` and end the span."""
+
+
+class AttemptTracer(abc.ABC):
+    """Opens the span of each attempt the executor sends (telemetry implements it). Must not raise."""
+
+    @abc.abstractmethod
+    def start(self, request: OutboundRequest, *, url: str) -> AttemptSpan:
+        """Open the span of `request`, a child of its `trace_carrier`; `url` is the URL to record (redacted)."""
+
+
+class UnrecordedSpan(AttemptSpan):
+    """Records nothing; the request carries the trace headers it was given (the step's context, say)."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self._headers = headers
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The trace headers given."""
+        return self._headers
+
+    def finish(self, outcome: StepOutcome) -> None:
+        """Nothing to record."""
+
+    def abort(self, error: BaseException) -> None:
+        """Nothing to record."""
+
+
+class NullAttemptTracer(AttemptTracer):
+    """Records no span; the participant still gets the step's trace context, as the carrier holds it."""
+
+    def start(self, request: OutboundRequest, *, url: str) -> AttemptSpan:
+        """An unrecorded span carrying the request's `traceparent` and `tracestate` on."""
+        return UnrecordedSpan({k: v for k in TRACE_HEADERS if (v := request.trace_carrier.get(k))})
 
 
 WakeupCallback = Callable[[], Awaitable[None]]

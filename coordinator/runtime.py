@@ -99,7 +99,7 @@ class Runtime:
                 build_client(max_connections=settings.outbound_connections),
                 max_response_bytes=settings.max_response_bytes,
                 policy=policy,
-                tracer=telemetry.tracer if telemetry.tracing_enabled else None,
+                tracer=telemetry.attempt_tracer(),
             )
         secrets = EnvSecretSource()
         install_redaction(secrets.all_values)

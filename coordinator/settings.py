@@ -11,11 +11,9 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-
-from coordinator.executor.policy import TargetPolicy
 
 DEFAULT_DATABASE_URL = "sqlite:///./saga.db"
 _DEFAULT_BODY = 1024 * 1024
@@ -29,6 +27,10 @@ SCOPES = ("definitions:write", "executions:start", "executions:read", "admin")
 
 # RFC 6750 b64token characters: what a bearer token may hold (no ':' or ',', which split entries).
 _TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+_TARGET_NAME = re.compile(r"[a-z0-9_*](?:[a-z0-9_*.-]*[a-z0-9_*])?")
+_TARGET_BRACKETED = re.compile(r"\[([0-9a-f:.]+)\](?::([0-9]+|\*))?")
+# Resolvers read a host whose last label is a number as an IPv4 address (WHATWG URL rules).
+_NUMERIC_LABEL = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)")
 
 
 class SettingsError(ValueError):
@@ -92,6 +94,67 @@ def _token_file(path: str) -> tuple[str, ...]:
         raise SettingsError(f"SAGA_API_TOKENS_FILE {path!r} cannot be read: {error.strerror}") from None
     lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
     return tuple(line for line in lines if line)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetName:
+    """A `SAGA_ALLOWED_TARGETS` entry naming a host (lower-case; `*` wildcards make it a pattern)."""
+
+    host: str
+    port: int | None
+    """None: any port."""
+
+
+@dataclass(frozen=True, slots=True)
+class TargetNetwork:
+    """A `SAGA_ALLOWED_TARGETS` entry naming one address or a network."""
+
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+    port: int | None
+    """None: any port."""
+
+
+def parse_target_entry(text: str) -> TargetName | TargetNetwork:
+    """One `SAGA_ALLOWED_TARGETS` entry; `coordinator.executor.policy` describes the grammar.
+
+    Raises:
+        SettingsError: the entry is not a name pattern, an address or a network; the message names it.
+    """
+    raw = text.strip().lower()
+    try:
+        if "/" in raw:
+            return TargetNetwork(ipaddress.ip_network(raw.replace("[", "").replace("]", ""), strict=True), None)
+        bracketed = _TARGET_BRACKETED.fullmatch(raw)
+        if bracketed:
+            return TargetNetwork(ipaddress.ip_network(bracketed.group(1)), _target_port(bracketed.group(2), text))
+        if raw.count(":") >= 2:
+            return TargetNetwork(ipaddress.ip_network(raw), None)
+    except ValueError as error:
+        raise SettingsError(
+            f"SAGA_ALLOWED_TARGETS entry {text!r} is not a valid address or network: {error}"
+        ) from None
+    host, sep, port_text = raw.partition(":")
+    port = _target_port(port_text if sep else None, text)
+    host = host.rstrip(".")
+    try:
+        if str(ipaddress.IPv4Address(host)) == host:
+            return TargetNetwork(ipaddress.ip_network(host), port)
+    except ValueError:
+        pass
+    if _NUMERIC_LABEL.fullmatch(host.rsplit(".", 1)[-1]):
+        # `127.1`, `0x7f.0.0.1`, `2130706433`: an address, but not spelled as a.b.c.d. Never guess.
+        raise SettingsError(f"SAGA_ALLOWED_TARGETS entry {text!r}: write an IPv4 address as a.b.c.d")
+    if not _TARGET_NAME.fullmatch(host):
+        raise SettingsError(f"SAGA_ALLOWED_TARGETS entry {text!r} is not a host name, address or network")
+    return TargetName(host, port)
+
+
+def _target_port(text: str | None, entry: str) -> int | None:
+    if text is None or text == "*":
+        return None
+    if not text.isdigit() or not 0 < int(text) <= 65535:
+        raise SettingsError(f"SAGA_ALLOWED_TARGETS entry {entry!r}: invalid port {text!r}")
+    return int(text)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
@@ -171,8 +234,6 @@ class Settings:
     """`SAGA_LOG_LEVEL`."""
     log_format: str = "json"
     """`SAGA_LOG_FORMAT`: `json` (one object per line, with trace and execution ids) or `text`."""
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    """Reserved for test wiring; never read from the environment."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
@@ -216,10 +277,7 @@ class Settings:
         if self.log_format not in ("json", "text"):
             raise SettingsError(f"SAGA_LOG_FORMAT must be json or text, got {self.log_format!r}")
         self.token_grants()
-        try:
-            TargetPolicy(self.allowed_targets)
-        except ValueError as error:
-            raise SettingsError(str(error)) from None
+        self.target_entries()
         if not self.api_tokens and not self.insecure and not is_loopback(self.host):
             raise SettingsError(
                 f"refusing to bind {self.host!r} with an open API: set SAGA_API_TOKENS, "
@@ -234,6 +292,14 @@ class Settings:
             SettingsError: an entry is malformed.
         """
         return tuple(parse_token_entry(entry) for entry in self.api_tokens)
+
+    def target_entries(self) -> tuple[TargetName | TargetNetwork, ...]:
+        """The parsed `allowed_targets` (blank entries skipped).
+
+        Raises:
+            SettingsError: an entry is malformed.
+        """
+        return tuple(parse_target_entry(entry) for entry in self.allowed_targets if entry.strip())
 
 
 def is_loopback(host: str) -> bool:

@@ -11,8 +11,6 @@ from litestar import Litestar, Router
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.plugins import PluginProtocol
-from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
 from coordinator import __version__
 from coordinator.api.auth import require_scope
@@ -23,6 +21,7 @@ from coordinator.api.sagas import SagaController
 from coordinator.runtime import Runtime
 from coordinator.settings import Settings
 from coordinator.telemetry import Telemetry
+from coordinator.telemetry.inbound import with_server_spans
 
 log = logging.getLogger("coordinator.api")
 
@@ -44,19 +43,6 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Litesta
             if own:
                 await active.close()
 
-    plugins: list[PluginProtocol] = []
-    if telemetry.tracing_enabled:
-        # Inbound requests get server spans; a start request's span becomes the saga's parent.
-        plugins.append(
-            OpenTelemetryPlugin(
-                OpenTelemetryConfig(
-                    tracer_provider=telemetry.tracer_provider,
-                    meter_provider=telemetry.meter_provider,
-                    exclude=["/healthz", "/readyz", "/metrics"],
-                    exclude_spans=["receive", "send"],
-                )
-            )
-        )
     grants = settings.token_grants()  # parsed once; a malformed entry stops the app here
     v1 = Router(
         path="/",
@@ -67,7 +53,6 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Litesta
     app = Litestar(
         route_handlers=[v1, healthz, readyz, metrics],
         lifespan=[lifespan],
-        plugins=plugins,
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
@@ -90,6 +75,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Litesta
         debug=False,
         logging_config=None,  # the host process (saga serve, tests) owns logging
     )
+    # Inbound requests get server spans; a start request's span becomes the saga's parent. The
+    # handler is wrapped, not the app: `create_app` still returns the Litestar app (its routes,
+    # state and schema), and the span sees the response its exception handlers made of an error.
+    app.asgi_handler = with_server_spans(app.asgi_handler, telemetry)
     app.state.settings = settings
     app.state.grants = grants
     return app

@@ -10,8 +10,6 @@ from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter, QueryParameter
-from opentelemetry import trace
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from coordinator.api.auth import DEFINITIONS_WRITE, EXECUTIONS_READ, EXECUTIONS_START, scope
 from coordinator.api.params import (
@@ -31,6 +29,7 @@ from coordinator.api.problems import problem_responses
 from coordinator.api.schemas import ExecutionView, SagaList, SagaRef, SagaView, StartRequest, execution_view, saga_view
 from coordinator.definition import parse_document
 from coordinator.errors import InvalidInput
+from coordinator.telemetry.inbound import saga_parent
 
 
 @dataclass
@@ -182,8 +181,4 @@ class SagaController(Controller):
 
 def _trace_parent(request: Request[Any, Any, Any]) -> dict[str, str]:
     """The saga's parent: this request's server span when traced, else the caller's `traceparent`."""
-    if trace.get_current_span().get_span_context().is_valid:
-        carrier: dict[str, str] = {}
-        TraceContextTextMapPropagator().inject(carrier)
-        return carrier
-    return {k: v for k in ("traceparent", "tracestate") if (v := request.headers.get(k))}
+    return saga_parent(request.headers)

@@ -89,10 +89,3 @@ class SagaSpec:
     output: Any = None
     """The definition's `output:`: a JSON value whose strings may be `{{ }}` templates over
     `steps` and `execution`; None when the definition declares none."""
-
-    def step_index(self, name: str) -> int:
-        """The position of the step called `name`."""
-        for i, step in enumerate(self.steps):
-            if step.name == name:
-                return i
-        raise KeyError(name)

@@ -6,20 +6,18 @@ import asyncio
 import hashlib
 import json
 import time
+from dataclasses import replace
 
 import httpx
-from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from coordinator import __version__
 from coordinator.core.outcome import OutcomeKind, StepOutcome, TruncatedBody
 from coordinator.executor.classify import classify_response, classify_transport_error, decode_body
 from coordinator.executor.limits import request_problem
 from coordinator.executor.policy import TargetPolicy
-from coordinator.executor.redaction import redact_outcome, redact_text, spellings
 from coordinator.executor.transport import POLICY_EXTENSION, GuardedTransport, Resolver, TargetRefused, system_resolver
-from coordinator.ports import OutboundRequest, StepExecutor
+from coordinator.ports import AttemptTracer, NullAttemptTracer, OutboundRequest, StepExecutor
+from coordinator.redaction import redact, redact_json, spellings
 
 USER_AGENT = f"saga-coordinator/{__version__}"
 """Sent on every participant call unless the step's definition sets its own."""
@@ -56,13 +54,12 @@ class HttpStepExecutor(StepExecutor):
         *,
         max_response_bytes: int = 256 * 1024,
         policy: TargetPolicy | None = None,
-        tracer: Tracer | None = None,
+        tracer: AttemptTracer | None = None,
     ) -> None:
         self._client = client
         self._max_response_bytes = max_response_bytes
         self._policy = policy or TargetPolicy()
-        self._tracer = tracer
-        self._propagator = TraceContextTextMapPropagator()
+        self._tracer = tracer or NullAttemptTracer()
 
     async def aclose(self) -> None:
         """Close the client: for the one who built it (see `build_client`) and handed it over for good."""
@@ -70,29 +67,15 @@ class HttpStepExecutor(StepExecutor):
 
     async def send(self, request: OutboundRequest) -> StepOutcome:
         """Send once, inside the attempt's HTTP client span, which the participant's traceparent names."""
-        headers = dict(request.headers)
-        parent = self._propagator.extract(carrier=request.trace_carrier)
-        if self._tracer is None:
-            self._propagator.inject(headers, context=parent)
-            return redact_outcome(await self._send(request, headers), request.redact)
-        span = self._tracer.start_span(
-            request.method,
-            context=parent,
-            kind=SpanKind.CLIENT,
-            attributes={
-                **request.span_attributes,
-                "http.request.method": request.method,
-                "url.full": redact_text(request.url, spellings(request.redact)),
-            },
-        )
-        self._propagator.inject(headers, context=trace.set_span_in_context(span))
+        forms = spellings(request.redact)
+        span = self._tracer.start(request, url=redact(request.url, forms))
+        headers = {**request.headers, **span.headers}
         try:
-            outcome = redact_outcome(await self._send(request, headers), request.redact)
+            outcome = _redacted(await self._send(request, headers), forms)
         except BaseException as error:
-            span.record_exception(error)
-            span.end()
+            span.abort(error)
             raise
-        _finish_span(span, outcome)
+        span.finish(outcome)
         return outcome
 
     async def _send(self, request: OutboundRequest, headers: dict[str, str]) -> StepOutcome:
@@ -195,13 +178,17 @@ class HttpStepExecutor(StepExecutor):
         return int((time.perf_counter() - started) * 1000)
 
 
-def _finish_span(span: Span, outcome: StepOutcome) -> None:
-    """Record the classified (already redacted) outcome on the attempt's span and end it."""
-    if outcome.status_code is not None:
-        span.set_attribute("http.response.status_code", outcome.status_code)
-    span.set_attribute("saga.outcome", outcome.label)
-    if outcome.kind is not OutcomeKind.SUCCESS:
-        span.set_status(Status(StatusCode.ERROR, outcome.describe()))
-        if outcome.status_code is None:
-            span.set_attribute("error.type", outcome.label)
-    span.end()
+def _redacted(outcome: StepOutcome, forms: tuple[str, ...]) -> StepOutcome:
+    """`outcome` without the secrets in its error or its kept response (a participant may echo them)."""
+    if not forms:
+        return outcome
+    response = outcome.response
+    if response is not None:
+        response = replace(
+            response,
+            headers={k: redact(v, forms) for k, v in response.headers.items()},
+            body=redact_json(response.body, forms),
+        )
+    error = redact(outcome.error, forms) if outcome.error is not None else None
+    return replace(outcome, error=error, response=response)
+

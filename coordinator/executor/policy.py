@@ -40,9 +40,8 @@ from coordinator.executor.addresses import (
     is_ambiguous_ipv4,
     reach,
 )
+from coordinator.settings import TargetName, TargetNetwork, parse_target_entry
 
-_NAME_PATTERN = re.compile(r"[a-z0-9_*](?:[a-z0-9_*.-]*[a-z0-9_*])?")
-_BRACKETED = re.compile(r"\[([0-9a-f:.]+)\](?::([0-9]+|\*))?")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -79,45 +78,14 @@ class _AddressEntry:
         return self.network.num_addresses == 1 and self.covers(address, port)
 
 
-def _port(text: str | None, entry: str) -> int | None:
-    if text is None or text == "*":
-        return None
-    if not text.isdigit() or not 0 < int(text) <= 65535:
-        raise ValueError(f"SAGA_ALLOWED_TARGETS entry {entry!r}: invalid port {text!r}")
-    return int(text)
-
-
-def parse_entry(text: str) -> _NameEntry | _AddressEntry:
-    """One `SAGA_ALLOWED_TARGETS` entry.
-
-    Raises:
-        ValueError: the entry is not a name pattern, an address or a network; the message names it.
-    """
-    raw = text.strip().lower()
-    try:
-        if "/" in raw:
-            return _AddressEntry(ipaddress.ip_network(raw.replace("[", "").replace("]", ""), strict=True), None)
-        bracketed = _BRACKETED.fullmatch(raw)
-        if bracketed:
-            return _AddressEntry(ipaddress.ip_network(bracketed.group(1)), _port(bracketed.group(2), text))
-        if raw.count(":") >= 2:
-            return _AddressEntry(ipaddress.ip_network(raw), None)
-    except ValueError as error:
-        raise ValueError(f"SAGA_ALLOWED_TARGETS entry {text!r} is not a valid address or network: {error}") from None
-    host, sep, port_text = raw.partition(":")
-    port = _port(port_text if sep else None, text)
-    host = host.rstrip(".")
-    literal = ip_literal(host)
-    if literal is not None:
-        return _AddressEntry(ipaddress.ip_network(literal), port)
-    if is_ambiguous_ipv4(host):
-        raise ValueError(f"SAGA_ALLOWED_TARGETS entry {text!r}: write an IPv4 address as a.b.c.d")
-    if not _NAME_PATTERN.fullmatch(host):
-        raise ValueError(f"SAGA_ALLOWED_TARGETS entry {text!r} is not a host name, address or network")
-    if "*" not in host:
-        return _NameEntry(host, port, None)
-    regex = re.compile(".*".join(re.escape(part) for part in host.split("*")))
-    return _NameEntry(host, port, regex)
+def _matcher(entry: TargetName | TargetNetwork) -> _NameEntry | _AddressEntry:
+    """The matcher for one parsed entry (`coordinator.settings.parse_target_entry` reads the text)."""
+    if isinstance(entry, TargetNetwork):
+        return _AddressEntry(entry.network, entry.port)
+    if "*" not in entry.host:
+        return _NameEntry(entry.host, entry.port, None)
+    regex = re.compile(".*".join(re.escape(part) for part in entry.host.split("*")))
+    return _NameEntry(entry.host, entry.port, regex)
 
 
 _VERDICTS_KEPT = 4096
@@ -128,8 +96,8 @@ class TargetPolicy:
     """The allowlist; empty allows any host except the always-refused ones."""
 
     def __init__(self, entries: tuple[str, ...] = ()) -> None:
-        """Parse `entries`; a malformed one raises ValueError naming it."""
-        parsed = [parse_entry(e) for e in entries if e.strip()]
+        """Parse `entries`; a malformed one raises `SettingsError` (a ValueError) naming it."""
+        parsed = [_matcher(parse_target_entry(e)) for e in entries if e.strip()]
         self._names = tuple(e for e in parsed if isinstance(e, _NameEntry))
         self._addresses = tuple(e for e in parsed if isinstance(e, _AddressEntry))
         # The policy never changes, and a saga calls the same few hosts over and over: each

@@ -229,12 +229,6 @@ class MemoryStore(SagaStore):
         found = [codec.event_from_row(r) for r in rows]
         return paging.page_of(found, limit, lambda e: paging.event_cursor(e.seq))
 
-    async def unfinished_execution_ids(self) -> list[str]:
-        """See `SagaStore.unfinished_execution_ids`."""
-        await self._enter()
-        rows = [r for r in self._executions.values() if r["status"] in UNFINISHED_STATUSES]
-        return [r["id"] for r in sorted(rows, key=lambda r: (r["created_at_ms"], r["id"]))]
-
     async def claim(
         self, owner: str, *, lease_ms: int, limit: int, ids: list[str] | None = None, force: bool = False
     ) -> list[Claim]:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, literal, select, text, tuple_
+from sqlalchemy import Connection, func, insert, literal, select, tuple_
 
 from coordinator.core.history import HistoryEvent
 from coordinator.core.state import ExecutionState, ExecutionStatus
@@ -230,11 +230,3 @@ def events(conn: Connection, execution_id: str, after_seq: int, limit: int) -> l
     if not found and not execution_exists(conn, execution_id):
         raise ExecutionNotFound(execution_id)
     return found
-
-
-def unfinished_ids(conn: Connection) -> list[str]:
-    """Non-terminal execution ids, oldest first."""
-    # The predicate is the partial index's own text, literal values included: a planner proves a
-    # partial index usable only from literals, never from bound parameters.
-    query = select(X.c.id).where(text(tables.UNFINISHED_PREDICATE)).order_by(X.c.created_at_ms, X.c.id)
-    return list(conn.execute(query).scalars())

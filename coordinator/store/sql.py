@@ -310,10 +310,6 @@ class SqlStore(SagaStore):
         found = await self._read(lambda conn: queries.events(conn, execution_id, after_seq, limit + 1))
         return paging.page_of(found, limit, lambda e: paging.event_cursor(e.seq))
 
-    async def unfinished_execution_ids(self) -> list[str]:
-        """See `SagaStore.unfinished_execution_ids`."""
-        return await self._read(queries.unfinished_ids)
-
     async def claim(
         self, owner: str, *, lease_ms: int, limit: int, ids: list[str] | None = None, force: bool = False
     ) -> list[Claim]:

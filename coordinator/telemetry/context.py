@@ -12,7 +12,6 @@ import hashlib
 from collections.abc import Mapping
 
 from opentelemetry import trace
-from opentelemetry.context import Context
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, format_span_id, format_trace_id
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -88,8 +87,3 @@ def step_carrier(carrier: Mapping[str, str], span_id: int) -> dict[str, str]:
     headers: dict[str, str] = {}
     _propagator.inject(headers, context=trace.set_span_in_context(NonRecordingSpan(step)))
     return headers
-
-
-def context_from_carrier(carrier: Mapping[str, str]) -> Context:
-    """An OpenTelemetry context whose current span is the one the carrier names."""
-    return _propagator.extract(carrier=dict(carrier))

@@ -7,12 +7,12 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, assert_never
-from urllib.parse import quote, quote_plus
 
 from opentelemetry.trace import format_span_id
 
 from coordinator.core.history import HistoryEvent, HistoryEventType
 from coordinator.ports import ExecutionRecord
+from coordinator.redaction import redact, spellings
 from coordinator.telemetry.context import span_context_of, step_span_id, trace_id_of
 from coordinator.telemetry.spans import step_round
 
@@ -92,11 +92,6 @@ REDACTED_LOGGERS = (
 children's), so each one that may carry a URL, an error or a traceback is named."""
 
 
-def _spellings(secret: str) -> set[str]:
-    """A secret as sent and as it appears percent-encoded in a URL or escaped in JSON."""
-    return {secret, quote(secret, safe=""), quote(secret), quote_plus(secret), json.dumps(secret)[1:-1]}
-
-
 class SecretRedactingFilter(logging.Filter):
     """Value-based redaction, a backstop: any current secret value in a record becomes `***`.
 
@@ -112,29 +107,22 @@ class SecretRedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record without the secret values; never drop it."""
-        forms = sorted({form for value in self._secrets() if value for form in _spellings(value)}, key=len,
-                       reverse=True)
+        forms = spellings(self._secrets())
         if not forms:
             return True
         message = record.getMessage()
-        redacted = _redact(message, forms)
+        redacted = redact(message, forms)
         if redacted != message:
             record.msg, record.args = redacted, ()
         for name in _CONTEXT_FIELDS:
             value = getattr(record, name, None)
             if isinstance(value, str):
-                setattr(record, name, _redact(value, forms))
+                setattr(record, name, redact(value, forms))
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = _redact(record.exc_text, forms)
+            record.exc_text = redact(record.exc_text, forms)
         return True
-
-
-def _redact(text: str, forms: Sequence[str]) -> str:
-    for form in forms:
-        text = text.replace(form, "***")
-    return text
 
 
 def install_redaction(secrets: Callable[[], Iterable[str]], loggers: Iterable[str] = REDACTED_LOGGERS) -> None:

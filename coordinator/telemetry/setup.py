@@ -22,6 +22,8 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRat
 from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry, generate_latest
 
+from coordinator.ports import AttemptTracer
+from coordinator.telemetry.attempts import OtelAttemptTracer
 from coordinator.telemetry.ids import PresetIdGenerator
 
 SERVICE_NAME = "saga-coordinator"
@@ -121,6 +123,14 @@ class Telemetry:
     def tracer(self) -> Tracer:
         """The coordinator's tracer."""
         return self.tracer_provider.get_tracer(INSTRUMENTATION)
+
+    def attempt_tracer(self) -> AttemptTracer:
+        """The executor's attempt spans; with tracing off, only the trace context is passed on.
+
+        Off, no span is started at all: a sampler that records nothing would still mint a new,
+        unsampled span id for the participant's `traceparent`.
+        """
+        return OtelAttemptTracer(self.tracer if self.tracing_enabled else None)
 
     def prometheus_text(self) -> bytes:
         """Every metric in the Prometheus text format."""

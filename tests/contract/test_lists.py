@@ -120,18 +120,6 @@ async def test_events_page_in_seq_order(store: SagaStore) -> None:
     assert (await store.list_events("ex-1", after_seq=10, limit=5)).items == []
 
 
-async def test_unfinished_ids_oldest_first(store: SagaStore, populated: list[ExecutionRecord]) -> None:
-    unfinished = [r for r in populated if not r.state.status.is_terminal]
-    expected = sorted(unfinished, key=lambda r: (r.state.created_at_ms, r.state.id))
-
-    assert await store.unfinished_execution_ids() == [r.state.id for r in expected]
-
-    done = expected[0].state
-    await store.commit(replace(done, status=ExecutionStatus.COMPENSATED), (), expected_revision=0)
-    assert await store.unfinished_execution_ids() == [r.state.id for r in expected[1:]]
-
-
 async def test_empty_lists(store: SagaStore) -> None:
-    assert await store.unfinished_execution_ids() == []
     page = await store.list_executions(limit=10)
     assert (page.items, page.next_cursor) == ([], None)
