@@ -218,6 +218,9 @@ class _Timeline:
                 return self._marked(kind, "operator retry: compensating the remaining steps")
             case HistoryEventType.RETRY_SCHEDULED:
                 return self._marked(kind, f"{step}: retry in {_duration(event.get('delay_ms') or 0)}")
+            case HistoryEventType.COMPENSATION_RESOLVED:
+                who = f" by {event.get('actor')}" if event.get("actor") else ""
+                return self._marked(kind, f"{step}: undone by hand{who}: {event.get('note')}")
         # A type a newer server sent: its name and whatever it carries.
         details = [str(v) for v in (step, event.get("direction"), error) if v]
         return f"· {event.get('type')}" + (f" ({', '.join(details)})" if details else "")

@@ -11,7 +11,7 @@ from dataclasses import replace
 import httpx
 
 from coordinator import __version__
-from coordinator.core.outcome import OutcomeKind, StepOutcome, TruncatedBody
+from coordinator.core.outcome import OutcomeKind, RequestSnapshot, StepOutcome, TruncatedBody
 from coordinator.executor.classify import classify_response, classify_transport_error, decode_body
 from coordinator.executor.limits import request_problem
 from coordinator.executor.policy import TargetPolicy
@@ -72,6 +72,8 @@ class HttpStepExecutor(StepExecutor):
         headers = {**request.headers, **span.headers}
         try:
             outcome = _redacted(await self._send(request, headers), forms)
+            if outcome.request is not None:
+                outcome = replace(outcome, request=self._kept_request(outcome.request, forms))
         except BaseException as error:
             span.abort(error)
             raise
@@ -93,8 +95,21 @@ class HttpStepExecutor(StepExecutor):
         if request.body is not None:
             content = json.dumps(request.body, separators=(",", ":")).encode()
             headers.setdefault("content-type", "application/json")
+        sent = RequestSnapshot(method=request.method, url=request.url, headers=dict(headers), body=request.body)
         started = time.perf_counter()
         deadline = asyncio.get_running_loop().time() + timeout_s
+        outcome = await self._exchange(request, headers, content, timeout_s, deadline, started)
+        return replace(outcome, request=sent)
+
+    async def _exchange(
+        self,
+        request: OutboundRequest,
+        headers: dict[str, str],
+        content: bytes | None,
+        timeout_s: float,
+        deadline: float,
+        started: float,
+    ) -> StepOutcome:
         try:
             async with asyncio.timeout_at(deadline):
                 # Built directly, not with `client.build_request`: nothing of the client's own state
@@ -171,6 +186,28 @@ class HttpStepExecutor(StepExecutor):
             pass
         return bytes(kept), TruncatedBody(
             size_bytes=size, sha256=digest.hexdigest() if complete else None, kept_bytes=len(kept)
+        )
+
+    def _kept_request(self, sent: RequestSnapshot, forms: tuple[str, ...]) -> RequestSnapshot:
+        """The request as it is kept: secrets as `***`, the body cut at the response limit like answers."""
+        body = redact_json(sent.body, forms) if forms else sent.body
+        truncated = None
+        if body is not None:
+            encoded = json.dumps(body, separators=(",", ":")).encode()
+            limit = self._max_response_bytes
+            if len(encoded) > limit:
+                truncated = TruncatedBody(
+                    size_bytes=len(encoded), sha256=hashlib.sha256(encoded).hexdigest(), kept_bytes=limit
+                )
+                body = encoded[:limit].decode("utf-8", errors="ignore")
+        if not forms:
+            return replace(sent, body=body, truncated=truncated)
+        return RequestSnapshot(
+            method=sent.method,
+            url=redact(sent.url, forms),
+            headers={k: redact(v, forms) for k, v in sent.headers.items()},
+            body=body,
+            truncated=truncated,
         )
 
     @staticmethod

@@ -113,3 +113,4 @@ async def test_a_secret_never_leaves_the_request(
         assert not leaks, f"the secret reached the {place}: {leaks[0][:500]}"
     assert any("token=***" in s for s in spans)  # redacted, not dropped
     assert "***" in dump  # the echoed response body was kept, redacted
+    assert any('"Authorization":"Bearer ***"' in a for a in answers)  # the request as sent is kept, redacted
