@@ -8,6 +8,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from coordinator.core.history import HistoryEvent
@@ -56,6 +57,66 @@ class ExecutionRecord:
     """The fencing token: incremented by every claim; an owner's writes carry the epoch it claimed."""
     quarantined: str | None = None
     """Why recovery stopped driving it (it crashed the coordinator repeatedly); None normally."""
+    business_key: str | None = None
+    """The definition's `key:` rendered over the input at start (SPEC section 8); None without one."""
+
+    def attention_reason(self, now_ms: int) -> AttentionReason | None:
+        """Why the execution needs an operator at `now_ms`, or None when it does not."""
+        state = self.state
+        if state.status is ExecutionStatus.FAILED:
+            return AttentionReason.FAILED
+        if self.quarantined is not None:
+            return AttentionReason.QUARANTINED
+        if state.attention_at_ms is not None and state.attention_at_ms <= now_ms:
+            return AttentionReason.STALLED
+        return None
+
+
+class AttentionReason(StrEnum):
+    """Why an execution needs an operator (`?attention=true`, `saga_executions_needing_attention`)."""
+
+    FAILED = "failed"
+    """A compensation failed for good: retry or resolve it."""
+    QUARANTINED = "quarantined"
+    """Recovery stopped driving it: it kept crashing the coordinator."""
+    STALLED = "stalled"
+    """Unfinished, and no new history for longer than its saga's `alert_after`."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionQuery:
+    """Which executions a list shows; every field given narrows it (they combine with AND)."""
+
+    saga: str | None = None
+    status: ExecutionStatus | None = None
+    key: str | None = None
+    """The business key, exactly."""
+    id_prefix: str | None = None
+    """The start of the execution id (to find one from a short id)."""
+    created_after_ms: int | None = None
+    """Inclusive."""
+    created_before_ms: int | None = None
+    """Exclusive."""
+    attention_at_ms: int | None = None
+    """Only executions needing attention at this time (failed, quarantined, or stalled)."""
+
+
+EVERY_EXECUTION = ExecutionQuery()
+"""The query that narrows nothing."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttentionCount:
+    """How many executions of one saga need attention for one reason."""
+
+    saga: str
+    reason: AttentionReason
+    count: int
+
+
+ArchiveWriter = Callable[[list[dict[str, Any]]], None]
+"""Receives deleted executions (one JSON-able document each: execution, steps, history) and makes
+them durable before the delete commits; raising aborts the delete."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -168,14 +229,39 @@ class SagaStore(abc.ABC):
 
     @abc.abstractmethod
     async def list_executions(
-        self,
-        *,
-        saga: str | None = None,
-        status: ExecutionStatus | None = None,
-        limit: int,
-        cursor: str | None = None,
+        self, query: ExecutionQuery = EVERY_EXECUTION, *, limit: int, cursor: str | None = None
     ) -> Page[ExecutionRecord]:
-        """Executions, newest first (created_at, then id), optionally filtered."""
+        """Executions matching `query`, newest first (created_at, then id).
+
+        Each filter is served by an index (the key, the attention time, the id's primary key), so a
+        page costs about the same with a million rows stored as with a hundred.
+        """
+
+    @abc.abstractmethod
+    async def attention_counts(self, now_ms: int) -> list[AttentionCount]:
+        """How many executions need attention at `now_ms`, by saga and reason: one indexed query."""
+
+    @abc.abstractmethod
+    async def note_attention(self, now_ms: int, *, limit: int) -> list[ExecutionRecord]:
+        """Executions that need attention at `now_ms` and were not noted since their last commit.
+
+        Marks them noted in the same write, so across replicas each is returned once per episode
+        (a commit clears the mark): the caller logs one warning per execution that starts needing
+        attention.
+        """
+
+    @abc.abstractmethod
+    async def purge_finished(
+        self, finished_before_ms: int, *, limit: int, archive: ArchiveWriter | None = None
+    ) -> int:
+        """Delete up to `limit` `completed` or `compensated` executions that finished before
+        `finished_before_ms`, with their steps, history and pending actions, in one transaction;
+        `archive` receives them first, inside it. Returns how many were deleted. `failed` ones are
+        never deleted."""
+
+    @abc.abstractmethod
+    async def count_finished(self, finished_before_ms: int) -> int:
+        """How many `completed` or `compensated` executions finished before `finished_before_ms`."""
 
     @abc.abstractmethod
     async def list_events(self, execution_id: str, *, after_seq: int = 0, limit: int) -> Page[StoredEvent]:
@@ -215,8 +301,9 @@ class SagaStore(abc.ABC):
         """Give up `owner`'s leases (on shutdown) so another process can claim them at once."""
 
     @abc.abstractmethod
-    async def quarantine(self, execution_id: str, reason: str) -> None:
-        """Stop recovery from driving the execution (it keeps crashing the coordinator)."""
+    async def quarantine(self, execution_id: str, reason: str, *, now_ms: int) -> None:
+        """Stop recovery from driving the execution (it keeps crashing the coordinator); it needs
+        attention from `now_ms`."""
 
     @abc.abstractmethod
     async def unquarantine(self, execution_id: str) -> None:

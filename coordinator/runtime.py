@@ -109,7 +109,11 @@ class Runtime:
             Collaborators(
                 store=store,
                 registry=DefinitionRegistry(
-                    store, clock, allow_target=policy.check, secret_exists=lambda name: secrets(name) is not None
+                    store,
+                    clock,
+                    allow_target=policy.check,
+                    secret_exists=lambda name: secrets(name) is not None,
+                    default_alert_after_ms=settings.alert_after_ms,
                 ),
                 executor=executor,
                 timers=timers,

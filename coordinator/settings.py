@@ -15,7 +15,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from coordinator.durations import parse_duration_ms
+
 DEFAULT_DATABASE_URL = "sqlite:///./saga.db"
+DEFAULT_ALERT_AFTER_MS = 15 * 60 * 1000
+"""`SAGA_ALERT_AFTER` when unset (the same as `core.spec.DEFAULT_ALERT_AFTER_MS`)."""
 _DEFAULT_BODY = 1024 * 1024
 _DEFAULT_WAIT = 60.0
 _DEFAULT_RESPONSE = 256 * 1024
@@ -183,6 +187,20 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _duration(env: Mapping[str, str], name: str) -> int | None:
+    """A duration variable (`15m`, `30d`, or seconds) in milliseconds; None when unset."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = parse_duration_ms(raw)
+    except ValueError as error:
+        raise SettingsError(f"{name}: {error}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be longer than zero, got {raw!r}")
+    return value
+
+
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     raw = env.get(name, "")
     return tuple(item.strip() for item in raw.split(",") if item.strip())
@@ -234,6 +252,15 @@ class Settings:
     """`SAGA_LOG_LEVEL`."""
     log_format: str = "json"
     """`SAGA_LOG_FORMAT`: `json` (one object per line, with trace and execution ids) or `text`."""
+    alert_after_ms: int = DEFAULT_ALERT_AFTER_MS
+    """`SAGA_ALERT_AFTER` (e.g. `15m`): an unfinished execution with no new history for this long needs
+    attention, unless its saga declares its own `alert_after`."""
+    retention_ms: int | None = None
+    """`SAGA_RETENTION` (e.g. `30d`): delete `completed` and `compensated` executions that finished
+    longer ago than this; None (unset) keeps everything."""
+    archive_dir: Path | None = None
+    """`SAGA_ARCHIVE_DIR`: retention writes each execution it deletes here first (a JSON line in a
+    daily file, fsynced before the delete commits)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
@@ -257,6 +284,9 @@ class Settings:
             fault_target=env.get("SAGA_FAULT_TARGET") or None,
             log_level=(env.get("SAGA_LOG_LEVEL") or "INFO").upper(),
             log_format=(env.get("SAGA_LOG_FORMAT") or "json").lower(),
+            alert_after_ms=_duration(env, "SAGA_ALERT_AFTER") or DEFAULT_ALERT_AFTER_MS,
+            retention_ms=_duration(env, "SAGA_RETENTION"),
+            archive_dir=Path(archive) if (archive := env.get("SAGA_ARCHIVE_DIR")) else None,
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given).validated()

@@ -36,6 +36,16 @@ def _given(**values: object) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not KEEP}
 
 
+def attention_at(spec: SagaSpec, state: ExecutionState, now_ms: int) -> int | None:
+    """When `state`, changed at `now_ms`, needs attention: now if it failed, after `alert_after` of
+    silence if it is unfinished, never once it completed or was compensated."""
+    if state.status is ExecutionStatus.FAILED:
+        return now_ms
+    if state.status.is_terminal:
+        return None
+    return now_ms + spec.alert_after_ms
+
+
 class Draft:
     """The state being decided, with the actions and history gathered so far."""
 
@@ -115,8 +125,14 @@ class Draft:
         """Freeze the draft. Without history nothing changed, so the state needs no commit."""
         if not self.history:
             return Decision(state=self.state, actions=tuple(self.actions))
+        attention = attention_at(self.spec, self.state, self.now)
         return Decision(
-            state=replace(self.state, updated_at_ms=self.now),
+            state=replace(
+                self.state,
+                updated_at_ms=self.now,
+                finished_at_ms=self.now if self.state.status.is_terminal else None,
+                attention_at_ms=attention,
+            ),
             actions=tuple(self.actions),
             history=tuple(self.history),
         )

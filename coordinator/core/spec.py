@@ -64,6 +64,10 @@ class CallSpec:
         return self.origin + self.path_template
 
 
+DEFAULT_ALERT_AFTER_MS = 15 * 60 * 1000
+"""`alert_after` when neither the definition nor `SAGA_ALERT_AFTER` says: 15 minutes."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StepSpec:
     """One saga step: a forward call and the call that undoes it."""
@@ -89,3 +93,7 @@ class SagaSpec:
     output: Any = None
     """The definition's `output:`: a JSON value whose strings may be `{{ }}` templates over
     `steps` and `execution`; None when the definition declares none."""
+    key: str | None = None
+    """The definition's `key:`: a template over `input` rendered at start (the business key)."""
+    alert_after_ms: int = DEFAULT_ALERT_AFTER_MS
+    """An unfinished execution with no new history for this long needs attention (SPEC section 8)."""

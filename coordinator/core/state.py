@@ -147,6 +147,11 @@ class ExecutionState:
     """Set when an operator cancelled a running execution; rollback follows the call in flight."""
     error: ExecutionError | None = None
     revision: int = 0
+    finished_at_ms: int | None = None
+    """When it reached its terminal status (None while it is not terminal): what retention reads."""
+    attention_at_ms: int | None = None
+    """When the execution needs (or will need) an operator's attention: when it failed, or when an
+    unfinished one will have gone `alert_after` without new history. None once it ended well."""
     """Incremented on every committed decision; the store's compare-and-set token."""
 
     def with_step(self, index: int, step: StepState) -> ExecutionState:

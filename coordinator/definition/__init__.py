@@ -3,6 +3,7 @@
 * `parse_document` - bytes to a mapping; `compile_definition` - every check, then the spec.
 * `render_request` - a call's `{{ JMESPath }}` templates rendered at call time.
 * `validate_input` - a start request's input against the saga's `input_schema`.
+* `render_key` - an execution's business key from its input (`key:`).
 * `render_output` - a completed execution's output: the `output:` template, or the last answer.
 * `secret_problems`, `spec_secret_problems` - templates reading secrets that are not set.
 * `load_definition_file`, `validate_directory` - definitions on disk (`saga validate`, `--sagas-dir`).
@@ -10,8 +11,8 @@
 
 from coordinator.definition.compiler import compile_definition
 from coordinator.definition.documents import document_digest, parse_document
-from coordinator.definition.durations import parse_duration_ms
 from coordinator.definition.inputs import validate_input
+from coordinator.definition.keys import MAX_KEY_LENGTH, render_key
 from coordinator.definition.loader import (
     FileResult,
     expand_variables,
@@ -37,8 +38,10 @@ from coordinator.definition.templates import (
     render_request,
     render_value,
 )
+from coordinator.durations import parse_duration_ms
 
 __all__ = [
+    "MAX_KEY_LENGTH",
     "FileResult",
     "OutputResult",
     "RenderedRequest",
@@ -56,6 +59,7 @@ __all__ = [
     "load_definition_file",
     "parse_document",
     "parse_duration_ms",
+    "render_key",
     "render_output",
     "render_request",
     "render_value",

@@ -7,7 +7,15 @@ import dataclasses
 from typing import Any
 
 from coordinator.core.retry import Jitter, RetryPolicy
-from coordinator.core.spec import RETRY_ON_CONNECT, RETRY_ON_TIMEOUT, CallSpec, SagaSpec, StatusPattern, StepSpec
+from coordinator.core.spec import (
+    DEFAULT_ALERT_AFTER_MS,
+    RETRY_ON_CONNECT,
+    RETRY_ON_TIMEOUT,
+    CallSpec,
+    SagaSpec,
+    StatusPattern,
+    StepSpec,
+)
 from coordinator.definition.models import CallDocument, DefaultsDocument, RetryDocument, SagaDocument, StepDocument
 from coordinator.definition.urls import split_url
 
@@ -20,7 +28,9 @@ COMPENSATION_SUCCESS = ("2xx", "404", "410")
 DEFAULT_RETRY_ON = (RETRY_ON_TIMEOUT, RETRY_ON_CONNECT, "408", "429", "5xx")
 
 
-def build_spec(document: SagaDocument, *, version: int) -> SagaSpec:
+def build_spec(
+    document: SagaDocument, *, version: int, default_alert_after_ms: int = DEFAULT_ALERT_AFTER_MS
+) -> SagaSpec:
     """The compiled saga. `document` must have passed every check."""
     defaults = document.defaults or DefaultsDocument()
     return SagaSpec(
@@ -31,6 +41,8 @@ def build_spec(document: SagaDocument, *, version: int) -> SagaSpec:
         deadline_ms=document.deadline,
         input_schema=copy.deepcopy(document.input_schema),
         output=copy.deepcopy(document.output),
+        key=document.key,
+        alert_after_ms=document.alert_after if document.alert_after is not None else default_alert_after_ms,
     )
 
 

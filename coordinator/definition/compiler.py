@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from coordinator.core.spec import SagaSpec
+from coordinator.core.spec import DEFAULT_ALERT_AFTER_MS, SagaSpec
 from coordinator.definition.builder import build_spec
 from coordinator.definition.consistency import consistency_problems
 from coordinator.definition.models import SagaDocument
@@ -24,6 +24,7 @@ def compile_definition(
     version: int,
     allow_target: Callable[[str], str | None] | None = None,
     secret_exists: SecretExists | None = None,
+    default_alert_after_ms: int = DEFAULT_ALERT_AFTER_MS,
 ) -> SagaSpec:
     """Validate `document` (SPEC §2) and compile it as version `version`.
 
@@ -36,6 +37,7 @@ def compile_definition(
         secret_exists: when given, every template that reads a secret that is not set is a
             problem naming the variable to set (`definition.secrets`); without it, secrets are
             not checked (an offline `saga validate`, or recompiling a stored version).
+        default_alert_after_ms: `alert_after` for a definition that declares none (`SAGA_ALERT_AFTER`).
 
     Raises:
         DefinitionInvalid: with one `Problem` per thing wrong, each at its JSON path.
@@ -54,7 +56,7 @@ def compile_definition(
         problems += [p for p in map(_problem, exc.errors()) if p.path not in taken]
     if problems or model is None:
         raise invalid_definition(problems)
-    return build_spec(model, version=version)
+    return build_spec(model, version=version, default_alert_after_ms=default_alert_after_ms)
 
 
 def invalid_definition(problems: list[Problem]) -> DefinitionInvalid:

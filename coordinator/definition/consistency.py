@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from coordinator.definition.durations import format_duration_ms, parse_duration_ms
 from coordinator.definition.expressions import (
     TemplateSyntaxError,
     check_roots,
@@ -22,6 +21,7 @@ from coordinator.definition.expressions import (
 )
 from coordinator.definition.paths import join_path, strings_in
 from coordinator.definition.urls import split_url
+from coordinator.durations import format_duration_ms, parse_duration_ms
 from coordinator.errors import Problem
 
 TargetPolicy = Callable[[str], str | None]
@@ -63,6 +63,8 @@ def consistency_problems(document: Mapping[str, Any], allow_target: TargetPolicy
 
     if document.get("output") is not None:
         problems += _output_problems(document["output"], positions, len(steps))
+    if isinstance(document.get("key"), str):
+        problems += _key_problems(document["key"])
 
     # The layers each retry policy is merged from (see builder.compensation_retry_policy).
     saga_retry = _mapping(defaults.get("retry"))
@@ -164,6 +166,22 @@ def _output_problems(output: Any, positions: Mapping[str, int], step_count: int)
                 message = f"expression {source!r} reads {ref.root}: an output may read only steps and execution"
                 problems.append(Problem(where, message))
     return problems
+
+
+def _key_problems(key: str) -> list[Problem]:
+    """`key` is rendered at start, before any step answered: it may read only `input`."""
+    if not contains_template(key):
+        return []
+    try:
+        sources = [e.source for e in parse_template(key).expressions]
+    except TemplateSyntaxError as error:
+        return [Problem("key", str(error))]
+    return [
+        Problem("key", f"expression {source!r} reads {ref.root}: a key is rendered at start and may read only input")
+        for source in sources
+        for ref in root_references(source)
+        if ref.root != "input"
+    ]
 
 
 def _target_problems(url: Any, path: str, allow_target: TargetPolicy | None) -> list[Problem]:

@@ -15,9 +15,9 @@ import jsonschema
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from coordinator.core.spec import RETRY_ON_CONNECT, RETRY_ON_TIMEOUT, StatusPattern
-from coordinator.definition.durations import parse_duration_ms
 from coordinator.definition.expressions import TemplateSyntaxError, parse_template
 from coordinator.definition.urls import MAX_URL_LENGTH, split_url
+from coordinator.durations import parse_duration_ms
 
 MAX_STEPS = 50
 MAX_HEADERS = 50
@@ -289,11 +289,29 @@ class SagaDocument(_Document):
     deadline: PositiveDuration | None = None
     defaults: DefaultsDocument | None = None
     steps: Annotated[list[StepDocument], Field(min_length=1, max_length=MAX_STEPS)]
+    key: (
+        Annotated[
+            str,
+            Field(
+                max_length=1000,
+                description="the business key of each execution: a template over input, such as "
+                '"{{ input.order_id }}"; rendered at start (at most 200 characters), searchable with ?key=',
+            ),
+        ]
+        | None
+    ) = None
+    alert_after: Annotated[
+        PositiveDuration | None,
+        Field(
+            description="an unfinished execution with no new history for this long needs attention "
+            "(default: SAGA_ALERT_AFTER, 15m)"
+        ),
+    ] = None
     output: Annotated[
         Any,
         Field(
             description="the execution's output: a value whose strings may be {{ }} templates over steps and "
-            "execution, such as \"{{ steps.create.response.body.account }}\"; without it, the last step's "
+            'execution, such as "{{ steps.create.response.body.account }}"; without it, the last step\'s '
             "response body"
         ),
     ] = None

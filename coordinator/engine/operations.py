@@ -14,7 +14,7 @@ from coordinator.core.events import CancelRequested, ResolveRequested, Resumed, 
 from coordinator.core.machine import begin_execution
 from coordinator.core.resolve import resolve_problem, step_position
 from coordinator.core.state import ExecutionStatus
-from coordinator.definition import spec_secret_problems, validate_input
+from coordinator.definition import render_key, spec_secret_problems, validate_input
 from coordinator.engine.collaborators import Collaborators
 from coordinator.engine.cycle import EventCycle
 from coordinator.errors import ExecutionInputInvalid, ExecutionStateConflict, SecretNotSet
@@ -61,9 +61,11 @@ class Operations:
         missing = spec_secret_problems(spec, lambda name: parts.secrets(name) is not None)
         if missing:
             raise SecretNotSet(f"saga {saga!r} reads secrets that are not set on this coordinator", missing)
+        key = render_key(spec, input_)
         decision = begin_execution(spec, str(uuid.uuid4()), now_ms=parts.clock.now_ms())
         record = ExecutionRecord(
             state=decision.state,
+            business_key=key,
             input=input_,
             idempotency_key=idempotency_key,
             request_digest=request_digest(input_, version),

@@ -123,7 +123,7 @@ class Recovery:
                     f"quarantined after {attempts - 1} resumptions without progress "
                     "(it may crash the coordinator); POST .../retry releases it"
                 )
-                await store.quarantine(claim.execution_id, reason)
+                await store.quarantine(claim.execution_id, reason, now_ms=self._parts.clock.now_ms())
                 log.error("execution %s %s", claim.execution_id, reason)
                 return
             record = await self._cycle.handle(claim.execution_id, Resumed())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from coordinator.core.spec import SagaSpec
+from coordinator.core.spec import DEFAULT_ALERT_AFTER_MS, SagaSpec
 from coordinator.definition import SecretExists, compile_definition, document_digest
 from coordinator.errors import DefinitionConflict, SagaNotFound
 from coordinator.ports import Clock, SagaStore, StoredDefinition
@@ -23,11 +23,13 @@ class DefinitionRegistry:
         *,
         allow_target: Callable[[str], str | None] | None = None,
         secret_exists: SecretExists | None = None,
+        default_alert_after_ms: int = DEFAULT_ALERT_AFTER_MS,
     ) -> None:
         self._store = store
         self._clock = clock
         self._allow_target = allow_target
         self._secret_exists = secret_exists
+        self._alert_after_ms = default_alert_after_ms
         self._specs: dict[tuple[str, int], SagaSpec] = {}
 
     async def register(self, document: Mapping[str, Any]) -> tuple[StoredDefinition, bool]:
@@ -48,7 +50,11 @@ class DefinitionRegistry:
             else:
                 version = latest.version + 1 if latest is not None else 1
             spec = compile_definition(
-                document, version=version, allow_target=self._allow_target, secret_exists=self._secret_exists
+                document,
+                version=version,
+                allow_target=self._allow_target,
+                secret_exists=self._secret_exists,
+                default_alert_after_ms=self._alert_after_ms,
             )
             stored_doc = {**document, "version": version}
             candidate = StoredDefinition(
@@ -88,6 +94,8 @@ class DefinitionRegistry:
             stored = await self._store.get_definition(name, version)
             # Stored documents were valid at registration; no target policy re-check here, the
             # executor checks targets again at call time.
-            cached = compile_definition(stored.document, version=stored.version)
+            cached = compile_definition(
+                stored.document, version=stored.version, default_alert_after_ms=self._alert_after_ms
+            )
             self._specs[key] = cached
         return cached

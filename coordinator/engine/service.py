@@ -9,7 +9,7 @@ from coordinator.core.state import ExecutionStatus
 from coordinator.definition import OutputResult, render_output
 from coordinator.engine.collaborators import Collaborators
 from coordinator.engine.operations import Operations
-from coordinator.ports import ExecutionRecord, Page, StoredDefinition, StoredEvent
+from coordinator.ports import ExecutionQuery, ExecutionRecord, Page, StoredDefinition, StoredEvent
 
 
 class SagaService:
@@ -65,11 +65,32 @@ class SagaService:
         *,
         saga: str | None = None,
         status: ExecutionStatus | None = None,
+        key: str | None = None,
+        id_prefix: str | None = None,
+        created_after_ms: int | None = None,
+        created_before_ms: int | None = None,
+        attention: bool = False,
         limit: int,
         cursor: str | None = None,
     ) -> Page[ExecutionRecord]:
-        """Executions, newest first, optionally of one saga or in one status."""
-        return await self._parts.store.list_executions(saga=saga, status=status, limit=limit, cursor=cursor)
+        """Executions, newest first, narrowed by every filter given (see `ExecutionQuery`).
+
+        `attention` keeps those that need an operator now: failed, quarantined, or stalled.
+        """
+        query = ExecutionQuery(
+            saga=saga,
+            status=status,
+            key=key,
+            id_prefix=id_prefix,
+            created_after_ms=created_after_ms,
+            created_before_ms=created_before_ms,
+            attention_at_ms=self.now_ms() if attention else None,
+        )
+        return await self._parts.store.list_executions(query, limit=limit, cursor=cursor)
+
+    def now_ms(self) -> int:
+        """The coordinator's clock: what `attention_reason` of a record is judged against."""
+        return self._parts.clock.now_ms()
 
     async def list_events(self, execution_id: str, *, after_seq: int = 0, limit: int) -> Page[StoredEvent]:
         """History entries after `after_seq`, oldest first. Raises ExecutionNotFound."""

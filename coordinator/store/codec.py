@@ -30,6 +30,8 @@ Row = dict[str, Any]
 
 UNFINISHED_STATUSES: tuple[str, ...] = tuple(s.value for s in ExecutionStatus if not s.is_terminal)
 """Status values of executions that recovery must resume."""
+DELETABLE: tuple[str, ...] = (ExecutionStatus.COMPLETED.value, ExecutionStatus.COMPENSATED.value)
+"""What retention may delete: never `failed` (an operator still owes it a retry or a resolve)."""
 
 CALL = "call"
 WAKEUP = "wakeup"
@@ -84,6 +86,7 @@ def execution_row(record: ExecutionRecord) -> Row:
         "epoch": record.epoch,
         "recovery_attempts": 0,
         "quarantined": record.quarantined,
+        "business_key": record.business_key,
         **execution_changes(state, state.revision),
     }
 
@@ -98,6 +101,10 @@ def execution_changes(state: ExecutionState, revision: int) -> Row:
         "error_message": state.error.message if state.error else None,
         "revision": revision,
         "updated_at_ms": state.updated_at_ms,
+        "finished_at_ms": state.finished_at_ms,
+        "attention_at_ms": state.attention_at_ms,
+        # A commit is news: whether the execution needs attention is judged (and warned of) afresh.
+        "attention_noted": False,
     }
 
 
@@ -251,6 +258,8 @@ def record_from_rows(
         cancel_reason=execution["cancel_reason"],
         error=None if message is None else ExecutionError(step=execution["error_step"], message=message),
         revision=execution["revision"],
+        finished_at_ms=execution.get("finished_at_ms"),
+        attention_at_ms=execution.get("attention_at_ms"),
     )
     return ExecutionRecord(
         state=state,
@@ -261,6 +270,7 @@ def record_from_rows(
         owner=execution.get("owner"),
         epoch=execution.get("epoch") or 0,
         quarantined=execution.get("quarantined"),
+        business_key=execution.get("business_key"),
     )
 
 
@@ -290,3 +300,20 @@ def event_from_row(row: Mapping[str, Any]) -> StoredEvent:
         actor=row.get("actor"),
     )
     return StoredEvent(seq=row["seq"], event=event)
+
+
+_ARCHIVED_JSON = frozenset({"input", "trace_context", "response", "last_exchange", "resolution", "request"})
+
+
+def archive_document(execution: Row, steps: Iterable[Row], history: Iterable[Row]) -> dict[str, Any]:
+    """One deleted execution as retention archives it: its row, its steps and its history, with
+    their JSON columns decoded, so that a line of the archive reads without the schema."""
+    return {
+        "execution": _decoded(execution),
+        "steps": [_decoded(row) for row in sorted(steps, key=lambda r: int(r["idx"]))],
+        "history": [_decoded(row) for row in sorted(history, key=lambda r: int(r["seq"]))],
+    }
+
+
+def _decoded(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: load_json(v) if k in _ARCHIVED_JSON and isinstance(v, str) else v for k, v in row.items()}

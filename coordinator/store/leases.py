@@ -91,11 +91,14 @@ def note_recovery(conn: Connection, execution_id: str) -> int:
     return int(found or 0)
 
 
-def set_quarantine(conn: Connection, execution_id: str, reason: str | None) -> None:
-    """Park (`reason`) or release (None) an execution; releasing resets its recovery count."""
+def set_quarantine(conn: Connection, execution_id: str, reason: str | None, *, now_ms: int | None = None) -> None:
+    """Park (`reason`, needing attention from `now_ms`) or release (None) an execution; releasing
+    resets its recovery count (its next commit sets when it needs attention again)."""
     values: dict[str, object] = {"quarantined": reason}
     if reason is None:
         values.update(recovery_attempts=0, lease_until_ms=0)
+    else:
+        values.update(attention_at_ms=now_ms, attention_noted=False)
     conn.execute(update(X).where(X.c.id == execution_id).values(values))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from dataclasses import replace
 
 from coordinator.core.history import HistoryEvent
@@ -22,9 +23,22 @@ from coordinator.errors import (
     StaleRevision,
     StoreUnavailable,
 )
-from coordinator.ports import Claim, ExecutionRecord, Lease, Page, SagaStore, StoredDefinition, StoredEvent
+from coordinator.ports import (
+    EVERY_EXECUTION,
+    ArchiveWriter,
+    AttentionCount,
+    AttentionReason,
+    Claim,
+    ExecutionQuery,
+    ExecutionRecord,
+    Lease,
+    Page,
+    SagaStore,
+    StoredDefinition,
+    StoredEvent,
+)
 from coordinator.store import codec, paging
-from coordinator.store.codec import UNFINISHED_STATUSES, Row
+from coordinator.store.codec import DELETABLE, UNFINISHED_STATUSES, Row
 
 
 def _now_ms() -> int:
@@ -194,12 +208,7 @@ class MemoryStore(SagaStore):
         return committed
 
     async def list_executions(
-        self,
-        *,
-        saga: str | None = None,
-        status: ExecutionStatus | None = None,
-        limit: int,
-        cursor: str | None = None,
+        self, query: ExecutionQuery = EVERY_EXECUTION, *, limit: int, cursor: str | None = None
     ) -> Page[ExecutionRecord]:
         """See `SagaStore.list_executions`."""
         await self._enter()
@@ -210,14 +219,49 @@ class MemoryStore(SagaStore):
         for row in rows:
             if len(chosen) > limit:
                 break
-            if saga is not None and row["saga_name"] != saga:
-                continue
-            if status is not None and row["status"] != ExecutionStatus(status).value:
-                continue
-            if after is not None and (row["created_at_ms"], row["id"]) >= after:
-                continue
-            chosen.append(self._record(row["id"]))
+            if _matches(row, query) and (after is None or (row["created_at_ms"], row["id"]) < after):
+                chosen.append(self._record(row["id"]))
         return paging.page_of(chosen, limit, lambda r: paging.execution_cursor(r.state.created_at_ms, r.state.id))
+
+    async def attention_counts(self, now_ms: int) -> list[AttentionCount]:
+        """See `SagaStore.attention_counts`."""
+        await self._enter()
+        counts: Counter[tuple[str, AttentionReason]] = Counter()
+        for row in self._executions.values():
+            if _needs_attention(row, now_ms):
+                counts[(row["saga_name"], _reason(row))] += 1
+        return [AttentionCount(saga=saga, reason=reason, count=n) for (saga, reason), n in sorted(counts.items())]
+
+    async def note_attention(self, now_ms: int, *, limit: int) -> list[ExecutionRecord]:
+        """See `SagaStore.note_attention`."""
+        await self._enter()
+        due = [r for r in self._executions.values() if _needs_attention(r, now_ms) and not r["attention_noted"]]
+        due.sort(key=lambda r: r["attention_at_ms"])
+        for row in due[:limit]:
+            row["attention_noted"] = True
+        return [self._record(row["id"]) for row in due[:limit]]
+
+    async def purge_finished(
+        self, finished_before_ms: int, *, limit: int, archive: ArchiveWriter | None = None
+    ) -> int:
+        """See `SagaStore.purge_finished`."""
+        await self._enter()
+        chosen = sorted(
+            (r for r in self._executions.values() if _deletable(r, finished_before_ms)),
+            key=lambda r: r["finished_at_ms"],
+        )[:limit]
+        ids = [row["id"] for row in chosen]
+        if archive is not None and ids:
+            archive([codec.archive_document(row, self._steps[row["id"]], self._events[row["id"]]) for row in chosen])
+        for execution_id in ids:
+            for table in (self._executions, self._steps, self._events, self._pending):
+                table.pop(execution_id, None)
+        return len(ids)
+
+    async def count_finished(self, finished_before_ms: int) -> int:
+        """See `SagaStore.count_finished`."""
+        await self._enter()
+        return sum(1 for r in self._executions.values() if _deletable(r, finished_before_ms))
 
     async def list_events(self, execution_id: str, *, after_seq: int = 0, limit: int) -> Page[StoredEvent]:
         """See `SagaStore.list_events`; `next_cursor` is the `after_seq` of the next page, as text."""
@@ -281,10 +325,10 @@ class MemoryStore(SagaStore):
         row["recovery_attempts"] += 1
         return int(row["recovery_attempts"])
 
-    async def quarantine(self, execution_id: str, reason: str) -> None:
+    async def quarantine(self, execution_id: str, reason: str, *, now_ms: int) -> None:
         """See `SagaStore.quarantine`."""
         await self._enter()
-        self._row(execution_id)["quarantined"] = reason
+        self._row(execution_id).update(quarantined=reason, attention_at_ms=now_ms, attention_noted=False)
 
     async def unquarantine(self, execution_id: str) -> None:
         """See `SagaStore.unquarantine`."""
@@ -304,3 +348,32 @@ class MemoryStore(SagaStore):
     async def close(self) -> None:
         """Refuse further calls; the data is kept for inspection."""
         self._closed = True
+
+
+def _matches(row: Row, query: ExecutionQuery) -> bool:
+    """Whether an execution row passes every filter of `query` (as the SQL store's WHERE does)."""
+    checks = (
+        query.saga is None or row["saga_name"] == query.saga,
+        query.status is None or row["status"] == ExecutionStatus(query.status).value,
+        query.key is None or row["business_key"] == query.key,
+        not query.id_prefix or str(row["id"]).startswith(query.id_prefix),
+        query.created_after_ms is None or row["created_at_ms"] >= query.created_after_ms,
+        query.created_before_ms is None or row["created_at_ms"] < query.created_before_ms,
+        query.attention_at_ms is None or _needs_attention(row, query.attention_at_ms),
+    )
+    return all(checks)
+
+
+def _needs_attention(row: Row, now_ms: int) -> bool:
+    return row["attention_at_ms"] is not None and row["attention_at_ms"] <= now_ms
+
+
+def _reason(row: Row) -> AttentionReason:
+    if row["status"] == ExecutionStatus.FAILED.value:
+        return AttentionReason.FAILED
+    return AttentionReason.QUARANTINED if row["quarantined"] is not None else AttentionReason.STALLED
+
+
+def _deletable(row: Row, finished_before_ms: int) -> bool:
+    finished = row["finished_at_ms"]
+    return row["status"] in DELETABLE and finished is not None and finished < finished_before_ms

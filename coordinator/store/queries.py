@@ -11,12 +11,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, literal, select, tuple_
+from sqlalchemy import Connection, case, func, insert, literal, select, tuple_, update
 
 from coordinator.core.history import HistoryEvent
 from coordinator.core.state import ExecutionState, ExecutionStatus
 from coordinator.errors import ExecutionNotFound, Fenced, StaleRevision
-from coordinator.ports import ExecutionRecord, Lease, StoredEvent
+from coordinator.ports import AttentionCount, AttentionReason, ExecutionQuery, ExecutionRecord, Lease, StoredEvent
 from coordinator.store import codec, tables
 from coordinator.store import statements as sql
 from coordinator.store.codec import Row
@@ -206,21 +206,70 @@ def _write_changed_steps(conn: Connection, execution_id: str, old_steps: list[Ro
 
 def list_records(
     conn: Connection,
-    saga: str | None,
-    status: ExecutionStatus | None,
+    query: ExecutionQuery,
     after: tuple[int, str] | None,
     limit: int,
 ) -> list[ExecutionRecord]:
-    """Up to `limit` executions after the keyset position `after`, newest first."""
-    query = select(X)
-    if saga is not None:
-        query = query.where(X.c.saga_name == saga)
-    if status is not None:
-        query = query.where(X.c.status == ExecutionStatus(status).value)
+    """Up to `limit` executions matching `query` after the keyset position `after`, newest first."""
+    select_ = select(X)
+    if query.saga is not None:
+        select_ = select_.where(X.c.saga_name == query.saga)
+    if query.status is not None:
+        select_ = select_.where(X.c.status == ExecutionStatus(query.status).value)
+    if query.key is not None:
+        select_ = select_.where(X.c.business_key == query.key)
+    if query.id_prefix:
+        # A range on the primary key (ids compare bytewise: the C collation on PostgreSQL).
+        select_ = select_.where(X.c.id >= query.id_prefix, X.c.id < query.id_prefix + "\U0010ffff")
+    if query.created_after_ms is not None:
+        select_ = select_.where(X.c.created_at_ms >= query.created_after_ms)
+    if query.created_before_ms is not None:
+        select_ = select_.where(X.c.created_at_ms < query.created_before_ms)
+    if query.attention_at_ms is not None:
+        select_ = select_.where(X.c.attention_at_ms <= query.attention_at_ms)
     if after is not None:
-        query = query.where(tuple_(X.c.created_at_ms, X.c.id) < tuple_(*after))
-    query = query.order_by(X.c.created_at_ms.desc(), X.c.id.desc()).limit(limit)
-    return _records(conn, _rows(conn.execute(query)))
+        select_ = select_.where(tuple_(X.c.created_at_ms, X.c.id) < tuple_(*after))
+    select_ = select_.order_by(X.c.created_at_ms.desc(), X.c.id.desc()).limit(limit)
+    return _records(conn, _rows(conn.execute(select_)))
+
+
+def attention_counts(conn: Connection, now_ms: int) -> list[AttentionCount]:
+    """Executions needing attention at `now_ms` by saga and reason: one range scan of the attention index."""
+    reason = case(
+        (X.c.status == ExecutionStatus.FAILED.value, literal(AttentionReason.FAILED.value)),
+        (X.c.quarantined.is_not(None), literal(AttentionReason.QUARANTINED.value)),
+        else_=literal(AttentionReason.STALLED.value),
+    ).label("reason")
+    query = (
+        select(X.c.saga_name, reason, func.count().label("n"))
+        .where(X.c.attention_at_ms <= now_ms)
+        .group_by(X.c.saga_name, reason)
+        .order_by(X.c.saga_name, reason)
+    )
+    return [
+        AttentionCount(saga=row.saga_name, reason=AttentionReason(row.reason), count=int(row.n))
+        for row in conn.execute(query)
+    ]
+
+
+def note_attention(conn: Connection, now_ms: int, limit: int) -> list[ExecutionRecord]:
+    """Mark up to `limit` executions needing attention and not yet noted; return them."""
+    due = (
+        select(X.c.id)
+        .where(X.c.attention_at_ms <= now_ms, X.c.attention_noted.is_(False))
+        .order_by(X.c.attention_at_ms)
+        .limit(limit)
+    )
+    ids = list(conn.execute(due).scalars())
+    if not ids:
+        return []
+    # The guard on `attention_noted` makes the mark a claim: of two replicas, one updates each row.
+    noted = conn.execute(
+        update(X).where(X.c.id.in_(ids), X.c.attention_noted.is_(False)).values(attention_noted=True).returning(X.c.id)
+    )
+    mine = set(noted.scalars())
+    rows = _rows(conn.execute(select(X).where(X.c.id.in_(mine)))) if mine else []
+    return _records(conn, rows)
 
 
 def events(conn: Connection, execution_id: str, after_seq: int, limit: int) -> list[StoredEvent]:

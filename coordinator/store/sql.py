@@ -20,7 +20,7 @@ from sqlalchemy import Connection, literal, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from coordinator.core.history import HistoryEvent
-from coordinator.core.state import ExecutionState, ExecutionStatus
+from coordinator.core.state import ExecutionState
 from coordinator.errors import (
     DefinitionConflict,
     IdempotencyConflict,
@@ -28,8 +28,20 @@ from coordinator.errors import (
     SagaVersionNotFound,
     StoreUnavailable,
 )
-from coordinator.ports import Claim, ExecutionRecord, Lease, Page, SagaStore, StoredDefinition, StoredEvent
-from coordinator.store import codec, leases, paging, queries
+from coordinator.ports import (
+    EVERY_EXECUTION,
+    ArchiveWriter,
+    AttentionCount,
+    Claim,
+    ExecutionQuery,
+    ExecutionRecord,
+    Lease,
+    Page,
+    SagaStore,
+    StoredDefinition,
+    StoredEvent,
+)
+from coordinator.store import codec, leases, paging, queries, retention
 from coordinator.store.connect import WRITE, describe, is_sqlite, is_unavailable, make_engine, normalise_url
 from coordinator.store.group_commit import GroupCommit
 from coordinator.store.single_writer import SingleWriterLock
@@ -291,18 +303,31 @@ class SqlStore(SagaStore):
             del self._last_seqs[next(iter(self._last_seqs))]
 
     async def list_executions(
-        self,
-        *,
-        saga: str | None = None,
-        status: ExecutionStatus | None = None,
-        limit: int,
-        cursor: str | None = None,
+        self, query: ExecutionQuery = EVERY_EXECUTION, *, limit: int, cursor: str | None = None
     ) -> Page[ExecutionRecord]:
         """See `SagaStore.list_executions`."""
         paging.check_limit(limit)
         after = paging.decode_execution_cursor(cursor) if cursor is not None else None
-        found = await self._read(lambda conn: queries.list_records(conn, saga, status, after, limit + 1))
+        found = await self._read(lambda conn: queries.list_records(conn, query, after, limit + 1))
         return paging.page_of(found, limit, lambda r: paging.execution_cursor(r.state.created_at_ms, r.state.id))
+
+    async def attention_counts(self, now_ms: int) -> list[AttentionCount]:
+        """See `SagaStore.attention_counts`."""
+        return await self._read(lambda conn: queries.attention_counts(conn, now_ms))
+
+    async def note_attention(self, now_ms: int, *, limit: int) -> list[ExecutionRecord]:
+        """See `SagaStore.note_attention`."""
+        return await self._write(lambda conn: queries.note_attention(conn, now_ms, limit))
+
+    async def purge_finished(
+        self, finished_before_ms: int, *, limit: int, archive: ArchiveWriter | None = None
+    ) -> int:
+        """See `SagaStore.purge_finished`."""
+        return await self._write(lambda conn: retention.purge_finished(conn, finished_before_ms, limit, archive))
+
+    async def count_finished(self, finished_before_ms: int) -> int:
+        """See `SagaStore.count_finished`."""
+        return await self._read(lambda conn: retention.count_finished(conn, finished_before_ms))
 
     async def list_events(self, execution_id: str, *, after_seq: int = 0, limit: int) -> Page[StoredEvent]:
         """See `SagaStore.list_events`; `next_cursor` is the `after_seq` of the next page, as text."""
@@ -328,9 +353,9 @@ class SqlStore(SagaStore):
         """See `SagaStore.note_recovery`."""
         return await self._write(lambda conn: leases.note_recovery(conn, execution_id))
 
-    async def quarantine(self, execution_id: str, reason: str) -> None:
+    async def quarantine(self, execution_id: str, reason: str, *, now_ms: int) -> None:
         """See `SagaStore.quarantine`."""
-        await self._write(lambda conn: leases.set_quarantine(conn, execution_id, reason))
+        await self._write(lambda conn: leases.set_quarantine(conn, execution_id, reason, now_ms=now_ms))
 
     async def unquarantine(self, execution_id: str) -> None:
         """See `SagaStore.unquarantine`."""

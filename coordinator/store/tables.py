@@ -45,6 +45,9 @@ class ExecutionRow(SQLModel, table=True):
         Index("ix_executions_created", "created_at_ms", "id"),
         Index("ix_executions_saga_created", "saga_name", "created_at_ms", "id"),
         Index("ix_executions_status_created", "status", "created_at_ms", "id"),
+        Index("ix_executions_key", "business_key", "created_at_ms", "id"),
+        Index("ix_executions_attention", "attention_at_ms"),
+        Index("ix_executions_finished", "finished_at_ms"),
         Index(
             "ix_executions_unfinished",
             "created_at_ms",
@@ -74,6 +77,10 @@ class ExecutionRow(SQLModel, table=True):
     epoch: int = 0
     recovery_attempts: int = 0
     quarantined: str | None = Field(default=None, sa_type=Text)
+    business_key: str | None = Field(default=None, sa_type=KEY)
+    finished_at_ms: int | None = Field(default=None, sa_type=BigInteger)
+    attention_at_ms: int | None = Field(default=None, sa_type=BigInteger)
+    attention_noted: bool = False
 
 
 class ExecutionStepRow(SQLModel, table=True):

@@ -135,6 +135,7 @@ def record(
     key: str | None = None,
     digest: str | None = "digest-a",
     input: Any = None,
+    business_key: str | None = None,
 ) -> ExecutionRecord:
     """A start request's record for `state`."""
     return ExecutionRecord(
@@ -143,6 +144,7 @@ def record(
         idempotency_key=key,
         request_digest=digest,
         trace_context={"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+        business_key=business_key,
     )
 
 

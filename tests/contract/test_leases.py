@@ -11,7 +11,7 @@ from coordinator.core.state import ExecutionStatus
 from coordinator.errors import Fenced, StaleRevision
 from coordinator.ports import Lease, SagaStore
 
-from .factories import event, plain_state, record
+from .factories import T0, event, plain_state, record
 
 LONG = 60_000
 
@@ -52,7 +52,7 @@ async def test_claims_skip_terminal_quarantined_and_live_executions(store: SagaS
     await store.create_execution(record(plain_state("free")), ())
     await store.create_execution(record(plain_state("done", status=ExecutionStatus.COMPLETED)), ())
     await store.create_execution(record(plain_state("poison")), ())
-    await store.quarantine("poison", "crashed the coordinator 5 times")
+    await store.quarantine("poison", "crashed the coordinator 5 times", now_ms=T0)
     claimed = await store.claim("b", lease_ms=LONG, limit=10)
     assert [c.execution_id for c in claimed] == ["free"]
     assert (await store.load_execution("poison")).quarantined == "crashed the coordinator 5 times"

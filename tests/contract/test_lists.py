@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from coordinator.core.state import ExecutionStatus
-from coordinator.ports import ExecutionRecord, SagaStore
+from coordinator.ports import ExecutionQuery, ExecutionRecord, SagaStore
 
 from .factories import T0, label_of, labelled, plain_state, record
 
@@ -41,7 +41,7 @@ async def _walk(store: SagaStore, limit: int, **filters: object) -> list[str]:
     seen: list[str] = []
     cursor: str | None = None
     while True:
-        page = await store.list_executions(limit=limit, cursor=cursor, **filters)  # type: ignore[arg-type]
+        page = await store.list_executions(ExecutionQuery(**filters), limit=limit, cursor=cursor)  # type: ignore[arg-type]
         assert len(page.items) <= limit
         seen.extend(r.state.id for r in page.items)
         if page.next_cursor is None:

@@ -56,6 +56,7 @@ def test_postgres_migration_matches_the_tables_and_is_idempotent(postgres_url: s
     assert collations == [
         ("execution_events", "execution_id"),
         ("execution_steps", "execution_id"),
+        ("executions", "business_key"),
         ("executions", "id"),
         ("pending_actions", "execution_id"),
         ("saga_definitions", "name"),

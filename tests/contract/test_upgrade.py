@@ -116,6 +116,7 @@ def _expected_state() -> ExecutionState:
         updated_at_ms=T0 + 40,
         wakeup=PendingWakeup(step=1, direction=Direction.ACTION, attempt=2, due_at_ms=T0 + 500),
         revision=4,
+        attention_at_ms=T0 + 40 + 15 * 60_000,  # r0004: unfinished, silent for the default alert_after
     )
 
 

@@ -38,12 +38,13 @@ STDLIB_ONLY: dict[str, frozenset[str]] = {
     "core": frozenset({"core"}),
     "ports": frozenset({"ports", "core"}),
     "errors": frozenset({"errors"}),
-    "settings": frozenset({"settings", "errors"}),
+    "settings": frozenset({"settings", "errors", "durations"}),
     "redaction": frozenset({"redaction"}),
+    "durations": frozenset({"durations"}),
 }
 """Units that import the standard library only, besides these units of ours."""
 
-_LEAVES = frozenset({ROOT, "errors", "settings", "redaction"})
+_LEAVES = frozenset({ROOT, "errors", "settings", "redaction", "durations"})
 """Import nothing above themselves (see STDLIB_ONLY): anyone may import them."""
 _ADAPTER = _LEAVES | {"core", "ports"}
 """What `store`, `executor`, `timers` and `telemetry` may import: never the engine, never each other."""
@@ -54,10 +55,11 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "__init__": frozenset(),
     "errors": frozenset(),
     "redaction": frozenset(),
-    "settings": frozenset({"errors"}),
+    "durations": frozenset(),
+    "settings": frozenset({"errors", "durations"}),
     "core": frozenset(),
     "ports": frozenset({"core"}),
-    "definition": frozenset({"core", "errors"}),
+    "definition": frozenset({"core", "errors", "durations"}),
     "engine": _LEAVES | {"core", "ports", "definition"},
     **dict.fromkeys(_ADAPTERS, _ADAPTER),
     "runtime": _LEAVES | {"core", "ports", "definition", "engine"} | _ADAPTERS,

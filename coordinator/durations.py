@@ -1,4 +1,8 @@
-"""Durations as written in saga definitions (`250ms`, `5s`, `1m30s`, or seconds) to milliseconds."""
+"""Durations as people write them (`250ms`, `5s`, `1m30s`, `30d`, or seconds) to milliseconds.
+
+One vocabulary for saga definitions, `?wait=` and the `SAGA_*` settings (`SAGA_RETENTION=30d`).
+Standard library only: `settings` reads it.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +10,22 @@ import math
 import re
 from typing import Any
 
-_UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h))+")
+_UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 
 MAX_DURATION_MS = 366 * 24 * 3_600_000
 """No duration in a definition may exceed about a year: larger values are typos, and they keep
 every stored due time within a 64-bit integer."""
 
-_HINT = "use e.g. 250ms, 5s, 2m, 1h or a number of seconds"
+_HINT = "use e.g. 250ms, 5s, 2m, 1h, 30d or a number of seconds"
 
 
 def parse_duration_ms(value: Any) -> int:
     """Convert a duration to whole milliseconds (fractions of a millisecond are rounded).
 
-    Accepts `250ms`, `5s`, `2m`, `1h`, combinations such as `1m30s`, or a number of seconds given
+    Accepts `250ms`, `5s`, `2m`, `1h`, `30d`, combinations such as `1m30s`, or a number of seconds given
     as an int, a float or a numeric string.
 
     Raises:
@@ -38,7 +42,7 @@ def parse_duration_ms(value: Any) -> int:
 
 def format_duration_ms(ms: int) -> str:
     """A compact human form of `ms`, the inverse of `parse_duration_ms` for whole units."""
-    for unit in ("h", "m", "s"):
+    for unit in ("d", "h", "m", "s"):
         if ms and ms % _UNIT_MS[unit] == 0:
             return f"{ms // _UNIT_MS[unit]}{unit}"
     return f"{ms}ms"
