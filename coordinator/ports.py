@@ -447,6 +447,14 @@ class ExecutionObserver(abc.ABC):
     def resumed(self, record: ExecutionRecord) -> None:
         """Recovery took charge of an unfinished execution."""
 
+    @abc.abstractmethod
+    def attention_counted(self, counts: list[AttentionCount]) -> None:
+        """The executions needing attention now, by saga and reason (the whole picture, every time)."""
+
+    @abc.abstractmethod
+    def needs_attention(self, record: ExecutionRecord, reason: AttentionReason) -> None:
+        """`record` has just started to need an operator (told once per episode, by one replica)."""
+
 
 class NullObserver(ExecutionObserver):
     """Observes nothing."""
@@ -455,6 +463,12 @@ class NullObserver(ExecutionObserver):
         """Nothing."""
 
     def resumed(self, record: ExecutionRecord) -> None:
+        """Nothing."""
+
+    def attention_counted(self, counts: list[AttentionCount]) -> None:
+        """Nothing."""
+
+    def needs_attention(self, record: ExecutionRecord, reason: AttentionReason) -> None:
         """Nothing."""
 
 

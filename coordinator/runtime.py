@@ -19,7 +19,7 @@ from coordinator.engine.ownership import Ownership
 from coordinator.executor import HttpStepExecutor, TargetPolicy, build_client
 from coordinator.ports import Clock, SagaStore, StepExecutor, TimerService
 from coordinator.settings import Settings
-from coordinator.store import open_store
+from coordinator.store import DailyArchive, open_store
 from coordinator.telemetry import Telemetry, TelemetryObserver, W3CTraceContexts
 from coordinator.telemetry.logs import install_redaction
 from coordinator.timers import SchedulerTimers
@@ -129,6 +129,8 @@ class Runtime:
                     points=frozenset(settings.fault_points), nth=settings.fault_nth, target=settings.fault_target
                 ),
                 max_recovery_attempts=settings.max_recovery_attempts,
+                retention_ms=settings.retention_ms,
+                archive=DailyArchive(settings.archive_dir) if settings.archive_dir is not None else None,
             )
         )
         return cls(

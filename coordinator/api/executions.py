@@ -13,6 +13,8 @@ from coordinator.api.params import (
     DEFAULT_PAGE,
     MAX_NOTE,
     MAX_PAGE,
+    epoch_ms,
+    known_only,
     max_wait_of,
     service_of,
     strict_fields,
@@ -41,6 +43,9 @@ def _status(value: str | None) -> ExecutionStatus | None:
         raise InvalidInput("invalid status filter", [Problem("status", f"must be one of {allowed}")]) from None
 
 
+_LIST_FILTERS = frozenset(
+    {"saga", "status", "key", "attention", "id_prefix", "created_after", "created_before", "limit", "cursor"}
+)
 _MAX_SEQ = 2**63 - 1
 
 
@@ -69,14 +74,36 @@ class ExecutionController(Controller):
         request: Request[Any, Any, Any],
         saga: FromQuery[str | None] = None,
         status: Annotated[str | None, QueryParameter(description="running, compensating, completed, ...")] = None,
+        key: Annotated[str | None, QueryParameter(description="the business key, exactly")] = None,
+        attention: Annotated[
+            bool, QueryParameter(description="only executions that need an operator (failed, quarantined, stalled)")
+        ] = False,
+        id_prefix: Annotated[
+            str | None, QueryParameter(description="the start of the id (at least 4 characters)", min_length=4)
+        ] = None,
+        created_after: Annotated[
+            str | None, QueryParameter(description="ISO 8601 time (inclusive), e.g. 2026-12-03T00:00:00Z")
+        ] = None,
+        created_before: Annotated[str | None, QueryParameter(description="ISO 8601 time (exclusive)")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
         cursor: Annotated[str | None, QueryParameter(description=CURSOR_HELP)] = None,
     ) -> ExecutionList:
-        """Keyset-paginated; pass `next_cursor` back as `cursor`."""
-        page = await service_of(request).list_executions(
-            saga=saga, status=_status(status), limit=limit, cursor=cursor or None
+        """Keyset-paginated; pass `next_cursor` back as `cursor`. Every filter given narrows the list."""
+        known_only(request.query_params.keys(), _LIST_FILTERS)
+        service = service_of(request)
+        page = await service.list_executions(
+            saga=saga,
+            status=_status(status),
+            key=key,
+            id_prefix=id_prefix,
+            created_after_ms=epoch_ms(created_after, "created_after"),
+            created_before_ms=epoch_ms(created_before, "created_before"),
+            attention=attention,
+            limit=limit,
+            cursor=cursor or None,
         )
-        return ExecutionList(items=[execution_view(r) for r in page.items], next_cursor=page.next_cursor)
+        now = service.now_ms()
+        return ExecutionList(items=[execution_view(r, now_ms=now) for r in page.items], next_cursor=page.next_cursor)
 
     @get(
         "/{execution_id:str}",
@@ -97,7 +124,7 @@ class ExecutionController(Controller):
             record = await service.wait_terminal(execution_id, wait_s)
         else:
             record = await service.execution(execution_id)
-        return execution_view(record, await service.output(record))
+        return execution_view(record, await service.output(record), now_ms=service.now_ms())
 
     @get(
         "/{execution_id:str}/events",
@@ -129,7 +156,8 @@ class ExecutionController(Controller):
     )
     async def cancel(self, request: Request[Any, Any, Any], execution_id: FromPath[str]) -> ExecutionView:
         """Stop the forward phase; the call in flight finishes, then rollback. 409 when terminal."""
-        return execution_view(await service_of(request).cancel(execution_id))
+        service = service_of(request)
+        return execution_view(await service.cancel(execution_id), now_ms=service.now_ms())
 
     @post(
         "/{execution_id:str}/retry",
@@ -140,7 +168,8 @@ class ExecutionController(Controller):
     )
     async def retry(self, request: Request[Any, Any, Any], execution_id: FromPath[str]) -> ExecutionView:
         """For a `failed` execution: compensations with a fresh retry budget. 409 otherwise."""
-        return execution_view(await service_of(request).retry(execution_id))
+        service = service_of(request)
+        return execution_view(await service.retry(execution_id), now_ms=service.now_ms())
 
     @post(
         "/{execution_id:str}/resolve",
@@ -165,5 +194,6 @@ class ExecutionController(Controller):
             problems.append(Problem("note", f"at most {MAX_NOTE} characters"))
         if problems:
             raise InvalidInput("invalid resolve request", problems)
-        record = await service_of(request).resolve(execution_id, data.step, note=note, actor=actor_of(request))
-        return execution_view(record)
+        service = service_of(request)
+        record = await service.resolve(execution_id, data.step, note=note, actor=actor_of(request))
+        return execution_view(record, now_ms=service.now_ms())

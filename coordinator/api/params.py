@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import fields
+from datetime import datetime
 from typing import Any
 
 from litestar import Request
@@ -104,3 +106,29 @@ def strict_fields(body: Any, shape: type, *, example: str) -> list[Problem]:
         for key in body
         if key not in known
     ]
+
+
+def known_only(given: Iterable[str], known: frozenset[str]) -> None:
+    """Refuse a query parameter the endpoint does not have: a misspelt filter must not widen a list."""
+    unknown = sorted(set(given) - known)
+    if unknown:
+        allowed = ", ".join(sorted(known))
+        raise InvalidInput(
+            f"unknown query parameter {unknown[0]!r}",
+            [Problem(name, f"not a parameter of this list (known: {allowed})") for name in unknown],
+        )
+
+
+def epoch_ms(value: str | None, name: str) -> int | None:
+    """An ISO 8601 time (a zone is required; `Z` for UTC) as epoch milliseconds; None when absent."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise InvalidInput(
+            f"invalid {name}", [Problem(name, "must be an ISO 8601 time with a zone, e.g. 2026-12-03T08:00:00Z")]
+        )
+    return int(parsed.timestamp() * 1000)

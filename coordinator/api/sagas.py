@@ -176,7 +176,8 @@ class SagaController(Controller):
         )
         if wait_s:
             record = await service.wait_terminal(record.state.id, wait_s)
-        return Response(execution_view(record, await service.output(record)), status_code=201 if created else 200)
+        view = execution_view(record, await service.output(record), now_ms=service.now_ms())
+        return Response(view, status_code=201 if created else 200)
 
 
 def _trace_parent(request: Request[Any, Any, Any]) -> dict[str, str]:

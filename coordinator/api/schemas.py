@@ -156,6 +156,12 @@ class ExecutionView:
     idempotency_key: str | None = None
     next_attempt: NextAttemptView | None = None
     """The scheduled retry the execution waits for, if any."""
+    key: str | None = None
+    """The business key (the definition's `key:` rendered over the input at start)."""
+    attention: str | None = None
+    """Why it needs an operator now: failed, quarantined or stalled; null when it does not."""
+    quarantined: str | None = None
+    """Why recovery stopped driving it (it kept crashing the coordinator); `retry` releases it."""
     output: Any = None
     """Completed executions (single reads): the definition's `output:` template, else the last step's body."""
     output_error: str | None = None
@@ -302,8 +308,9 @@ def _next_attempt(state: ExecutionState) -> NextAttemptView | None:
     )
 
 
-def execution_view(record: ExecutionRecord, output: OutputResult | None = None) -> ExecutionView:
-    """API shape of an execution; `output` for a completed one read on its own."""
+def execution_view(record: ExecutionRecord, output: OutputResult | None = None, *, now_ms: int) -> ExecutionView:
+    """API shape of an execution at `now_ms` (attention is judged then); `output` for a completed
+    one read on its own."""
     state = record.state
     return ExecutionView(
         id=state.id,
@@ -320,6 +327,9 @@ def execution_view(record: ExecutionRecord, output: OutputResult | None = None) 
         cancel_requested=state.cancel_reason is not None,
         idempotency_key=record.idempotency_key,
         next_attempt=_next_attempt(state),
+        key=record.business_key,
+        attention=reason.value if (reason := record.attention_reason(now_ms)) else None,
+        quarantined=record.quarantined,
         output=output.value if output else None,
         output_error=output.error if output else None,
     )

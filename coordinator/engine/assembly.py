@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from coordinator.engine.collaborators import Collaborators
 from coordinator.engine.cycle import EventCycle
+from coordinator.engine.housekeeping import Housekeeping
 from coordinator.engine.operations import Operations
 from coordinator.engine.recovery import Recovery
 from coordinator.engine.service import SagaService
@@ -16,9 +17,12 @@ class Engine:
         self.cycle = EventCycle(parts)
         self.recovery = Recovery(parts, self.cycle)
         self.service = SagaService(parts, Operations(parts, self.cycle))
+        self.housekeeping = Housekeeping(parts)
 
     def start(self, *, sweep_seconds: float, take_over_all: bool = False) -> None:
-        """Fire wake-ups, renew and sweep leases, and recover what gone processes left (see Recovery.start)."""
+        """Fire wake-ups, renew and sweep leases, recover what gone processes left (see Recovery.start),
+        and keep house (see Housekeeping)."""
+        self.housekeeping.schedule()
         self.recovery.start(sweep_seconds=sweep_seconds, take_over_all=take_over_all)
 
     async def close(self, grace_s: float = 0.0) -> None:

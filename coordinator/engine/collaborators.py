@@ -10,6 +10,7 @@ from coordinator.engine.ownership import Ownership
 from coordinator.engine.registry import DefinitionRegistry
 from coordinator.engine.secrets import SecretSource
 from coordinator.ports import (
+    ArchiveWriter,
     Clock,
     ExecutionObserver,
     NullObserver,
@@ -38,3 +39,7 @@ class Collaborators:
     faults: FaultPoints = field(default_factory=lambda: NO_FAULTS)
     max_recovery_attempts: int = 5
     """Resumptions without progress before recovery quarantines an execution."""
+    retention_ms: int | None = None
+    """Delete executions that finished well longer ago than this (`SAGA_RETENTION`); None keeps all."""
+    archive: ArchiveWriter | None = None
+    """Where retention writes each execution before deleting it (`SAGA_ARCHIVE_DIR`)."""

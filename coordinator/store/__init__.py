@@ -10,13 +10,14 @@ import asyncio
 from pathlib import Path
 
 from coordinator.ports import SagaStore
+from coordinator.store.archive import DailyArchive
 from coordinator.store.connect import is_sqlite, normalise_url
 from coordinator.store.memory import MemoryStore
 from coordinator.store.migrate import upgrade_to_head
 from coordinator.store.single_writer import SingleWriterLock
 from coordinator.store.sql import SqlStore
 
-__all__ = ["MemoryStore", "SqlStore", "open_store", "upgrade_to_head"]
+__all__ = ["DailyArchive", "MemoryStore", "SqlStore", "open_store", "upgrade_to_head"]
 
 MEMORY_URL = "memory://"
 

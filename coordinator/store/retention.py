@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, func, select, text
 
 from coordinator.ports import ArchiveWriter
 from coordinator.store import tables
@@ -23,6 +23,11 @@ P = tables.pending_table
 
 
 
+RETENTION_LOCK = 0x5A6A_0001
+"""The advisory lock key of retention (one purging replica at a time); any constant of ours."""
+_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
+
+
 def _finished_before(finished_before_ms: int) -> Any:
     return (X.c.finished_at_ms < finished_before_ms) & X.c.status.in_(DELETABLE)
 
@@ -33,7 +38,13 @@ def count_finished(conn: Connection, finished_before_ms: int) -> int:
 
 
 def purge_finished(conn: Connection, finished_before_ms: int, limit: int, archive: ArchiveWriter | None) -> int:
-    """Archive, then delete, up to `limit` of the oldest deletable executions; how many."""
+    """Archive, then delete, up to `limit` of the oldest deletable executions; how many.
+
+    On PostgreSQL the transaction first takes an advisory lock: while one replica purges, another's
+    attempt returns 0 at once instead of archiving the same executions twice.
+    """
+    if conn.dialect.name == "postgresql" and not conn.execute(_TRY_LOCK, {"key": RETENTION_LOCK}).scalar():
+        return 0
     chosen = select(X).where(_finished_before(finished_before_ms)).order_by(X.c.finished_at_ms).limit(limit)
     executions = [dict(r._mapping) for r in conn.execute(chosen)]
     if not executions:

@@ -19,7 +19,7 @@ from coordinator.telemetry.spans import step_round
 log = logging.getLogger("coordinator.saga")
 
 _CONTEXT_FIELDS = ("trace_id", "span_id", "execution_id", "saga", "step", "direction", "attempt", "status_code",
-                   "outcome", "delay_ms", "duration_ms", "error", "event")
+                   "outcome", "delay_ms", "duration_ms", "error", "event", "key", "reason")
 
 
 def log_level(type_: HistoryEventType) -> int | None:
@@ -152,6 +152,7 @@ def log_history(record: ExecutionRecord, history: Sequence[HistoryEvent]) -> Non
             "span_id": span_id,
             "execution_id": state.id,
             "saga": state.saga,
+            "key": record.business_key,
             "step": e.step,
             "direction": e.direction.value if e.direction else None,
             "attempt": e.attempt,
@@ -162,6 +163,32 @@ def log_history(record: ExecutionRecord, history: Sequence[HistoryEvent]) -> Non
             "error": e.error,
         }
         log.log(level, _message(state.saga, e), extra=extra)
+
+
+def log_attention(record: ExecutionRecord, reason: str) -> None:
+    """One WARNING when an execution starts needing an operator: what an on-call alert links to."""
+    state = record.state
+    key = f" (key {record.business_key})" if record.business_key else ""
+    why = {
+        "failed": f"failed: {state.error.message if state.error else 'a compensation failed'}; "
+        f"retry or resolve it",
+        "quarantined": f"quarantined: {record.quarantined}",
+    }.get(reason, f"stalled: no new history for longer than its saga's alert_after (status {state.status.value})")
+    log.warning(
+        "%s: execution %s%s needs attention, %s",
+        state.saga,
+        state.id,
+        key,
+        why,
+        extra={
+            "event": "needs_attention",
+            "reason": reason,
+            "trace_id": trace_id_of(record.trace_context),
+            "execution_id": state.id,
+            "saga": state.saga,
+            "key": record.business_key,
+        },
+    )
 
 
 def _message(saga: str, e: HistoryEvent) -> str:

@@ -8,7 +8,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from coordinator.core.history import HistoryEvent, HistoryEventType
 from coordinator.core.state import Direction
-from coordinator.ports import ExecutionRecord
+from coordinator.ports import AttentionCount, ExecutionRecord
 
 _TERMINAL = {
     HistoryEventType.EXECUTION_COMPLETED: "completed",
@@ -55,8 +55,23 @@ class SagaMetrics:
         def calls(_: CallbackOptions) -> list[Observation]:
             return [Observation(calls_in_flight())]
 
+        self._attention: list[AttentionCount] = []
+
+        def attention(_: CallbackOptions) -> list[Observation]:
+            return [Observation(c.count, {"saga": c.saga, "reason": c.reason.value}) for c in self._attention]
+
+        meter.create_observable_gauge(
+            "saga.executions.needing_attention",
+            [attention],
+            description="Executions that need an operator, by saga and reason (failed, quarantined, stalled); "
+            "recomputed every 15 s from one indexed query",
+        )
         meter.create_observable_gauge("saga.wakeups.pending", [wakeups], description="Scheduled retries armed")
         meter.create_observable_gauge("saga.calls.in_flight", [calls], description="Participant calls being sent")
+
+    def attention_counted(self, counts: list[AttentionCount]) -> None:
+        """The latest counts of executions needing attention: what the gauge reports until the next."""
+        self._attention = list(counts)
 
     def resumed(self, record: ExecutionRecord) -> None:
         """A recovered, unfinished execution is driven by this process again."""

@@ -6,8 +6,8 @@ import logging
 from collections.abc import Callable
 
 from coordinator.core.history import HistoryEvent
-from coordinator.ports import ExecutionObserver, ExecutionRecord, SagaStore
-from coordinator.telemetry.logs import log_history
+from coordinator.ports import AttentionCount, AttentionReason, ExecutionObserver, ExecutionRecord, SagaStore
+from coordinator.telemetry.logs import log_attention, log_history
 from coordinator.telemetry.metrics import SagaMetrics
 from coordinator.telemetry.setup import INSTRUMENTATION, Telemetry
 from coordinator.telemetry.spans import SpanEmitter
@@ -51,6 +51,17 @@ class TelemetryObserver(ExecutionObserver):
     def resumed(self, record: ExecutionRecord) -> None:
         """Count a recovered execution as in flight here."""
         self._metrics.resumed(record)
+
+    def attention_counted(self, counts: list[AttentionCount]) -> None:
+        """Feed the `saga_executions_needing_attention` gauge."""
+        self._metrics.attention_counted(counts)
+
+    def needs_attention(self, record: ExecutionRecord, reason: AttentionReason) -> None:
+        """One WARNING line for the execution that started needing an operator."""
+        try:
+            log_attention(record, reason.value)
+        except Exception:
+            log.exception("could not log that execution %s needs attention", record.state.id)
 
     async def _history(self, execution_id: str) -> list[HistoryEvent]:
         events: list[HistoryEvent] = []

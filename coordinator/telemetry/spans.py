@@ -34,7 +34,14 @@ def _ns(ms: int) -> int:
 def saga_attributes(record: ExecutionRecord) -> dict[str, str | int]:
     """The attributes every span of an execution carries."""
     state = record.state
-    return {"saga.name": state.saga, "saga.version": state.version, "saga.execution_id": state.id}
+    attributes: dict[str, str | int] = {
+        "saga.name": state.saga,
+        "saga.version": state.version,
+        "saga.execution_id": state.id,
+    }
+    if record.business_key is not None:
+        attributes["saga.key"] = record.business_key
+    return attributes
 
 
 def step_round(record: ExecutionRecord, step: str, direction: Direction) -> int:
