@@ -9,7 +9,7 @@ not open. `/healthz`, `/readyz`, `/metrics` and `/schema` are outside the guarde
 | `definitions:write` | `POST /v1/sagas`                                                     |
 | `executions:start`  | `POST /v1/sagas/{name}/executions`                                   |
 | `executions:read`   | every `GET /v1/...`: definitions, executions, their history          |
-| `admin`             | `POST /v1/executions/{id}/cancel`, `/retry`, `/resolve`; implies all |
+| `admin`             | cancel, retry, resolve (one or in bulk); implies every other scope |
 """
 
 from __future__ import annotations

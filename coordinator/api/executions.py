@@ -22,6 +22,9 @@ from coordinator.api.params import (
 )
 from coordinator.api.problems import problem_responses
 from coordinator.api.schemas import (
+    BulkRequest,
+    BulkResponse,
+    BulkResultView,
     EventList,
     ExecutionList,
     ExecutionView,
@@ -30,6 +33,7 @@ from coordinator.api.schemas import (
     execution_view,
 )
 from coordinator.core.state import ExecutionStatus
+from coordinator.engine import BulkAction, BulkFilter
 from coordinator.errors import InvalidInput, Problem
 
 
@@ -197,3 +201,45 @@ class ExecutionController(Controller):
         service = service_of(request)
         record = await service.resolve(execution_id, data.step, note=note, actor=actor_of(request))
         return execution_view(record, now_ms=service.now_ms())
+
+    @post(
+        "/cancel",
+        status_code=200,
+        summary="Cancel every execution a filter selects (each answered on its own)",
+        opt=scope(ADMIN),
+        responses=problem_responses(400, 401, 403, 413, 422, 503),
+    )
+    async def bulk_cancel(self, request: Request[Any, Any, Any], data: JSONBody[BulkRequest]) -> BulkResponse:
+        """At most `limit` (<= 1000) executions; a request with no filter at all is refused (422)."""
+        return await _bulk(request, BulkAction.CANCEL, data)
+
+    @post(
+        "/retry",
+        status_code=200,
+        summary="Retry every failed (or quarantined) execution a filter selects (each answered on its own)",
+        opt=scope(ADMIN),
+        responses=problem_responses(400, 401, 403, 413, 422, 503),
+    )
+    async def bulk_retry(self, request: Request[Any, Any, Any], data: JSONBody[BulkRequest]) -> BulkResponse:
+        """At most `limit` (<= 1000) executions; a request with no filter at all is refused (422)."""
+        return await _bulk(request, BulkAction.RETRY, data)
+
+
+async def _bulk(request: Request[Any, Any, Any], action: BulkAction, data: BulkRequest) -> BulkResponse:
+    problems = strict_fields(await request.json(), BulkRequest, example='{"status": "failed", "saga": "checkout"}')
+    if problems:
+        raise InvalidInput(f"invalid bulk {action.value} request", problems)
+    selection = BulkFilter(
+        ids=tuple(data.ids) if data.ids is not None else None,
+        saga=data.saga,
+        status=_status(data.status),
+        key=data.key,
+        attention=data.attention,
+        limit=data.limit,
+    )
+    report = await service_of(request).bulk(action, selection, dry_run=data.dry_run)
+    return BulkResponse(
+        results=[BulkResultView(id=r.id, outcome=r.outcome.value, detail=r.detail) for r in report.results],
+        more=report.more,
+        dry_run=report.dry_run,
+    )

@@ -40,6 +40,42 @@ class ResolveRequest:
 
 
 @dataclass
+class BulkRequest:
+    """Body of `POST /v1/executions/cancel` and `/retry`: which executions; at least one filter."""
+
+    ids: list[str] | None = None
+    """These executions (the other filters still apply to them)."""
+    saga: str | None = None
+    status: str | None = None
+    key: str | None = None
+    attention: bool = False
+    """Only executions that need an operator (failed, quarantined, stalled)."""
+    limit: int = 1000
+    """At most this many executions (1 to 1000); `more` says when the filter matched more."""
+    dry_run: bool = False
+    """Say what would be done, change nothing."""
+
+
+@dataclass
+class BulkResultView:
+    """One execution's outcome: accepted, not_applicable (see `detail`), not_found, or error (ours; retry)."""
+
+    id: str
+    outcome: str
+    detail: str
+
+
+@dataclass
+class BulkResponse:
+    """Every selected execution's outcome."""
+
+    results: list[BulkResultView]
+    more: bool = False
+    """The filter matched more executions than `limit`: run it again for the next ones."""
+    dry_run: bool = False
+
+
+@dataclass
 class SagaRef:
     """A registered version."""
 

@@ -29,6 +29,23 @@ def request_digest(input_: Any, version: int | None) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def cancel_problem(record: ExecutionRecord) -> str | None:
+    """Why `record` cannot be cancelled now, or None when it can."""
+    state = record.state
+    if state.status.is_terminal or record.quarantined:
+        why = "quarantined" if record.quarantined else state.status.value
+        return f"execution {state.id} is {why}; only a running execution can be cancelled"
+    return None
+
+
+def retry_problem(record: ExecutionRecord) -> str | None:
+    """Why `record` cannot be retried now (a failed or quarantined execution can), or None."""
+    state = record.state
+    if record.quarantined or state.status is ExecutionStatus.FAILED:
+        return None
+    return f"execution {state.id} is {state.status.value}; only a failed execution can be retried"
+
+
 class Operations:
     """Start, cancel, retry and wait: each checks what the caller may ask, then feeds the event cycle."""
 
@@ -81,25 +98,22 @@ class Operations:
     async def cancel(self, execution_id: str, reason: str = "cancelled by operator") -> ExecutionRecord:
         """Stop the forward phase and roll back. Raises ExecutionStateConflict when terminal."""
         record = await self._parts.store.load_execution(execution_id)
-        if record.state.status.is_terminal or record.quarantined:
-            why = "quarantined" if record.quarantined else record.state.status.value
-            raise ExecutionStateConflict(
-                f"execution {execution_id} is {why}; only a running execution can be cancelled"
-            )
+        problem = cancel_problem(record)
+        if problem is not None:
+            raise ExecutionStateConflict(problem)
         return await self._cycle.handle(execution_id, CancelRequested(reason=reason), external=True)
 
     async def retry(self, execution_id: str) -> ExecutionRecord:
         """Try the remaining compensations of a `failed` execution again; release a quarantined one."""
         store = self._parts.store
         record = await store.load_execution(execution_id)
+        problem = retry_problem(record)
+        if problem is not None:
+            raise ExecutionStateConflict(problem)
         if record.quarantined:
             await store.unquarantine(execution_id)
             log.warning("execution %s released from quarantine by an operator", execution_id)
             return await self._cycle.handle(execution_id, Resumed(), external=True)
-        if record.state.status is not ExecutionStatus.FAILED:
-            raise ExecutionStateConflict(
-                f"execution {execution_id} is {record.state.status.value}; only a failed execution can be retried"
-            )
         return await self._cycle.handle(execution_id, RetryRequested(), external=True)
 
     async def resolve(self, execution_id: str, step: str, *, note: str, actor: str | None) -> ExecutionRecord:

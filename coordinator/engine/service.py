@@ -7,6 +7,7 @@ from typing import Any
 
 from coordinator.core.state import ExecutionStatus
 from coordinator.definition import OutputResult, render_output
+from coordinator.engine.bulk import BulkAction, BulkActions, BulkFilter, BulkReport
 from coordinator.engine.collaborators import Collaborators
 from coordinator.engine.operations import Operations
 from coordinator.ports import ExecutionQuery, ExecutionRecord, Page, StoredDefinition, StoredEvent
@@ -21,6 +22,7 @@ class SagaService:
     def __init__(self, parts: Collaborators, operations: Operations) -> None:
         self._parts = parts
         self._operations = operations
+        self._bulk = BulkActions(parts, operations)
 
     # -- definitions ---------------------------------------------------------------------------
 
@@ -114,6 +116,10 @@ class SagaService:
             return None
         spec = await self._parts.registry.spec(record.state.saga, record.state.version)
         return render_output(spec, record.state)
+
+    async def bulk(self, action: BulkAction, selection: BulkFilter, *, dry_run: bool = False) -> BulkReport:
+        """Cancel or retry every execution `selection` picks, each on its own (see BulkActions)."""
+        return await self._bulk.run(action, selection, dry_run=dry_run)
 
     async def wait_terminal(self, execution_id: str, timeout_s: float) -> ExecutionRecord:
         """The execution once terminal, or as it stands after `timeout_s`."""

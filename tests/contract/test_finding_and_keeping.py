@@ -6,10 +6,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import psycopg
 import pytest
 
 from coordinator.core.state import ExecutionState, ExecutionStatus
 from coordinator.ports import AttentionCount, AttentionReason, ExecutionQuery, SagaStore
+from coordinator.store import SqlStore
+from coordinator.store.retention import RETENTION_LOCK
+from tests.postgres import empty_postgres
 
 from .factories import T0, labelled, plain_state, record
 
@@ -148,3 +152,18 @@ async def test_an_archive_that_fails_deletes_nothing(store: SagaStore) -> None:
     with pytest.raises(OSError):
         await store.purge_finished(T0 + MINUTE, limit=10, archive=full_disk)
     assert (await store.load_execution("done")).state.status is ExecutionStatus.COMPLETED
+
+
+@pytest.mark.postgres
+async def test_one_postgresql_replica_purges_at_a_time(postgres_url: str) -> None:
+    empty_postgres(postgres_url)
+    store = SqlStore(postgres_url)
+    try:
+        await _add(store, plain_state("done", created_at_ms=T0 - MINUTE))
+        await _finish(store, "done", ExecutionStatus.COMPLETED, at=T0)
+        with psycopg.connect(postgres_url) as other:
+            other.execute("SELECT pg_advisory_xact_lock(%s)", (RETENTION_LOCK,))  # another replica is purging
+            assert await store.purge_finished(T0 + MINUTE, limit=10) == 0
+        assert await store.purge_finished(T0 + MINUTE, limit=10) == 1
+    finally:
+        await store.close()

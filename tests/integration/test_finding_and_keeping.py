@@ -1,0 +1,178 @@
+"""Finding, watching, acting in bulk and keeping the database small, through the API (SPEC section 8).
+
+A real engine on a SQLite file and on PostgreSQL, a scripted participant on loopback. The periodic
+jobs (attention watch, retention) are run by calling them, not by waiting for their timers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from coordinator.api import create_app
+from coordinator.runtime import Runtime
+from coordinator.settings import Settings
+from saga_examples.serve import serve_asgi
+from tests.integration.sagas_for_tests import three_steps
+from tests.integration.scripted_participant import Reply, ScriptedParticipant
+from tests.integration.test_api import PROBLEM, register, start
+
+Client = httpx.AsyncClient
+
+
+def keyed(url: str, **extra: Any) -> dict[str, Any]:
+    doc = three_steps(url, compensation_retry={"max_attempts": 1, "initial_interval": "10ms"})
+    return {**doc, "key": "{{ input.order }}", **extra}
+
+
+async def ids(client: Client, **params: Any) -> list[str]:
+    r = await client.get("/v1/executions", params=params)
+    assert r.status_code == 200, r.text
+    return [e["id"] for e in r.json()["items"]]
+
+
+async def test_the_business_key_is_rendered_at_start_and_finds_the_execution(
+    client: Client, participant: ScriptedParticipant
+) -> None:
+    await register(client, keyed(participant.url))
+    first = await start(client, "trip", {"order": "ord-42"})
+    second = await start(client, "trip", {"order": "ord-42"})
+    await start(client, "trip", {"order": "ord-7"})
+    assert first["key"] == "ord-42"
+    assert await ids(client, key="ord-42") == [second["id"], first["id"]]
+    assert await ids(client, key="ord-1") == []
+    got = (await client.get(f"/v1/executions/{first['id']}")).json()
+    assert got["key"] == "ord-42"
+
+
+async def test_a_key_that_cannot_be_rendered_is_refused_at_start(
+    client: Client, participant: ScriptedParticipant
+) -> None:
+    await register(client, keyed(participant.url, input_schema=None))
+    r = await client.post("/v1/sagas/trip/executions", json={"input": {"other": 1}})
+    assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM)
+    assert r.json()["errors"][0]["path"] == "key" and "input.order" in r.json()["errors"][0]["message"]
+    assert await ids(client) == []  # nothing was started: no broken execution
+    bad = await client.post("/v1/sagas", json={**keyed(participant.url), "name": "bad", "key": "{{ steps.a.x }}"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["path"] == "key"
+
+
+async def test_an_unknown_filter_is_refused_rather_than_ignored(client: Client) -> None:
+    r = await client.get("/v1/executions", params={"stauts": "failed"})
+    assert r.status_code == 422 and r.json()["errors"][0]["path"] == "stauts"
+    r = await client.get("/v1/executions", params={"created_after": "yesterday"})
+    assert r.status_code == 422 and r.json()["errors"][0]["path"] == "created_after"
+
+
+async def test_failed_and_stalled_executions_need_attention(
+    client: Client, participant: ScriptedParticipant, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    participant.on("/c", Reply(status=400))
+    participant.on("/a/undo", Reply(status=500))
+    await register(client, keyed(participant.url))
+    failed = await start(client, "trip", {"order": "ord-1"})
+    assert failed["status"] == "failed" and failed["attention"] == "failed"
+
+    slow = keyed(participant.url, name="slow", alert_after="1s")
+    slow["steps"][1]["retry"] = {"max_attempts": 2, "initial_interval": "20s", "jitter": "none"}
+    participant.on("/b", Reply(status=503))
+    await register(client, slow)
+    r = await client.post("/v1/sagas/slow/executions", json={"input": {"order": "ord-2"}})
+    waiting = r.json()["id"]
+    for _ in range(300):  # until it waits for its retry, then past alert_after without news
+        got = (await client.get(f"/v1/executions/{waiting}")).json()
+        if got["attention"] == "stalled":
+            break
+        await asyncio.sleep(0.02)
+    assert got["attention"] == "stalled" and got["status"] == "running"
+
+    listed = (await client.get("/v1/executions", params={"attention": "true"})).json()["items"]
+    assert {(e["id"], e["attention"]) for e in listed} == {(failed["id"], "failed"), (waiting, "stalled")}
+
+    with caplog.at_level(logging.WARNING, logger="coordinator.saga"):
+        await runtime.engine.housekeeping.watch_attention()
+        await runtime.engine.housekeeping.watch_attention()  # once per execution, not per run
+    warned = [r for r in caplog.records if getattr(r, "event", None) == "needs_attention"]
+    assert sorted((r.execution_id, r.reason) for r in warned) == sorted(  # type: ignore[attr-defined]
+        [(failed["id"], "failed"), (waiting, "stalled")]
+    )
+    metrics = (await client.get("/metrics")).text
+    assert 'saga_executions_needing_attention{reason="failed",saga="trip"} 1.0' in metrics
+    assert 'saga_executions_needing_attention{reason="stalled",saga="slow"} 1.0' in metrics
+    await client.post(f"/v1/executions/{waiting}/cancel")
+
+
+async def test_bulk_retry_answers_per_id_and_never_touches_everything(
+    client: Client, participant: ScriptedParticipant
+) -> None:
+    participant.on("/c", Reply(status=400))
+    participant.on("/a/undo", Reply(status=500))
+    await register(client, keyed(participant.url))
+    broken = [(await start(client, "trip", {"order": f"o-{i}"}))["id"] for i in range(3)]
+    participant.script["/c"].clear()
+    done = (await start(client, "trip", {"order": "o-ok"}))["id"]
+    assert (await client.get(f"/v1/executions/{done}")).json()["status"] == "completed"
+
+    nothing = await client.post("/v1/executions/retry", json={})
+    assert nothing.status_code == 422 and "never touches all" in nothing.json()["errors"][0]["message"]
+    too_many = await client.post("/v1/executions/retry", json={"status": "failed", "limit": 1001})
+    assert too_many.status_code == 422 and too_many.json()["errors"][0]["path"] == "limit"
+
+    dry = (await client.post("/v1/executions/retry", json={"status": "failed", "dry_run": True})).json()
+    assert dry["dry_run"] is True and sorted(r["id"] for r in dry["results"]) == sorted(broken)
+    assert {r["outcome"] for r in dry["results"]} == {"accepted"}
+    assert all(e["status"] == "failed" for e in [(await client.get(f"/v1/executions/{i}")).json() for i in broken])
+
+    participant.script["/a/undo"].clear()  # the participant is fixed: the retries will succeed
+    mixed = await client.post("/v1/executions/retry", json={"ids": [broken[0], done, "no-such-id"]})
+    outcomes = {r["id"]: r["outcome"] for r in mixed.json()["results"]}
+    assert outcomes == {broken[0]: "accepted", done: "not_applicable", "no-such-id": "not_found"}
+
+    rest = (await client.post("/v1/executions/retry", json={"status": "failed", "saga": "trip"})).json()
+    assert sorted(r["id"] for r in rest["results"]) == sorted(broken[1:]) and rest["more"] is False
+    for execution_id in broken:
+        final = (await client.get(f"/v1/executions/{execution_id}", params={"wait": "10s"})).json()
+        assert final["status"] == "compensated"
+
+
+@pytest.fixture
+async def kept_for_a_moment(tmp_path: Path, participant: ScriptedParticipant) -> AsyncIterator[tuple[Client, Runtime]]:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'saga.db'}", retention_ms=1, archive_dir=tmp_path / "archive"
+    )
+    runtime = await Runtime.open(settings)
+    await runtime.start()
+    try:
+        async with serve_asgi(create_app(settings, runtime=runtime)) as url, httpx.AsyncClient(base_url=url) as c:
+            yield c, runtime
+    finally:
+        await runtime.close()
+
+
+async def test_retention_archives_then_deletes_finished_executions_and_keeps_failed_ones(
+    kept_for_a_moment: tuple[Client, Runtime], participant: ScriptedParticipant, tmp_path: Path
+) -> None:
+    client, runtime = kept_for_a_moment
+    await register(client, keyed(participant.url))
+    done = (await start(client, "trip", {"order": "kept-1"}))["id"]
+    participant.on("/c", Reply(status=400))
+    undone = (await start(client, "trip", {"order": "kept-2"}))["id"]
+    participant.on("/a/undo", Reply(status=500))
+    failed = (await start(client, "trip", {"order": "kept-3"}))["id"]
+    await asyncio.sleep(0.01)  # the retention is 1 ms: let it pass for the last one
+
+    assert await runtime.engine.housekeeping.apply_retention() == 2
+    assert await ids(client) == [failed]
+    archive = list((tmp_path / "archive").glob("executions-*.jsonl"))
+    assert len(archive) == 1
+    lines = [json.loads(line) for line in archive[0].read_text().splitlines()]
+    assert sorted(doc["execution"]["id"] for doc in lines) == sorted([done, undone])
+    assert all(doc["history"] and doc["steps"] for doc in lines)
+    assert await runtime.engine.housekeeping.apply_retention() == 0
