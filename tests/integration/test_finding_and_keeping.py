@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from coordinator.api import create_app
 from coordinator.runtime import Runtime
@@ -25,6 +27,7 @@ from tests.integration.scripted_participant import Reply, ScriptedParticipant
 from tests.integration.test_api import PROBLEM, register, start
 
 Client = httpx.AsyncClient
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def keyed(url: str, **extra: Any) -> dict[str, Any]:
@@ -106,6 +109,15 @@ async def test_failed_and_stalled_executions_need_attention(
     metrics = (await client.get("/metrics")).text
     assert 'saga_executions_needing_attention{reason="failed",saga="trip"} 1.0' in metrics
     assert 'saga_executions_needing_attention{reason="stalled",saga="slow"} 1.0' in metrics
+    # The shipped alerting rules read metrics that exist, with the reasons the coordinator reports.
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "saga-alerts.yaml").read_text())
+    exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    assert {name for expr in exprs for name in re.findall(r"saga_[a-z_]+", expr)} <= set(
+        re.findall(r"^(saga_[a-z_]+)", metrics, flags=re.MULTILINE)
+    )
+    assert {reason for expr in exprs for reason in re.findall(r'reason="(\w+)"', expr)} == {
+        "failed", "quarantined", "stalled",
+    }
     await client.post(f"/v1/executions/{waiting}/cancel")
 
 
