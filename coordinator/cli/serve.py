@@ -23,14 +23,11 @@ log = logging.getLogger("coordinator")
 
 
 def configure_logging(level: str, fmt: str = "text") -> None:
-    """JSON lines (one object per event, with trace and execution ids) or plain text, on stderr."""
-    from coordinator.telemetry import JsonFormatter
+    """JSON lines or text lines, on stderr; either carries each saga event's execution and trace ids."""
+    from coordinator.telemetry import JsonFormatter, TextFormatter
 
     handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
