@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.cli.serve import configure_logging
+from coordinator.cli.serve import configure_logging, database_kind
 from coordinator.runtime import Runtime
 from coordinator.settings import Settings
 from coordinator.telemetry import JsonFormatter, TextFormatter, trace_id_of
@@ -117,3 +117,17 @@ def test_serve_logs_in_the_format_asked_for(fmt: str, formatter: type[logging.Fo
     configure_logging("INFO", fmt)
     (handler,) = logging.getLogger().handlers
     assert type(handler.formatter) is formatter
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("sqlite:///./saga.db", "sqlite"),
+        ("postgresql://saga:s3cret@db.internal:5432/saga", "postgresql"),
+        ("postgres://saga:s3cret@db.internal/saga", "postgresql"),
+        ("postgresql+psycopg://saga:s3cret@db.internal/saga", "postgresql"),
+        ("memory://", "memory"),
+    ],
+)
+def test_the_listening_line_names_the_database_kind_never_its_credentials(url: str, kind: str) -> None:
+    assert database_kind(url) == kind
