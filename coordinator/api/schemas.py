@@ -227,7 +227,8 @@ class EventView:
     delay_ms: int | None = None
     duration_ms: int | None = None
     outcome: str | None = None
-    """For attempts: success, retryable, fatal, invalid, or unknown (the effect may have happened)."""
+    """For attempts: success, retryable, fatal, invalid, unknown (the effect may have happened), or
+    exhausted (it would have been retried, but its retry policy allowed no more attempts)."""
     request: dict[str, Any] | None = None
     """Attempts: the request as sent `{method, url, headers, body, truncated?}`, secrets as `***`."""
     response: dict[str, Any] | None = None

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -17,20 +18,17 @@ from typing import Any
 
 from coordinator.settings import Settings, SettingsError
 
-__all__ = ["add_commands", "configure_logging", "openapi_document"]
+__all__ = ["add_commands", "configure_logging", "database_kind", "openapi_document"]
 
 log = logging.getLogger("coordinator")
 
 
 def configure_logging(level: str, fmt: str = "text") -> None:
-    """JSON lines (one object per event, with trace and execution ids) or plain text, on stderr."""
-    from coordinator.telemetry import JsonFormatter
+    """JSON lines or text lines, on stderr; either carries each saga event's execution and trace ids."""
+    from coordinator.telemetry import JsonFormatter, TextFormatter
 
     handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
@@ -80,19 +78,38 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
-    _server_class()(config).run()
+    _server_class(database_kind(settings.database_url))(config).run()
     return 0
 
 
-def _server_class() -> type[Any]:
+def database_kind(url: str) -> str:
+    """`sqlite`, `postgresql` or `memory`: what a database URL names, without its credentials."""
+    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
+    return "postgresql" if scheme == "postgres" else scheme
+
+
+def _server_class(database: str) -> type[Any]:
     import uvicorn
 
+    from coordinator import __version__
+
     class Server(uvicorn.Server):
-        """uvicorn's server, but a SIGTERM/SIGINT handled gracefully ends with status 0.
+        """uvicorn's server, but it says where it listens, and a SIGTERM/SIGINT handled gracefully ends with status 0.
 
         uvicorn re-raises the signal after its shutdown, so the process would die "terminated"
         even though every call in flight finished and every lease was handed back.
         """
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.should_exit:  # the bind failed; uvicorn said why
+                return
+            # The bound address, not the configured one: `--port 0` gets its port here.
+            for server in self.servers:
+                for sock in server.sockets:
+                    host, port = sock.getsockname()[:2]
+                    shown = f"[{host}]" if ":" in host else host
+                    log.info("listening on http://%s:%d (database %s, version %s)", shown, port, database, __version__)
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:

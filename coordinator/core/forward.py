@@ -83,6 +83,8 @@ def on_forward_outcome(draft: Draft, index: int, attempt: int, outcome: StepOutc
         return
 
     message = f"attempt {attempt}: {outcome.describe()}"
+    retryable = outcome.kind is OutcomeKind.RETRYABLE
+    retries_left = retryable and spec.retry.allows_another(attempt)
     draft.update_step(
         index,
         effect_possible=step.effect_possible or outcome.took_effect_or_may_have,
@@ -97,14 +99,14 @@ def on_forward_outcome(draft: Draft, index: int, attempt: int, outcome: StepOutc
         status_code=outcome.status_code,
         error=outcome.describe(),
         duration_ms=outcome.duration_ms,
-        outcome=outcome.label,
+        outcome=outcome.history_label(retries_spent=retryable and not retries_left),
         request=outcome.request,
         response=outcome.response,
     )
     if draft.state.cancel_reason is not None:
         fail_step(draft, index, draft.state.cancel_reason)
         return
-    if outcome.kind is OutcomeKind.RETRYABLE and spec.retry.allows_another(attempt):
+    if retries_left:
         delay = retry_delay(draft, index, Direction.ACTION, attempt, spec.retry, outcome.retry_after_ms)
         bound = _binding_deadline(draft, index)
         if bound is not None and draft.now + delay >= bound[0]:
@@ -112,7 +114,7 @@ def on_forward_outcome(draft: Draft, index: int, attempt: int, outcome: StepOutc
             return
         schedule_retry(draft, index, Direction.ACTION, attempt + 1, delay)
         return
-    if outcome.kind is OutcomeKind.RETRYABLE:
+    if retryable:
         message = f"{message} (gave up after {attempt} attempts)"
     fail_step(draft, index, message)
 

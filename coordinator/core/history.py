@@ -59,7 +59,8 @@ class HistoryEvent:
     delay_ms: int | None = None
     duration_ms: int | None = None
     outcome: str | None = None
-    """For attempts: success, retryable, fatal, invalid, or unknown (the effect may have happened)."""
+    """For attempts: success, retryable, fatal, invalid, unknown (the effect may have happened), or
+    exhausted (it would have been retried, but its retry policy allowed no more attempts)."""
     request: RequestSnapshot | None = None
     """For finished attempts: the request as sent (secrets as `***`), when one was sent."""
     response: ResponseSnapshot | None = None

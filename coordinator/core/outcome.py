@@ -20,6 +20,11 @@ class OutcomeKind(StrEnum):
     """The coordinator refused to send (template error, policy violation): never retried."""
 
 
+EXHAUSTED = "exhausted"
+"""The history's `outcome` of an attempt that would have been retried, but was the last its retry
+policy allowed: the retries are spent and the step (or the rollback) gives up here."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TruncatedBody:
     """A response body longer than the limit (`SAGA_MAX_RESPONSE_BYTES`): only its start is kept."""
@@ -153,6 +158,13 @@ class StepOutcome:
         if self.effect_unknown and self.kind is not OutcomeKind.SUCCESS:
             return "unknown"
         return self.kind.value
+
+    def history_label(self, *, retries_spent: bool) -> str:
+        """`label`, or `exhausted` when this attempt would have been retried but was the last allowed.
+
+        Only the machine knows the retry budget, so it says which; the executor's `label` cannot.
+        """
+        return EXHAUSTED if retries_spent else self.label
 
     def describe(self) -> str:
         """A one-line reason for an operator."""

@@ -72,6 +72,10 @@ def on_compensation_outcome(draft: Draft, index: int, attempt: int, outcome: Ste
         return
 
     message = f"compensation attempt {attempt}: {outcome.describe()}"
+    used = attempt - step.compensation_budget_base
+    # Any answer but success is retried: a compensation has no business "no" that ends it.
+    retried = outcome.kind is not OutcomeKind.INVALID
+    retries_left = retried and spec.compensation_retry.allows_another(used)
     draft.update_step(index, last_error=message, last_status_code=outcome.status_code)
     draft.record(
         HistoryEventType.ATTEMPT_FAILED,
@@ -81,13 +85,11 @@ def on_compensation_outcome(draft: Draft, index: int, attempt: int, outcome: Ste
         status_code=outcome.status_code,
         error=outcome.describe(),
         duration_ms=outcome.duration_ms,
-        outcome=outcome.label,
+        outcome=outcome.history_label(retries_spent=retried and not retries_left),
         request=outcome.request,
         response=outcome.response,
     )
-    used = attempt - step.compensation_budget_base
-    # Any answer but success is retried: a compensation has no business "no" that ends it.
-    if outcome.kind is not OutcomeKind.INVALID and spec.compensation_retry.allows_another(used):
+    if retries_left:
         delay = retry_delay(
             draft, index, Direction.COMPENSATION, attempt, spec.compensation_retry, outcome.retry_after_ms
         )

@@ -6,10 +6,16 @@
 | compensation, any other status              | retryable                 | no             |
 | status in `retry_on`                        | retryable                 | no             |
 | any other status                            | fatal                     | no             |
-| could not connect (refused, DNS, pool full) | retryable if `connect`    | no             |
+| could not connect (refused, DNS, TLS,       | retryable if `connect`    | no             |
+| connect timeout)                            |                           |                |
 | timed out after sending, connection broke   | retryable if `timeout` /  | yes            |
 |                                             | `connect`                 |                |
 | request could not be built or sent at all   | invalid                   | no             |
+
+A failure without an answer is told in an operator's words (`network_errors`): `connection
+refused by 127.0.0.1:8199`, `could not resolve host pay.internal: ...`, `TLS handshake with
+pay.internal:443 failed: ...`, `connection reset by 10.0.0.7:8080 after the request was sent
+(outcome unknown)`.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import httpx
 from coordinator.core.outcome import OutcomeKind, ResponseSnapshot, StepOutcome, TruncatedBody
 from coordinator.core.spec import CallSpec, any_matches
 from coordinator.executor.error_summary import summarize_error_body
+from coordinator.executor.network_errors import broken_connection, connect_failure
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> int | None:
@@ -95,7 +102,7 @@ def classify_transport_error(
         retry = call.retry_on_connect or is_compensation
         return StepOutcome(
             kind=OutcomeKind.RETRYABLE if retry else OutcomeKind.FATAL,
-            error=f"could not connect: {text}",
+            error=connect_failure(error, duration_ms=duration_ms) or f"could not connect: {text}",
             duration_ms=duration_ms,
         )
     if isinstance(error, (httpx.TimeoutException, TimeoutError)):
@@ -111,7 +118,7 @@ def classify_transport_error(
         return StepOutcome(
             kind=OutcomeKind.RETRYABLE if retry else OutcomeKind.FATAL,
             effect_unknown=True,
-            error=f"connection broke after sending ({name}: {text}; outcome unknown)",
+            error=broken_connection(error) or f"connection broke after sending ({name}: {text}; outcome unknown)",
             duration_ms=duration_ms,
         )
     return StepOutcome(kind=OutcomeKind.INVALID, error=f"request not sent: {name}: {text}", duration_ms=duration_ms)

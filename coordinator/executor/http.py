@@ -13,6 +13,7 @@ import httpx
 from coordinator import __version__
 from coordinator.core.outcome import OutcomeKind, RequestSnapshot, StepOutcome, TruncatedBody
 from coordinator.executor.classify import classify_response, classify_transport_error, decode_body
+from coordinator.executor.connection_progress import never_connected
 from coordinator.executor.limits import request_problem
 from coordinator.executor.policy import TargetPolicy
 from coordinator.executor.transport import POLICY_EXTENSION, GuardedTransport, Resolver, TargetRefused, system_resolver
@@ -111,17 +112,17 @@ class HttpStepExecutor(StepExecutor):
         started: float,
     ) -> StepOutcome:
         try:
+            # Built directly, not with `client.build_request`: nothing of the client's own state
+            # (its cookie jar above all: one participant's cookies are no other's business) is
+            # merged into a participant call, and the merging was a tenth of the CPU per call.
+            http_request = httpx.Request(
+                request.method,
+                request.url,
+                headers=headers,
+                content=content,
+                extensions={"timeout": httpx.Timeout(timeout_s).as_dict(), POLICY_EXTENSION: self._policy},
+            )
             async with asyncio.timeout_at(deadline):
-                # Built directly, not with `client.build_request`: nothing of the client's own state
-                # (its cookie jar above all: one participant's cookies are no other's business) is
-                # merged into a participant call, and the merging was a tenth of the CPU per call.
-                http_request = httpx.Request(
-                    request.method,
-                    request.url,
-                    headers=headers,
-                    content=content,
-                    extensions={"timeout": httpx.Timeout(timeout_s).as_dict(), POLICY_EXTENSION: self._policy},
-                )
                 response = await self._client.send(http_request, stream=True)
                 try:
                     body_bytes, truncated = await self._read_bounded(response, deadline)
@@ -135,6 +136,10 @@ class HttpStepExecutor(StepExecutor):
                 duration_ms=self._elapsed(started),
             )
         except (httpx.HTTPError, TimeoutError, OSError) as error:
+            if isinstance(error, TimeoutError) and never_connected(http_request):
+                # The attempt's deadline ended it while connecting: nothing was sent, as with
+                # aiohttp's own connect timeout (which the deadline usually beats by a hair).
+                error = httpx.ConnectTimeout("no connection before the attempt's deadline", request=http_request)
             return classify_transport_error(
                 request.call,
                 error,

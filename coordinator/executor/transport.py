@@ -36,6 +36,7 @@ from aiohttp.helpers import is_ip_address
 from yarl import URL
 
 from coordinator.executor.addresses import IPAddress, ip_literal
+from coordinator.executor.connection_progress import progress_trace, track_connection
 from coordinator.executor.policy import TargetPolicy
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -177,6 +178,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
                 auto_decompress=False,  # httpx decodes Content-Encoding itself
                 skip_auto_headers=_AUTO_HEADERS,
                 timeout=aiohttp.ClientTimeout(total=None),
+                trace_configs=[progress_trace()],
             )
             # aiohttp resends an idempotent request once when the connection breaks, which the
             # attempt would not know about: sending once per attempt is the executor's contract.
@@ -211,6 +213,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
                 data=body,
                 allow_redirects=False,
                 timeout=_client_timeout(request),
+                trace_request_ctx=track_connection(request),
             )
         except (aiohttp.ClientError, OSError, ValueError) as error:
             raise _as_httpx_error(error, request) from error

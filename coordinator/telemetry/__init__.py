@@ -1,7 +1,7 @@
 """OpenTelemetry: one trace per saga, metrics for Prometheus, structured logs."""
 
 from coordinator.telemetry.context import new_trace_context, step_carrier, step_span_id, trace_id_of
-from coordinator.telemetry.logs import JsonFormatter
+from coordinator.telemetry.logs import JsonFormatter, TextFormatter
 from coordinator.telemetry.observer import TelemetryObserver
 from coordinator.telemetry.setup import Telemetry, TelemetryError
 from coordinator.telemetry.spans import saga_attributes, step_round
@@ -12,6 +12,7 @@ __all__ = [
     "Telemetry",
     "TelemetryError",
     "TelemetryObserver",
+    "TextFormatter",
     "W3CTraceContexts",
     "new_trace_context",
     "saga_attributes",

@@ -1,4 +1,4 @@
-"""Inbound requests: a server span for each, and the trace parent of a saga a request starts.
+"""Inbound requests: metrics and a server span for each, and the trace parent of a saga a request starts.
 
 Plain ASGI, so the API needs no OpenTelemetry of its own: the app factory wraps its handler with
 `with_server_spans`, and a start request asks `saga_parent` for its trace context.
@@ -42,7 +42,13 @@ def _span_details(scope: Scope) -> tuple[str, dict[str, str]]:
 
 
 class ServerSpans:
-    """ASGI middleware: a server span and the `http.server.*` metrics for each request but the probes."""
+    """ASGI middleware: `http.server.*` metrics for each request but the probes; a server span when tracing is on.
+
+    With tracing off the middleware is the same, over a no-op tracer: the metrics (which an alert
+    on error rates or latency needs whatever the trace export does) keep their names and labels,
+    and no span id is minted (a sampler that records nothing would still make one, and a saga
+    started by the request would then hang under a span nobody has).
+    """
 
     def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
         self._app = app
@@ -50,7 +56,7 @@ class ServerSpans:
             app,
             excluded_urls=get_excluded_urls(_EXCLUDED_URLS_KEY),
             default_span_details=_span_details,
-            tracer_provider=telemetry.tracer_provider,
+            tracer_provider=telemetry.tracer_provider if telemetry.tracing_enabled else trace.NoOpTracerProvider(),
             meter_provider=telemetry.meter_provider,
             # The per-message receive/send spans would double the span count and say nothing.
             exclude_spans=["receive", "send"],
@@ -65,8 +71,8 @@ class ServerSpans:
 
 
 def with_server_spans(app: ASGIApp, telemetry: Telemetry) -> ASGIApp:
-    """`app` inside `ServerSpans`, or `app` itself when tracing is off."""
-    return ServerSpans(app, telemetry) if telemetry.tracing_enabled else app
+    """`app` inside `ServerSpans`: measured always, traced when tracing is on."""
+    return ServerSpans(app, telemetry)
 
 
 def saga_parent(request_headers: Mapping[str, str]) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Structured logs: one JSON line per event that matters, carrying the trace and execution ids."""
+"""Structured logs: one line per event that matters (JSON, or text for people), carrying the trace and execution ids."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any, assert_never
 from opentelemetry.trace import format_span_id
 
 from coordinator.core.history import HistoryEvent, HistoryEventType
+from coordinator.core.state import ExecutionState
 from coordinator.ports import ExecutionRecord
 from coordinator.redaction import redact, spellings
 from coordinator.telemetry.context import span_context_of, step_span_id, trace_id_of
@@ -20,6 +21,9 @@ log = logging.getLogger("coordinator.saga")
 
 _CONTEXT_FIELDS = ("trace_id", "span_id", "execution_id", "saga", "step", "direction", "attempt", "status_code",
                    "outcome", "delay_ms", "duration_ms", "error", "event", "key", "reason")
+_TEXT_FIELDS = ("execution_id", "key", "trace_id", "outcome", "delay_ms", "duration_ms")
+"""What a text line adds after its message: the ids that tell two executions apart, and what the
+message does not say (saga, step, attempt, error and reason are in the message already)."""
 
 
 def log_level(type_: HistoryEventType) -> int | None:
@@ -72,6 +76,32 @@ class JsonFormatter(logging.Formatter):
         elif record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
         return json.dumps(data, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """`time LEVEL logger message key=value ...` on one line, for people (`SAGA_LOG_FORMAT=text`).
+
+    The message is the JSON line's; the pairs after it carry the execution and trace ids, so two
+    executions of one saga never print the same line. A value with a space, a quote or an `=` is
+    quoted as a JSON string (logfmt's convention).
+    """
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """The formatted line, then the context pairs this record carries (before any traceback)."""
+        pairs = "".join(
+            f" {name}={_logfmt(value)}" for name in _TEXT_FIELDS if (value := getattr(record, name, None)) is not None
+        )
+        return super().formatMessage(record) + pairs
+
+
+def _logfmt(value: object) -> str:
+    text = str(value)
+    if not text or any(c.isspace() or c in '"=' for c in text):
+        return json.dumps(text)
+    return text
 
 
 REDACTED_LOGGERS = (
@@ -146,6 +176,8 @@ def log_history(record: ExecutionRecord, history: Sequence[HistoryEvent]) -> Non
         if e.step is not None and e.direction is not None:
             round_ = step_round(record, e.step, e.direction)
             span_id = format_span_id(step_span_id(state.id, e.step, e.direction.value, round_))
+        # A failed execution's error is its compensation's; the rollback's cause is in `rollback_started`.
+        reason = rollback_reason(state) if e.type is HistoryEventType.EXECUTION_COMPENSATED else None
         extra = {
             "event": e.type,
             "trace_id": trace_id,
@@ -161,8 +193,9 @@ def log_history(record: ExecutionRecord, history: Sequence[HistoryEvent]) -> Non
             "delay_ms": e.delay_ms,
             "duration_ms": e.duration_ms,
             "error": e.error,
+            "reason": reason,
         }
-        log.log(level, _message(state.saga, e), extra=extra)
+        log.log(level, _message(state.saga, e, reason), extra=extra)
 
 
 def log_attention(record: ExecutionRecord, reason: str) -> None:
@@ -191,8 +224,19 @@ def log_attention(record: ExecutionRecord, reason: str) -> None:
     )
 
 
-def _message(saga: str, e: HistoryEvent) -> str:
-    where = f" {e.direction.value if e.direction else ''} {e.step}" if e.step else ""
+def rollback_reason(state: ExecutionState) -> str | None:
+    """Why this execution rolled back: the step that failed and its error, or the cancel's reason."""
+    error = state.error
+    if error is None:
+        return state.cancel_reason
+    if error.step is None or error.message == state.cancel_reason:
+        return error.message
+    return f"step {error.step} failed: {error.message}"
+
+
+def _message(saga: str, e: HistoryEvent, reason: str | None) -> str:
+    where = "".join(f" {part}" for part in (e.direction.value if e.direction else None, e.step) if part)
     detail = f": {e.error}" if e.error else ""
     attempt = f" attempt {e.attempt}" if e.attempt else ""
-    return f"{saga}: {e.type}{where}{attempt}{detail}"
+    why = f": rolled back because {reason}" if reason is not None else ""
+    return f"{saga}: {e.type}{where}{attempt}{detail}{why}"

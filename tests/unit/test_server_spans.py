@@ -1,4 +1,4 @@
-"""Inbound server spans, as plain ASGI: one per request, named `METHOD /path`, probes untraced."""
+"""Inbound server spans, as plain ASGI: one per request, named `METHOD /path`, probes untraced; metrics always."""
 
 from __future__ import annotations
 
@@ -54,7 +54,14 @@ async def test_each_request_but_the_probes_gets_a_server_span_that_parents_its_s
     telemetry.shutdown()
 
 
-async def test_without_tracing_the_app_is_not_wrapped() -> None:
+async def test_without_tracing_each_request_is_measured_but_mints_no_span() -> None:
     telemetry = Telemetry.from_env({}, service_version="x")
-    assert with_server_spans(_app, telemetry) is _app
-    assert (await _call(_app, "/v1/sagas"))["parent"] == {"traceparent": "caller's"}
+    app = with_server_spans(_app, telemetry)
+    assert (await _call(app, "/v1/sagas"))["parent"] == {"traceparent": "caller's"}  # no span of ours to parent
+    await _call(app, "/metrics")
+    text = telemetry.prometheus_text().decode()
+    # One request measured (the scrape is not), under the names an alert uses with tracing on too.
+    assert 'http_server_duration_milliseconds_count{' in text
+    counts = [line for line in text.splitlines() if line.startswith("http_server_duration_milliseconds_count")]
+    assert len(counts) == 1 and counts[0].endswith(" 1.0") and 'http_status_code="204"' in counts[0]
+    telemetry.shutdown()
