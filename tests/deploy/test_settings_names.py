@@ -11,6 +11,7 @@ import shlex
 import pytest
 
 from coordinator.cli import build_parser
+from coordinator.durations import parse_duration_ms
 from coordinator.settings import Settings
 from tests.deploy.support import (
     DEPLOY,
@@ -86,6 +87,9 @@ def test_the_documented_defaults_are_the_codes() -> None:
         default = defaults[fields[name]]
         if default in (None, (), "") or isinstance(default, bool):
             assert default_cell == "—", f"{name}: the default is unset, the docs say {default_cell}"
+        elif fields[name].endswith("_ms"):  # a duration setting, documented as people write it (`15m`)
+            written = parse_duration_ms(default_cell.strip("`"))
+            assert written == default, f"{name}: default {default} ms, docs {default_cell}"
         elif isinstance(default, int | float):
             assert float(default_cell.strip("`")) == float(default), f"{name}: default {default}, docs {default_cell}"
         else:
