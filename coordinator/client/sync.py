@@ -167,8 +167,7 @@ class SagaClient:
         page_size: int | None = None,
     ) -> Iterator[Execution]:
         """Executions, newest first, optionally of one saga, in one status or whose id starts with
-        `id_prefix`; pages are fetched as
-        the iteration reaches them, up to `limit` items (all when None)."""
+        `id_prefix`; pages are fetched as the iteration reaches them, up to `limit` items (all when None)."""
         size = choose_page_size(limit, page_size)
         return _items(
             lambda cursor: self.list_page(saga=saga, status=status, id_prefix=id_prefix, page_size=size, cursor=cursor),
