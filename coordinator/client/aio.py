@@ -174,7 +174,8 @@ class AsyncSagaClient:
         page_size: int | None = None,
     ) -> AsyncIterator[Execution]:
         """Executions, newest first, optionally of one saga, in one status or whose id starts with
-        `id_prefix`; pages are fetched as the iteration reaches them (`async for`), up to `limit` items (all when None)."""
+        `id_prefix`; pages are fetched as the iteration reaches them (`async for`), up to `limit` items
+        (all when None)."""
         size = choose_page_size(limit, page_size)
         return _items(
             lambda cursor: self.list_page(saga=saga, status=status, id_prefix=id_prefix, page_size=size, cursor=cursor),
