@@ -1,4 +1,4 @@
-"""How the command line writes a moment and a wait: UTC to the millisecond, and a count-down."""
+"""How the command line reads and writes moments and waits: UTC to the millisecond, durations, a count-down."""
 
 from __future__ import annotations
 
