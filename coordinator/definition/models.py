@@ -293,7 +293,7 @@ class SagaDocument(_Document):
         Any,
         Field(
             description="the execution's output: a value whose strings may be {{ }} templates over steps and "
-            "execution, such as \"{{ steps.create.response.body.account }}\"; without it, the last step's "
+            'execution, such as "{{ steps.create.response.body.account }}"; without it, the last step\'s '
             "response body"
         ),
     ] = None
