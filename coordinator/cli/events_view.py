@@ -27,7 +27,7 @@ def render_events(events: Sequence[Event], *, full: bool = False, color: bool = 
         padded[2] = paint(padded[2], event_look(event.type), color=color)
         lines.append("  ".join(padded).rstrip())
         if full and (event.request is not None or event.response is not None):
-            lines += [_DETAIL_INDENT + text for text in exchange_lines(event.request, event.response)]
+            lines += [(_DETAIL_INDENT + text).rstrip() for text in exchange_lines(event.request, event.response)]
     return "\n".join(lines)
 
 

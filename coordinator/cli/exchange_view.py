@@ -23,23 +23,23 @@ def call_line(request: Mapping[str, Any] | None, response: Mapping[str, Any] | N
 
 
 def compact_json(value: Any, width: int) -> str:
-    """A JSON value on one line, cut in the middle past `width` characters (`--full` shows it whole)."""
+    """A JSON value on one line, cut in the middle past `width` characters (`--full` shows it whole);
+    `(no body)` for none."""
+    if value is None or value == "":
+        return "(no body)"
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
     return cut_middle(text, width)
 
 
-def exchange_lines(
-    request: Mapping[str, Any] | None, response: Mapping[str, Any] | None, *, title: str = ""
-) -> list[str]:
+def exchange_lines(request: Mapping[str, Any] | None, response: Mapping[str, Any] | None) -> list[str]:
     """The request as sent and the answer, each with its headers and body, for reading in full."""
-    heading = f"{title} " if title else ""
-    lines = [f"{heading}request:"]
+    lines = ["request:"]
     if request is None:
         lines.append(_INDENT + "nothing was sent")
     else:
         lines.append(f"{_INDENT}{request.get('method')} {request.get('url')}")
         lines += _message(request)
-    lines.append(f"{heading}response:")
+    lines.append("response:")
     if response is None:
         lines.append(_INDENT + "no answer came")
     else:

@@ -28,6 +28,7 @@ from coordinator.cli.exchange_view import call_line, compact_json, exchange_line
 from coordinator.cli.moments import when
 from coordinator.cli.next_steps import next_commands
 from coordinator.cli.symbols import BOLD, WARNING, Look, arrow_of, paint, status_look
+from coordinator.cli.trouble import cut_middle
 from coordinator.cli.waiting import waiting_for
 from coordinator.client.models import Execution, ExecutionStatus, Step
 from coordinator.core.state import StepStatus
@@ -90,7 +91,7 @@ class _View:
             if ex.output_error:
                 lines.append(self._paint(f"output could not be computed: {ex.output_error}", WARNING))
             else:
-                lines += _labelled("output", ex.output, self.full)
+                lines += _labelled("output:", ex.output, self.full)
         if ex.next_attempt is not None:
             lines.append(self._paint(waiting_for(ex.next_attempt, self.now), WARNING))
         return lines
@@ -108,7 +109,7 @@ class _View:
         indent = " " * (widths[0] + 2)
         for step, row, plain in zip(ex.steps, rows, plain_rows, strict=True):
             lines.append(_row(row, plain, widths))
-            lines += [indent + detail for detail in self._details(step)]
+            lines += [(indent + detail).rstrip() for detail in self._details(step)]
         return lines
 
     def _status(self, step: Step) -> str:
@@ -130,19 +131,15 @@ class _View:
         if step.last_error and step.status in _ERROR_SHOWN:
             lines.append(self._paint(step.last_error, status_look(StepStatus.FAILED)))
         if step.response is not None:
-            status = step.response.get("status")
-            if self.full:
-                lines += _labelled(f"answer {status}", step.response.get("body"), full=True)
-            else:
-                lines.append(f"answer: {status} {compact_json(step.response.get('body'), _ANSWER_WIDTH)}")
+            lines += _labelled(f"answer: {step.response.get('status')}", step.response.get("body"), self.full)
         if step.resolution is not None:
             by = f" by {step.resolution.actor}" if step.resolution.actor else ""
             at = f" at {when(step.resolution.at)}" if step.resolution.at else ""
             lines.append(self._paint(f"undone by hand{by}{at}: {step.resolution.note}", WARNING))
         if self.full and step.last_attempt is not None:
             last = step.last_attempt
-            title = f"last attempt ({arrow_of(last.direction)} {last.direction} attempt {last.attempt})"
-            lines += exchange_lines(last.request, last.response, title=title)
+            lines.append(f"last attempt: {arrow_of(last.direction)} {last.direction} attempt {last.attempt}")
+            lines += ["  " + line for line in exchange_lines(last.request, last.response)]
         return lines
 
     def _paint(self, text: str, look: Look) -> str:
@@ -150,11 +147,11 @@ class _View:
 
 
 def _labelled(label: str, value: Any, full: bool) -> list[str]:
-    """`label: {"a": 1}` on one line, or the label and the value pretty-printed under it."""
-    one_line = compact_json(value, _ANSWER_WIDTH if not full else 10**9)
-    if not full or "\n" not in json.dumps(value, indent=2, ensure_ascii=False) or len(one_line) <= _ANSWER_WIDTH:
-        return [f"{label}: {one_line}"]
-    return [f"{label}:", *("  " + line for line in json.dumps(value, indent=2, ensure_ascii=False).splitlines())]
+    """`label {"a": 1}` on one line; in full, a value too long for one line is pretty-printed under it."""
+    one_line = compact_json(value, 10**9)
+    if len(one_line) <= _ANSWER_WIDTH or not full:
+        return [f"{label} {cut_middle(one_line, _ANSWER_WIDTH)}"]
+    return [label, *("  " + line for line in json.dumps(value, indent=2, ensure_ascii=False).splitlines())]
 
 
 def _row(cells: Sequence[str], plain: Sequence[str], widths: Sequence[int]) -> str:
