@@ -11,23 +11,18 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
 from coordinator.cli.events_view import render_events
 from coordinator.cli.execution_view import render_execution
-from coordinator.cli.moments import when
-from coordinator.cli.symbols import status_look
+from coordinator.cli.executions_view import render_executions
 from coordinator.cli.timeline import render_timeline
-from coordinator.cli.trouble import current_trouble, cut_middle
 from coordinator.client import ApiError, Event, Execution, SagaError, SagaRef
 
 __all__ = ["LiveTimeline", "Output", "raw"]
 
 _PIPE_WIDTH = 200
 """Columns when stdout is not a terminal: wide enough that ids and errors are not folded."""
-_TROUBLE_WIDTH = 90
-"""`saga ls` cuts a longer error in its middle: its start says where, its end says why."""
 
 
 class Output:
@@ -83,21 +78,8 @@ class Output:
 
     def executions(self, executions: Sequence[Execution], more: bool) -> None:
         """A table of executions, newest first, each with what is going wrong now."""
-        table = Table(box=None, pad_edge=False, header_style="bold")
-        for column in ("id", "saga", "status", "created", "updated", "error"):
-            table.add_column(column, no_wrap=True)
-        for ex in executions:
-            trouble = current_trouble(ex)
-            table.add_row(
-                ex.id,
-                f"{ex.saga} v{ex.version}",
-                Text(str(ex.status), style=status_look(ex.status).style),
-                when(ex.created_at),
-                when(ex.updated_at),
-                cut_middle(trouble, _TROUBLE_WIDTH) if trouble else "",  # in full: `saga get ID`
-            )
         if executions:
-            self.console.print(table)
+            self._print(render_executions(executions, color=self.color))
         noun = "execution" if len(executions) == 1 else "executions"
         self.line(f"{len(executions)} {noun}" + (" (more: raise --limit)" if more else ""), "dim")
 
