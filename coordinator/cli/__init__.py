@@ -1,6 +1,6 @@
 """The `saga` command: serve, migrate, validate, openapi and demo (`coordinator.cli.serve`,
 `coordinator.cli.demo`), and the operator's commands on the API: register, start, get, ls,
-events, watch, cancel, retry (`coordinator.cli.operator`)."""
+events, watch, cancel, retry, resolve (`coordinator.cli.operator`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from coordinator.cli import operator, serve
+from coordinator.cli.options import add_connection_options
 
 __all__ = ["build_parser", "main"]
 
@@ -18,6 +19,7 @@ __all__ = ["build_parser", "main"]
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `saga`."""
     parser = argparse.ArgumentParser(prog="saga", description="Saga coordinator for microservices.")
+    add_connection_options(parser, after_subcommand=False)  # `saga --url X get ID` as well as after
     commands = parser.add_subparsers(dest="command", required=True)
     serve.add_commands(commands)
     demo = commands.add_parser("demo", help="run example sagas end to end and print their timelines")

@@ -1,10 +1,11 @@
 """The operator's subcommands of `saga`, on `coordinator.client`: register, start, get, ls, events,
-watch, cancel, retry.
+watch, cancel, retry, resolve. Where a command takes an execution id, a unique prefix of it will do.
 
 Exit codes, for scripts:
     0  done (for start --wait, get, watch: the saga completed, or is still running without --wait)
     1  the saga did not complete: compensated, failed, or still running when --timeout ran out
-    2  a usage error, or the coordinator refused the request (unknown id, invalid definition, 401, 409)
+    2  a usage error, or the coordinator refused the request (unknown id or saga, invalid definition,
+       401, 409 when an action does not apply)
     3  the coordinator could not be reached, timed out, or failed (5xx)
 """
 
@@ -13,14 +14,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from coordinator.cli.event_tail import EventTail
-from coordinator.cli.options import UsageError, parse_timeout, positive_int, read_input
-from coordinator.cli.render import LiveTimeline, Output, raw
+from coordinator.cli.follow import follow
+from coordinator.cli.ids import by_execution_id
+from coordinator.cli.options import UsageError, add_connection_options, parse_timeout, positive_int, read_input
+from coordinator.cli.render import Output, raw
 from coordinator.client import (
     ApiError,
     Execution,
@@ -37,18 +38,15 @@ EXIT_BAD_END = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
 
-_WATCH_POLL_S = 1.0
-"""How long each `saga watch` long poll is held: the live timeline's refresh when nothing ends."""
-
 Command = Callable[[argparse.Namespace, SagaClient, Output], int]
+
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the operator subcommands to `saga`'s parser."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", default=None, help="the coordinator (default $SAGA_URL, else http://127.0.0.1:8080)")
-    common.add_argument("--token", default=None, help="bearer token (default $SAGA_TOKEN; prefer the variable)")
-    common.add_argument("--json", action="store_true", help="print machine-readable JSON only, on stdout")
-    common.add_argument("--no-color", action="store_true", help="no colours (NO_COLOR is honoured too)")
+    add_connection_options(common, after_subcommand=True)
+    full = argparse.ArgumentParser(add_help=False)
+    full.add_argument("--full", action="store_true", help="each request and response whole: headers and bodies")
 
     waiting = argparse.ArgumentParser(add_help=False)
     waiting.add_argument(
@@ -70,7 +68,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     start.add_argument("--version", type=int, default=None, help="pin a version (default: the latest)")
     start.add_argument("--wait", action="store_true", help="wait for the end and print the timeline")
 
-    get = add("get", _get, "show an execution and its steps", waiting)
+    get = add("get", _get, "show an execution and its steps (ID: the id or a unique prefix of it)", waiting, full)
     get.add_argument("id", metavar="ID")
     get.add_argument("--wait", action="store_true", help="wait until the execution is terminal")
 
@@ -79,7 +77,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     ls.add_argument("--status", default=None, choices=[s.value for s in ExecutionStatus])
     ls.add_argument("--limit", type=positive_int, default=20, help="at most this many (default 20)")
 
-    events = add("events", _events, "show an execution's history")
+    events = add("events", _events, "show an execution's history", full)
     events.add_argument("id", metavar="ID")
 
     watch = add("watch", _watch, "follow an execution as a live timeline until it ends", waiting)
@@ -90,6 +88,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     retry = add("retry", _retry, "retry the remaining compensations of a failed execution")
     retry.add_argument("id", metavar="ID")
+
+    resolve = add("resolve", _resolve, "say a failed compensation was done by hand; the rollback carries on")
+    resolve.add_argument("id", metavar="ID")
+    resolve.add_argument("--step", required=True, help="the step whose compensation failed")
+    resolve.add_argument("--note", required=True, help="what was done by hand (kept in the history)")
 
 
 def _run(name: str, command: Command, args: argparse.Namespace) -> int:
@@ -167,7 +170,9 @@ def _register(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
             results.append(
                 {"file": str(path), "error": {"code": error.code, "detail": error.detail, "errors": problems}}
             )
-            out.usage("register", f"{path}: {error.detail}")
+            out.problems(
+                f"register {path}", f"{error.title} ({error.code})", [(p.path, p.message) for p in error.problems]
+            )
             code = EXIT_USAGE
         except ApiError as error:
             if isinstance(error, ServerError):
@@ -189,20 +194,23 @@ def _register(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
 
 def _start(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
     waiting = args.wait or args.timeout is not None
+    timeout = parse_timeout(args.timeout)
+    # For people, the wait is a live timeline (`saga watch`); a script (`--json`) waits quietly.
+    quiet_wait = waiting and out.json_mode
     handle = client.start(
         args.saga,
         read_input(args.input),
         idempotency_key=args.idempotency_key,
         version=args.version,
-        wait=parse_timeout(args.timeout),
+        wait=timeout if quiet_wait else None,
     )
-    if args.wait and args.timeout is None:
+    if quiet_wait and args.wait and timeout is None:
         handle.wait()  # `wait=None` above means "no wait": here it means "as long as it takes"
     execution = handle.execution
     if out.json_mode:
         out.json(execution.raw)
     elif waiting:
-        out.timeline(execution, client.events(execution.id))
+        execution = follow(client, out, execution, timeout)
     else:
         out.started(execution, handle.created)
     # Without --wait the command only starts the saga: how it ends (even if already) is for later.
@@ -211,16 +219,20 @@ def _start(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
 
 def _get(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
     waiting = args.wait or args.timeout is not None
-    execution = client.wait(args.id, parse_timeout(args.timeout)) if waiting else client.get(args.id)
+    timeout = parse_timeout(args.timeout)  # a mistake in the command line first, before any request
+    read = (lambda eid: client.wait(eid, timeout)) if waiting else client.get
+    execution = by_execution_id(client, args.id, read)
     if out.json_mode:
         out.json(execution.raw)
     else:
-        out.execution(execution)
+        out.execution(execution, full=args.full)
     return _status_code(execution, waited=waiting)
 
 
 def _ls(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
     found = list(client.list(saga=args.saga, status=args.status, limit=args.limit + 1))
+    if not found and args.saga is not None:
+        client.get_saga(args.saga)  # no executions, or no such saga: SagaNotFound says which
     shown = found[: args.limit]
     if out.json_mode:
         out.json(raw(shown))
@@ -230,38 +242,24 @@ def _ls(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
 
 
 def _events(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
-    events = list(client.events(args.id))  # an unknown id: ExecutionNotFound
+    events = by_execution_id(client, args.id, lambda eid: list(client.events(eid)))  # an unknown id: ExecutionNotFound
     if out.json_mode:
         out.json(raw(events))
     else:
-        out.events(events)
+        out.events(events, full=args.full)
     return EXIT_OK
 
 
 def _watch(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
     timeout = parse_timeout(args.timeout)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    tail = EventTail(client, args.id)
-    execution = client.get(args.id)
-    with LiveTimeline(out) as live:
-        while True:
-            for event in tail.fetch():
-                if out.json_mode:
-                    out.json_line({"event": event.raw})
-            if not out.json_mode:
-                live.show(execution, tail.events)
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if execution.is_terminal or (remaining is not None and remaining <= 0):
-                break
-            poll = _WATCH_POLL_S if remaining is None else min(_WATCH_POLL_S, remaining)
-            execution = client.wait(args.id, poll)
+    execution = follow(client, out, by_execution_id(client, args.id, client.get), timeout)
     if out.json_mode:
         out.json_line({"execution": execution.raw})
     return _status_code(execution, waited=True)
 
 
 def _cancel(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
-    execution = client.cancel(args.id)
+    execution = by_execution_id(client, args.id, client.cancel)
     if out.json_mode:
         out.json(execution.raw)
     else:
@@ -270,9 +268,21 @@ def _cancel(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
 
 
 def _retry(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
-    execution = client.retry(args.id)
+    execution = by_execution_id(client, args.id, client.retry)
     if out.json_mode:
         out.json(execution.raw)
     else:
         out.line(f"retry requested: execution {execution.id} is {execution.status}; `saga watch {execution.id}`")
+    return EXIT_OK
+
+
+def _resolve(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
+    # 409 (the execution is not failed, or that step's compensation did not fail) is an
+    # ExecutionStateConflict: a message and exit 2, as for cancel and retry.
+    execution = by_execution_id(client, args.id, lambda eid: client.resolve(eid, args.step, args.note))
+    if out.json_mode:
+        out.json(execution.raw)
+    else:
+        out.line(f"resolved: the compensation of {args.step} was done by hand; the rollback carries on")
+        out.execution(execution)
     return EXIT_OK

@@ -1,5 +1,5 @@
-"""The values of the operator commands' flags that argparse cannot check alone: `--input`,
-`--timeout` and `--limit`."""
+"""The operator commands' flags: the connection flags every one of them takes (before or after the
+subcommand), and the values argparse cannot check alone: `--input`, `--timeout` and `--limit`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["UsageError", "parse_timeout", "positive_int", "read_input"]
+__all__ = ["UsageError", "add_connection_options", "parse_timeout", "positive_int", "read_input"]
+
+
+def add_connection_options(parser: argparse.ArgumentParser, *, after_subcommand: bool) -> None:
+    """`--url`, `--token`, `--json` and `--no-color`, on `saga` itself and on each operator command.
+
+    `saga --url X start …` and `saga start … --url X` both work: the top-level parser holds the
+    defaults, and a subcommand's copies are SUPPRESSed when absent so that they do not overwrite a
+    value given before the subcommand (argparse would, with ordinary defaults).
+    """
+    absent = argparse.SUPPRESS if after_subcommand else None
+    flag_absent = argparse.SUPPRESS if after_subcommand else False
+    parser.add_argument("--url", default=absent, help="the coordinator (default $SAGA_URL, else http://127.0.0.1:8080)")
+    parser.add_argument("--token", default=absent, help="bearer token (default $SAGA_TOKEN; prefer the variable)")
+    parser.add_argument(
+        "--json", action="store_true", default=flag_absent, help="machine-readable JSON only, on stdout"
+    )
+    parser.add_argument("--no-color", action="store_true", default=flag_absent, help="no colours (NO_COLOR works too)")
 
 
 class UsageError(Exception):

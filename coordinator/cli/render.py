@@ -6,17 +6,18 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
-from coordinator.cli.symbols import arrow_of, event_look, status_look
+from coordinator.cli.events_view import render_events
+from coordinator.cli.execution_view import render_execution
+from coordinator.cli.executions_view import render_executions
 from coordinator.cli.timeline import render_timeline
-from coordinator.client import ApiError, Event, Execution, ExecutionStatus, SagaError, SagaRef
+from coordinator.client import ApiError, Event, Execution, SagaError, SagaRef
 
 __all__ = ["LiveTimeline", "Output", "raw"]
 
@@ -66,32 +67,9 @@ class Output:
         what = "registered" if ref.created else "unchanged "
         self.line(f"{what} {ref.name} v{ref.version}  ({source})", "green" if ref.created else None)
 
-    def execution(self, execution: Execution) -> None:
-        """An execution: a header line, its error, and a table of its steps."""
-        self.console.print(_header(execution), soft_wrap=True)
-        if execution.error is not None:
-            self.line(f"error: {execution.error}", status_look(execution.status).style)
-        table = Table(box=None, pad_edge=False, header_style="bold")
-        for column in ("step", "status", "attempts", "undo attempts", "last code", "last error"):
-            table.add_column(
-                column, justify="right" if column in ("attempts", "undo attempts", "last code") else "left"
-            )
-        for step in execution.steps:
-            table.add_row(
-                step.name,
-                Text(step.status, style=status_look(step.status).style),
-                str(step.attempts),
-                str(step.compensation_attempts),
-                _text(step.last_status_code),
-                _text(step.last_error),
-            )
-        self.console.print(table)
-        self.hint(execution)
-
-    def hint(self, execution: Execution) -> None:
-        """What an operator does next, when something is theirs to do."""
-        if execution.status is ExecutionStatus.FAILED:
-            self.line(f"needs an operator: fix the cause, then `saga retry {execution.id}`", "bold red")
+    def execution(self, execution: Execution, *, full: bool = False) -> None:
+        """An execution as `saga get` shows it (`coordinator.cli.execution_view`)."""
+        self._print(render_execution(execution, now=datetime.now(UTC), full=full, color=self.color))
 
     def started(self, execution: Execution, created: bool) -> None:
         """The answer to `saga start` without `--wait`."""
@@ -99,66 +77,45 @@ class Output:
         self.line(f"{verb}: {execution.saga} v{execution.version} · execution {execution.id} · {execution.status}")
 
     def executions(self, executions: Sequence[Execution], more: bool) -> None:
-        """A table of executions, newest first."""
-        table = Table(box=None, pad_edge=False, header_style="bold")
-        for column in ("id", "saga", "status", "created", "updated"):
-            table.add_column(column, no_wrap=True)
-        table.add_column("error", no_wrap=True, overflow="ellipsis", max_width=72)  # in full: `saga get ID`
-        for ex in executions:
-            table.add_row(
-                ex.id,
-                f"{ex.saga} v{ex.version}",
-                Text(str(ex.status), style=status_look(ex.status).style),
-                _when(ex.created_at),
-                _when(ex.updated_at),
-                _text(ex.error),
-            )
+        """A table of executions, newest first, each with what is going wrong now."""
         if executions:
-            self.console.print(table)
+            self._print(render_executions(executions, color=self.color))
         noun = "execution" if len(executions) == 1 else "executions"
         self.line(f"{len(executions)} {noun}" + (" (more: raise --limit)" if more else ""), "dim")
 
-    def events(self, events: Iterable[Event]) -> None:
-        """A table of history entries, oldest first."""
-        table = Table(box=None, pad_edge=False, header_style="bold")
-        for column in ("seq", "at", "type", "step", "attempt", "code", "took", "error"):
-            right = column in ("seq", "attempt", "code", "took")
-            table.add_column(column, justify="right" if right else "left", no_wrap=column != "error")
-        for e in events:
-            step = f"{arrow_of(e.direction)} {e.step}".strip() if e.step else ""
-            took = f"{e.duration_ms} ms" if e.duration_ms is not None else ""
-            note = e.error or ""
-            if e.delay_ms is not None:
-                note = f"{note} · retry in {e.delay_ms} ms" if note else f"retry in {e.delay_ms} ms"
-            table.add_row(
-                str(e.seq),
-                _when(e.at),
-                Text(e.type, style=event_look(e.type).style),
-                step,
-                _text(e.attempt),
-                _text(e.status_code),
-                took,
-                note,
-            )
-        self.console.print(table)
+    def events(self, events: Sequence[Event], *, full: bool = False) -> None:
+        """The history, oldest first; with `full`, each attempt's request and response."""
+        self._print(render_events(events, full=full, color=self.color))
 
     def timeline(self, execution: Execution, events: Iterable[Event]) -> None:
         """The execution as a timeline (the same as `saga demo` prints)."""
         self.console.print(self.timeline_text(execution, events), soft_wrap=True)
 
     def timeline_text(self, execution: Execution, events: Iterable[Event]) -> Text:
-        """The timeline as rich text."""
-        text = render_timeline(execution.raw, [e.raw for e in events], color=self.color)
+        """The timeline as rich text, as it stands at this moment (a waiting retry counts down)."""
+        now = datetime.now(UTC)
+        return self._text(render_timeline(execution.raw, [e.raw for e in events], color=self.color, now=now))
+
+    def _text(self, text: str) -> Text:
         return Text.from_ansi(text) if self.color else Text(text)
+
+    def _print(self, text: str) -> None:
+        self.console.print(self._text(text), soft_wrap=True)
 
     def problem(self, command: str, error: SagaError) -> None:
         """A refusal or failure, on stderr: the code, the detail and every problem with its path."""
-        if isinstance(error, ApiError):
-            self.errors.print(Text(f"saga {command}: {error.detail or error.title} ({error.code})", style="red"))
-            for problem in error.problems:
-                self.errors.print(Text(f"  {problem.path}: {problem.message}"))
-        else:
+        if not isinstance(error, ApiError):
             self.errors.print(Text(f"saga {command}: {error}", style="red"))
+            return
+        # With a list of problems the detail only repeats the first: the title, then each once.
+        headline = error.title if error.problems else error.detail or error.title
+        self.problems(command, f"{headline} ({error.code})", [(p.path, p.message) for p in error.problems])
+
+    def problems(self, command: str, headline: str, problems: Iterable[tuple[str, str]]) -> None:
+        """A headline on stderr, then each problem once: `  steps[0].action.url: …`."""
+        self.errors.print(Text(f"saga {command}: {headline}", style="red"))
+        for path, message in problems:
+            self.errors.print(Text(f"  {path}: {message}"))
 
     def usage(self, command: str, message: str) -> None:
         """A mistake in the command line that argparse could not catch."""
@@ -190,28 +147,6 @@ class LiveTimeline:
             self._live.__exit__(None, None, None)
         elif self._last is not None:
             self.output.console.print(self._last, soft_wrap=True)
-
-
-def _header(execution: Execution) -> Text:
-    header = Text()
-    header.append(f"{execution.saga} v{execution.version}", style="bold")
-    header.append(f" · execution {execution.id} · ")
-    header.append(str(execution.status), style=status_look(execution.status).style)
-    header.append(f" · created {_when(execution.created_at)}")
-    if execution.trace_id:
-        header.append(f" · trace {execution.trace_id}")
-    return header
-
-
-def _when(moment: datetime | None) -> str:
-    """UTC, to the millisecond: what the API and the logs show."""
-    if moment is None:
-        return ""
-    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def _text(value: object) -> str:
-    return "" if value is None else str(value)
 
 
 def raw(values: Iterable[Execution | Event]) -> list[Mapping[str, Any]]:

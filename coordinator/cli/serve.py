@@ -151,18 +151,29 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from coordinator.definition import format_report, validate_directory
+    from coordinator.definition import find_definition_files, format_report, validate_files
 
-    failed = False
-    for directory in args.directories:
-        path = Path(directory)
-        if not path.is_dir():
-            print(f"saga validate: {directory} is not a directory", file=sys.stderr)
+    files: list[Path] = []
+    for name in args.paths:  # files and folders, as `saga register` takes them
+        path = Path(name)
+        if not path.exists():
+            print(f"saga validate: {name}: no such file or directory", file=sys.stderr)
             return 2
-        results = validate_directory(path)
-        print(format_report(results))
-        failed = failed or any(problems for _, problems in results)
-    return 1 if failed else 0
+        files.extend(find_definition_files(path) if path.is_dir() else [path])
+    results = validate_files(files)
+    print(format_report(results))
+    for warning in _unset_secrets(path for path, problems in results if not problems):
+        print(warning)
+    return 1 if any(problems for _, problems in results) else 0
+
+
+def _unset_secrets(valid: Iterator[Path]) -> Iterator[str]:
+    """Warnings for secrets not set here: the coordinator that runs the saga may well have them."""
+    from coordinator.definition import load_definition_file, secret_problems, secret_variable
+
+    for path in valid:
+        problems = secret_problems(load_definition_file(path), lambda name: secret_variable(name) in os.environ)
+        yield from (f"warn {path}: {p.path}: {p.message} (not in this environment)" for p in problems)
 
 
 def openapi_document() -> str:
@@ -201,7 +212,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     migrate.set_defaults(run=_migrate)
 
     validate = commands.add_parser("validate", help="check definitions offline and print every problem")
-    validate.add_argument("directories", nargs="+", metavar="DIR")
+    validate.add_argument("paths", nargs="+", metavar="FILE|DIR")
     validate.set_defaults(run=_validate)
 
     openapi = commands.add_parser("openapi", help="print the API's OpenAPI document")

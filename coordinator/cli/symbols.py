@@ -28,6 +28,7 @@ __all__ = [
     "Mark",
     "arrow_of",
     "event_look",
+    "paint",
     "status_look",
 ]
 
@@ -50,6 +51,7 @@ class Colour(StrEnum):
 
 _ANSI = {Colour.GREEN: "32", Colour.YELLOW: "33", Colour.RED: "31", Colour.CYAN: "36", Colour.DIM: "2"}
 _ANSI_BOLD = "1"
+_ANSI_RESET = "0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,3 +148,9 @@ def arrow_of(direction: str | None) -> str:
     """The arrow of a step event's direction; empty when it has none."""
     mark = DIRECTION_ARROWS.get(direction or "")
     return mark.glyph if mark is not None else ""
+
+
+def paint(text: str, look: Look, *, color: bool) -> str:
+    """`text` drawn in `look` with ANSI escapes when `color`; unchanged otherwise (pipes, tests)."""
+    codes = look.ansi
+    return f"\x1b[{';'.join(codes)}m{text}\x1b[{_ANSI_RESET}m" if color and codes else text

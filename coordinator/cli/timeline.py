@@ -21,29 +21,40 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from coordinator.cli.symbols import BOLD, DIRECTION_ARROWS, EVENT_MARKS, FAINT, WARNING, Look, status_look
+from coordinator.cli.moments import duration_text, epoch_ms
+from coordinator.cli.next_steps import next_commands
+from coordinator.cli.symbols import BOLD, DIRECTION_ARROWS, EVENT_MARKS, FAINT, WARNING, Look, paint, status_look
+from coordinator.cli.waiting import waiting_for
+from coordinator.client.models import NextAttempt
 from coordinator.core.history import HistoryEventType
 from coordinator.core.state import Direction, ExecutionStatus, StepStatus
 
 __all__ = ["render_timeline"]
 
-_ANSI_RESET = "0"
 _ATTEMPT_PREFIX = re.compile(r"^(compensation )?attempt \d+: ")
 
 
-def render_timeline(execution: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *, color: bool = False) -> str:
+def render_timeline(
+    execution: Mapping[str, Any],
+    events: Sequence[Mapping[str, Any]],
+    *,
+    color: bool = False,
+    now: datetime | None = None,
+) -> str:
     """The execution as text: a header, one line per meaningful event, and a one-line summary
-    (followed, for a `failed` execution, by what the operator does next).
+    (followed by what the operator may do next, when something is theirs to do).
 
     Args:
         execution: `GET /v1/executions/{id}`.
         events: the `items` of `GET /v1/executions/{id}/events` (all pages, any order).
         color: add ANSI colours, for a terminal.
+        now: the present moment, for an execution still going: how long it has run, and the
+            count-down to the retry it waits for. Without it, the last recorded moment is used.
     """
-    return _Timeline(execution, events, color).render()
+    return _Timeline(execution, events, color, now).render()
 
 
 @dataclass(slots=True, eq=False)
@@ -64,12 +75,16 @@ class _Attempt:
 
 
 class _Timeline:
-    def __init__(self, execution: Mapping[str, Any], events: Sequence[Mapping[str, Any]], color: bool) -> None:
+    def __init__(
+        self, execution: Mapping[str, Any], events: Sequence[Mapping[str, Any]], color: bool, now: datetime | None
+    ) -> None:
         self.execution = execution
         self.events = sorted(events, key=lambda e: e.get("seq") or 0)
         self.color = color
+        self.now = now
+        self.waiting = NextAttempt.from_json(execution.get("next_attempt"))
         first = self.events[0].get("at") if self.events else None
-        self.origin = _ms(execution.get("created_at")) or _ms(first)
+        self.origin = epoch_ms(execution.get("created_at")) or epoch_ms(first)
         names = [str(e["step"]) for e in self.events if e.get("step")]
         names += [str(s.get("name", "")) for s in execution.get("steps") or []]
         self.width = min(max((len(n) for n in names), default=0), 24)
@@ -101,7 +116,7 @@ class _Timeline:
         last_attempt: dict[tuple[str, bool], _Attempt] = {}
         for index, event in enumerate(self.events):
             kind = _type_of(event)
-            at = _ms(event.get("at"))
+            at = epoch_ms(event.get("at"))
             step = str(event.get("step") or "")
             back = event.get("direction") == Direction.COMPENSATION
             key = (step, back, event.get("attempt"))
@@ -143,6 +158,8 @@ class _Timeline:
                 text += f" ({retries} {'retry' if retries == 1 else 'retries'})"
             return self._paint(text, look)
         if status == ExecutionStatus.RUNNING:
+            if self.waiting is not None:
+                return self._paint(f"running: {waiting_for(self.waiting, self.now)}", look) + self._hint()
             running = [s for s in steps if s.get("status") == StepStatus.RUNNING]
             now = [f"{s.get('name')} (attempt {s.get('attempts')})" for s in running]
             return self._paint(f"running: {', '.join(now) or 'between steps'}", look)
@@ -158,9 +175,21 @@ class _Timeline:
             if succeeded:
                 parts.append(f"still in effect: {', '.join(succeeded)}")
         summary = self._paint("; ".join(parts), look)
-        if status == ExecutionStatus.FAILED:
-            summary += f"\nneeds an operator: fix the cause, then POST /v1/executions/{ex.get('id')}/retry"
-        return summary
+        if status == ExecutionStatus.COMPENSATING and self.waiting is not None:
+            summary += "\n" + self._paint(waiting_for(self.waiting, self.now), WARNING)
+        return summary + self._hint()
+
+    def _hint(self) -> str:
+        """What the operator may do next (the same lines `saga get` prints), each on its own line."""
+        ex = self.execution
+        steps = [s for s in ex.get("steps") or [] if isinstance(s, Mapping)]
+        stuck = [str(s.get("name")) for s in steps if s.get("status") == StepStatus.COMPENSATION_FAILED]
+        if not stuck and (ex.get("error") or {}).get("step"):
+            stuck = [str(ex["error"]["step"])]
+        waiting = self.waiting.direction if self.waiting is not None else None
+        lines = next_commands(str(ex.get("id", "?")), str(ex.get("status")), stuck, waiting)
+        look = status_look(str(ex.get("status"))).emphasised()
+        return "".join("\n" + self._paint(line, look) for line in lines)
 
     # -- pieces --------------------------------------------------------------------------------
 
@@ -168,7 +197,7 @@ class _Timeline:
         direction = Direction.COMPENSATION if a.compensation else Direction.ACTION
         arrow = self._paint(DIRECTION_ARROWS[direction].glyph, DIRECTION_ARROWS[direction].look)
         code = str(a.status_code) if a.status_code is not None else "—" if a.outcome else "…"
-        took = _duration(a.duration_ms) if a.duration_ms is not None else ""
+        took = duration_text(a.duration_ms) if a.duration_ms is not None else ""
         number = f"attempt {a.number if a.number is not None else '?':<{self.attempt_width}}"
         text = f"{arrow} {a.step:<{self.width}}  {number}  {code:>3}  {took:>7}  {self._attempt_note(a)}"
         return self._line(a.at, text)
@@ -186,7 +215,7 @@ class _Timeline:
                 note += f": {a.error}"
             note = self._paint(note, EVENT_MARKS[HistoryEventType.ATTEMPT_FAILED].look)
             if a.retry_in_ms is not None:
-                retry = f" · retry in {_duration(a.retry_in_ms)}"
+                retry = f" · retry in {duration_text(a.retry_in_ms)}"
                 note += self._paint(retry, EVENT_MARKS[HistoryEventType.RETRY_SCHEDULED].look)
             return prefix + note
         if a.lost:
@@ -217,7 +246,7 @@ class _Timeline:
             case HistoryEventType.RETRY_REQUESTED:
                 return self._marked(kind, "operator retry: compensating the remaining steps")
             case HistoryEventType.RETRY_SCHEDULED:
-                return self._marked(kind, f"{step}: retry in {_duration(event.get('delay_ms') or 0)}")
+                return self._marked(kind, f"{step}: retry in {duration_text(event.get('delay_ms') or 0)}")
             case HistoryEventType.COMPENSATION_RESOLVED:
                 who = f" by {event.get('actor')}" if event.get("actor") else ""
                 return self._marked(kind, f"{step}: undone by hand{who}: {event.get('note')}")
@@ -246,13 +275,16 @@ class _Timeline:
         return _type_of(self.events[index + 1]) if index + 1 < len(self.events) else None
 
     def _total_ms(self) -> float | None:
-        ends = [_ms(self.execution.get("updated_at")), *(_ms(e.get("at")) for e in self.events)]
+        if self.now is not None and not _is_terminal(str(self.execution.get("status"))):
+            # Still going: it has run until now, not until the last thing it recorded (which,
+            # while a retry waits, may be half a minute ago).
+            return self.now.timestamp() * 1000 - self.origin if self.origin is not None else None
+        ends = [epoch_ms(self.execution.get("updated_at")), *(epoch_ms(e.get("at")) for e in self.events)]
         known = [t for t in ends if t is not None]
         return max(known) - self.origin if known and self.origin is not None else None
 
     def _paint(self, text: str, look: Look) -> str:
-        codes = look.ansi
-        return f"\x1b[{';'.join(codes)}m{text}\x1b[{_ANSI_RESET}m" if self.color and codes else text
+        return paint(text, look, color=self.color)
 
 
 _STEP_STATUSES = (StepStatus.SUCCEEDED, StepStatus.COMPENSATED, StepStatus.COMPENSATION_FAILED, StepStatus.RUNNING)
@@ -278,27 +310,3 @@ def _reason(step: Any, message: Any) -> str:
     """`charge failed (HTTP 402: card declined)`, without the attempt number the lines already show."""
     text = _ATTEMPT_PREFIX.sub("", str(message)) if message else "unknown reason"
     return f"{step} failed ({text})" if step else text
-
-
-def _ms(value: Any) -> float | None:
-    """Epoch milliseconds from an ISO-8601 string (naive means UTC) or a number already in ms."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp() * 1000
-
-
-def _duration(ms: float) -> str:
-    """`12 ms`, `1.5 s`, `2 min 5 s`: short, and in the unit a person expects."""
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    if ms < 60_000:
-        return f"{ms / 1000:.1f} s"
-    return f"{int(ms // 60_000)} min {ms % 60_000 / 1000:.0f} s"

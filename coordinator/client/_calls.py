@@ -43,10 +43,20 @@ def get_execution(execution_id: str, wait_s: float = 0.0) -> Call:
 
 
 def list_executions(
-    saga: str | None, status: ExecutionStatus | str | None, limit: int | None, cursor: str | None
+    saga: str | None,
+    status: ExecutionStatus | str | None,
+    limit: int | None,
+    cursor: str | None,
+    id_prefix: str | None = None,
 ) -> Call:
-    """`GET /v1/executions`, newest first."""
-    params = _params(saga=saga, status=str(status) if status is not None else None, limit=limit, cursor=cursor)
+    """`GET /v1/executions`, newest first; `id_prefix` keeps the executions whose id starts with it."""
+    params = _params(
+        saga=saga,
+        status=str(status) if status is not None else None,
+        id_prefix=id_prefix,
+        limit=limit,
+        cursor=cursor,
+    )
     return Call("GET", "/v1/executions", params=params, idempotent=True)
 
 

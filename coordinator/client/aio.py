@@ -169,24 +169,32 @@ class AsyncSagaClient:
         *,
         saga: str | None = None,
         status: ExecutionStatus | str | None = None,
+        id_prefix: str | None = None,
         limit: int | None = None,
         page_size: int | None = None,
     ) -> AsyncIterator[Execution]:
-        """Executions, newest first, optionally of one saga or in one status; pages are fetched as
-        the iteration reaches them (`async for`), up to `limit` items (all when None)."""
+        """Executions, newest first, optionally of one saga, in one status or whose id starts with
+        `id_prefix`; pages are fetched as the iteration reaches them (`async for`), up to `limit` items
+        (all when None)."""
         size = choose_page_size(limit, page_size)
-        return _items(lambda cursor: self.list_page(saga=saga, status=status, page_size=size, cursor=cursor), limit)
+        return _items(
+            lambda cursor: self.list_page(saga=saga, status=status, id_prefix=id_prefix, page_size=size, cursor=cursor),
+            limit,
+        )
 
     async def list_page(
         self,
         *,
         saga: str | None = None,
         status: ExecutionStatus | str | None = None,
+        id_prefix: str | None = None,
         page_size: int | None = None,
         cursor: str | None = None,
     ) -> Page[Execution]:
         """One page of executions; pass `next_cursor` back as `cursor` for the next."""
-        return parse_page(Execution.from_json, await self._json(calls.list_executions(saga, status, page_size, cursor)))
+        return parse_page(
+            Execution.from_json, await self._json(calls.list_executions(saga, status, page_size, cursor, id_prefix))
+        )
 
     def events(self, execution_id: str, *, page_size: int | None = None) -> AsyncIterator[Event]:
         """The execution's whole history, oldest first, fetching pages as it goes."""

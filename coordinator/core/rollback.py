@@ -96,9 +96,15 @@ def on_compensation_outcome(draft: Draft, index: int, attempt: int, outcome: Ste
         schedule_retry(draft, index, Direction.COMPENSATION, attempt + 1, delay)
         return
     draft.update_step(index, status=StepStatus.COMPENSATION_FAILED, finished_at_ms=draft.now)
+    # The count is every attempt, as the step's `compensation_attempts` says; after an operator's
+    # retry or resolve the budget restarted, so the round's own count is named too.
+    count = (
+        f"{attempt} attempt(s)"
+        if used == attempt
+        else f"{attempt} attempt(s) in all, {used} since the operator's retry"
+    )
     error = ExecutionError(
-        step=spec.name,
-        message=f"compensation of step {spec.name!r} failed after {used} attempt(s): {outcome.describe()}",
+        step=spec.name, message=f"compensation of step {spec.name!r} failed after {count}: {outcome.describe()}"
     )
     draft.update(status=ExecutionStatus.FAILED, error=error)
     draft.record(HistoryEventType.EXECUTION_FAILED, step=spec.name, error=error.message)

@@ -6,7 +6,7 @@
 * `render_key` - an execution's business key from its input (`key:`).
 * `render_output` - a completed execution's output: the `output:` template, or the last answer.
 * `secret_problems`, `spec_secret_problems` - templates reading secrets that are not set.
-* `load_definition_file`, `validate_directory` - definitions on disk (`saga validate`, `--sagas-dir`).
+* `load_definition_file`, `validate_directory`, `validate_files` - definitions on disk (`saga validate`, `--sagas-dir`).
 """
 
 from coordinator.definition.compiler import compile_definition
@@ -20,6 +20,7 @@ from coordinator.definition.loader import (
     format_report,
     load_definition_file,
     validate_directory,
+    validate_files,
 )
 from coordinator.definition.models import SagaDocument, definition_json_schema
 from coordinator.definition.output import OutputResult, render_output
@@ -68,5 +69,6 @@ __all__ = [
     "secret_variable",
     "spec_secret_problems",
     "validate_directory",
+    "validate_files",
     "validate_input",
 ]

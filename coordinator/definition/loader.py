@@ -108,9 +108,14 @@ def validate_directory(directory: Path, env: Mapping[str, str] | None = None) ->
     Raises:
         OSError: `directory` cannot be listed.
     """
+    return validate_files(find_definition_files(directory), env)
+
+
+def validate_files(paths: Iterable[Path], env: Mapping[str, str] | None = None) -> list[tuple[Path, list[Problem]]]:
+    """`validate_directory` for the given files, in their order (two defining one version: the second)."""
     results: list[tuple[Path, list[Problem]]] = []
     seen: dict[tuple[str, int], Path] = {}
-    for path in find_definition_files(directory):
+    for path in paths:
         try:
             document = load_definition_file(path, env)
             declared = document.get("version")

@@ -36,6 +36,13 @@ class Saga:
         out, err = self.capsys.readouterr()
         return code, out, err
 
+    async def before(self, *argv: str) -> tuple[int, str, str]:
+        """`saga --url URL ...`: the global flags before the subcommand."""
+        self.capsys.readouterr()
+        code = await asyncio.to_thread(main, ["--url", self.url, *argv])
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
     async def json(self, *argv: str) -> Any:
         code, out, err = await self(*argv, "--json")
         assert code in (0, 1), err

@@ -59,3 +59,25 @@ def test_migrate_creates_the_schema_and_reports_an_unreachable_database(
     assert main(["migrate", "--database-url", closed]) == 1
     assert "unreachable" in capsys.readouterr().err
     assert main(["migrate", "--database-url", "mysql://x"]) == 2
+
+
+def test_validate_takes_a_file_and_warns_of_secrets_not_set_here(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SAGA_SECRET_PSP_KEY", raising=False)
+    shipped = ROOT / "sagas" / "order-checkout.yaml"
+    keyed = tmp_path / "keyed.yaml"
+    keyed.write_text(
+        "name: keyed\nsteps:\n  - name: a\n    action:\n      method: POST\n      url: http://127.0.0.1:9/a\n"
+        "      headers: {Authorization: 'Bearer {{ secrets.psp_key }}'}\n"
+    )
+    assert main(["validate", str(shipped), str(keyed)]) == 0  # a warning is not a failure
+    assert capsys.readouterr().out.splitlines() == [
+        f"ok  {shipped} (order-checkout v1, 3 steps)",
+        f"ok  {keyed} (keyed v1, 1 step)",
+        f"warn {keyed}: steps[0].action.headers.Authorization: secret 'psp_key' is not set:"
+        " set SAGA_SECRET_PSP_KEY (not in this environment)",
+    ]
+    monkeypatch.setenv("SAGA_SECRET_PSP_KEY", "k")
+    assert main(["validate", str(keyed)]) == 0
+    assert capsys.readouterr().out == f"ok  {keyed} (keyed v1, 1 step)\n"

@@ -216,16 +216,67 @@ def test_retries_fold_the_wait_into_the_failed_attempt() -> None:
 
 def test_failed_saga_names_the_stuck_compensation_and_the_way_out() -> None:
     ex, evs = failed()
-    out = render_timeline(ex, evs)
-    assert "failed · 0.900s" in lines(out)[0]
-    assert "↩ charge   attempt 1  500     9 ms  failed: HTTP 500: refund processor unavailable · retry in 850 ms" in out
-    assert "↩ charge   attempt 2  500     9 ms  failed: HTTP 500: refund processor unavailable" in lines(out)[-4]
-    assert "■ failed: compensation of step 'charge' failed after 2 attempt(s)" in lines(out)[-3]
-    assert lines(out)[-2] == (
-        "failed: ship failed (HTTP 409: we do not deliver to 'nowhere'); undone: nothing;"
-        " could not undo: charge; still in effect: reserve"
+    eid = ex["id"]
+    assert render_timeline(ex, evs) == "\n".join(
+        [
+            f"order-checkout v1 · execution {eid} · failed · 0.900s · trace {TRACE}",
+            "   +0.000s  ▶ started",
+            "   +0.001s  → reserve  attempt 1  201     9 ms  ok",
+            "   +0.011s  → charge   attempt 1  201     9 ms  ok",
+            "   +0.021s  → ship     attempt 1  409     9 ms  failed: HTTP 409: we do not deliver to 'nowhere'",
+            "   +0.030s  ⟲ rollback: ship failed: attempt 1: HTTP 409: we do not deliver to 'nowhere'",
+            "   +0.031s  ↩ charge   attempt 1  500     9 ms  failed: HTTP 500: refund processor unavailable"
+            " · retry in 850 ms",
+            "   +0.890s  ↩ charge   attempt 2  500     9 ms  failed: HTTP 500: refund processor unavailable",
+            "   +0.900s  ■ failed: compensation of step 'charge' failed after 2 attempt(s):"
+            " HTTP 500: refund processor unavailable",
+            "failed: ship failed (HTTP 409: we do not deliver to 'nowhere'); undone: nothing;"
+            " could not undo: charge; still in effect: reserve",
+            # the same next commands as `saga get` prints (coordinator.cli.next_steps)
+            "needs an operator: the compensation of charge failed; its effect is still in place",
+            f"  fix the cause, then:           saga retry {eid}",
+            f'  or undo charge by hand, then:  saga resolve {eid} --step charge --note "what you did"',
+        ]
     )
-    assert lines(out)[-1] == f"needs an operator: fix the cause, then POST /v1/executions/{ex['id']}/retry"
+
+
+def test_a_waiting_retry_counts_down_and_says_what_it_waits_for() -> None:
+    ex = execution("running", {"reserve": "succeeded", "charge": "running", "ship": "pending"}, end_ms=20)
+    ex["next_attempt"] = {
+        "step": "charge",
+        "direction": "action",
+        "attempt": 2,
+        "due_at": iso(30_020),
+        "reason": "attempt 1: HTTP 503: warming up",
+    }
+    evs = events(
+        (0, "execution_started", {}),
+        (1, "attempt_started", act("reserve", 1)),
+        (13, "attempt_succeeded", act("reserve", 1, status_code=201, duration_ms=12)),
+        (14, "attempt_started", act("charge", 1)),
+        (20, "attempt_failed", act("charge", 1, status_code=503, error="HTTP 503: warming up", duration_ms=6)),
+        (20, "retry_scheduled", act("charge", 2, delay_ms=30_000)),
+    )
+    screens = [render_timeline(ex, evs, now=T0 + timedelta(seconds=s)) for s in (3.02, 4.02)]
+    body = [
+        "   +0.000s  ▶ started",
+        "   +0.001s  → reserve  attempt 1  201    12 ms  ok",
+        "   +0.014s  → charge   attempt 1  503     6 ms  failed: HTTP 503: warming up · retry in 30.0 s",
+    ]
+    hint = f"to stop retrying and roll back:  saga cancel {ex['id']}"
+    assert screens == [
+        "\n".join(
+            [
+                f"order-checkout v1 · execution {ex['id']} · running · {so_far} so far · trace {TRACE}",
+                *body,
+                f"running: waiting for attempt 2 of charge, due in {left}; attempt 1: HTTP 503: warming up",
+                hint,
+            ]
+        )
+        for so_far, left in (("3.020s", "27s"), ("4.020s", "26s"))
+    ]
+    # Without a clock (a saved report), the due time itself.
+    assert "running: waiting for attempt 2 of charge, due at 2026-11-27 05:41:14.143Z;" in render_timeline(ex, evs)
 
 
 def test_color_only_when_asked() -> None:
