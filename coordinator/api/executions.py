@@ -82,9 +82,7 @@ class ExecutionController(Controller):
         attention: Annotated[
             bool, QueryParameter(description="only executions that need an operator (failed, quarantined, stalled)")
         ] = False,
-        id_prefix: Annotated[
-            str | None, QueryParameter(description="the start of the id (at least 4 characters)", min_length=4)
-        ] = None,
+        id_prefix: Annotated[str | None, QueryParameter(description="the start of the id")] = None,
         created_after: Annotated[
             str | None, QueryParameter(description="ISO 8601 time (inclusive), e.g. 2026-12-03T00:00:00Z")
         ] = None,
