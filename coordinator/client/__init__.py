@@ -43,6 +43,8 @@ from coordinator.client.errors import (
     WaitTimeout,
 )
 from coordinator.client.models import (
+    BulkReport,
+    BulkResult,
     Event,
     Execution,
     ExecutionError,
@@ -60,6 +62,8 @@ __all__ = [
     "AsyncExecutionHandle",
     "AsyncSagaClient",
     "BadRequest",
+    "BulkReport",
+    "BulkResult",
     "Conflict",
     "DefinitionConflict",
     "DefinitionInvalid",

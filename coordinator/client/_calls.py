@@ -48,12 +48,17 @@ def list_executions(
     limit: int | None,
     cursor: str | None,
     id_prefix: str | None = None,
+    key: str | None = None,
+    attention: bool = False,
 ) -> Call:
-    """`GET /v1/executions`, newest first; `id_prefix` keeps the executions whose id starts with it."""
+    """`GET /v1/executions`, newest first; every filter given narrows it (`id_prefix`: ids that start
+    with it; `key`: the business key; `attention`: only those that need an operator)."""
     params = _params(
         saga=saga,
         status=str(status) if status is not None else None,
         id_prefix=id_prefix,
+        key=key,
+        attention="true" if attention else None,
         limit=limit,
         cursor=cursor,
     )
@@ -80,6 +85,12 @@ def resolve(execution_id: str, step: str, note: str) -> Call:
     """`POST /v1/executions/{id}/resolve` (not repeated automatically)."""
     body, headers = json_body({"step": step, "note": note})
     return Call("POST", f"/v1/executions/{segment(execution_id)}/resolve", body=body, headers=headers)
+
+
+def bulk(action: str, selection: Mapping[str, Any], dry_run: bool) -> Call:
+    """`POST /v1/executions/cancel` or `/retry` over a filter (not repeated automatically)."""
+    body, headers = json_body({**{k: v for k, v in selection.items() if v not in (None, False)}, "dry_run": dry_run})
+    return Call("POST", f"/v1/executions/{action}", body=body, headers=headers, idempotent=dry_run)
 
 
 def get_saga(name: str, version: int | None) -> Call:

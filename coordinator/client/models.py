@@ -17,6 +17,8 @@ from coordinator.client.errors import UnexpectedResponse
 from coordinator.core.history import HistoryEventType
 
 __all__ = [
+    "BulkReport",
+    "BulkResult",
     "Event",
     "Exchange",
     "Execution",
@@ -239,6 +241,10 @@ class Execution:
     idempotency_key: str | None
     raw: Json = field(repr=False, compare=False, hash=False)
     next_attempt: NextAttempt | None = None
+    key: str | None = None
+    """The business key (the definition's `key:` rendered over the input)."""
+    attention: str | None = None
+    """Why it needs an operator now (failed, quarantined, stalled); None when it does not."""
     output: Any = field(default=None, hash=False)
     """A completed execution's output: its definition's `output:` template, else the last step's body."""
     output_error: str | None = None
@@ -282,6 +288,8 @@ class Execution:
             idempotency_key=_opt_str(data.get("idempotency_key")),
             raw=data,
             next_attempt=NextAttempt.from_json(data.get("next_attempt")),
+            key=_opt_str(data.get("key")),
+            attention=_opt_str(data.get("attention")),
             output=data.get("output"),
             output_error=_opt_str(data.get("output_error")),
         )
@@ -333,6 +341,34 @@ class Event:
             note=_opt_str(data.get("note")),
             actor=_opt_str(data.get("actor")),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class BulkResult:
+    """One execution's outcome in a bulk action: accepted, not_applicable, not_found or error."""
+
+    id: str
+    outcome: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class BulkReport:
+    """The answer to a bulk cancel or retry."""
+
+    results: tuple[BulkResult, ...]
+    more: bool
+    """The filter matched more executions than the limit: run it again for the next ones."""
+    dry_run: bool
+
+    @classmethod
+    def from_json(cls, data: Json) -> BulkReport:
+        """Read `POST /v1/executions/cancel|retry`'s answer."""
+        results = tuple(
+            BulkResult(id=str(r["id"]), outcome=str(r["outcome"]), detail=str(r.get("detail") or ""))
+            for r in data.get("results") or ()
+        )
+        return cls(results=results, more=bool(data.get("more", False)), dry_run=bool(data.get("dry_run", False)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -25,7 +25,17 @@ from coordinator.client._http import (
     retry_delay_after_error,
     unreachable,
 )
-from coordinator.client.models import Event, Execution, ExecutionStatus, Page, Saga, SagaRef, parse, parse_page
+from coordinator.client.models import (
+    BulkReport,
+    Event,
+    Execution,
+    ExecutionStatus,
+    Page,
+    Saga,
+    SagaRef,
+    parse,
+    parse_page,
+)
 
 __all__ = ["ExecutionHandle", "SagaClient"]
 
@@ -163,6 +173,8 @@ class SagaClient:
         saga: str | None = None,
         status: ExecutionStatus | str | None = None,
         id_prefix: str | None = None,
+        key: str | None = None,
+        attention: bool = False,
         limit: int | None = None,
         page_size: int | None = None,
     ) -> Iterator[Execution]:
@@ -170,7 +182,15 @@ class SagaClient:
         `id_prefix`; pages are fetched as the iteration reaches them, up to `limit` items (all when None)."""
         size = choose_page_size(limit, page_size)
         return _items(
-            lambda cursor: self.list_page(saga=saga, status=status, id_prefix=id_prefix, page_size=size, cursor=cursor),
+            lambda cursor: self.list_page(
+                saga=saga,
+                status=status,
+                id_prefix=id_prefix,
+                key=key,
+                attention=attention,
+                page_size=size,
+                cursor=cursor,
+            ),
             limit,
         )
 
@@ -180,12 +200,15 @@ class SagaClient:
         saga: str | None = None,
         status: ExecutionStatus | str | None = None,
         id_prefix: str | None = None,
+        key: str | None = None,
+        attention: bool = False,
         page_size: int | None = None,
         cursor: str | None = None,
     ) -> Page[Execution]:
         """One page of executions; pass `next_cursor` back as `cursor` for the next."""
         return parse_page(
-            Execution.from_json, self._json(calls.list_executions(saga, status, page_size, cursor, id_prefix))
+            Execution.from_json,
+            self._json(calls.list_executions(saga, status, page_size, cursor, id_prefix, key, attention)),
         )
 
     def events(self, execution_id: str, *, page_size: int | None = None) -> Iterator[Event]:
@@ -203,6 +226,33 @@ class SagaClient:
     def retry(self, execution_id: str) -> Execution:
         """Try the remaining compensations of a `failed` execution again (ExecutionStateConflict otherwise)."""
         return parse(Execution.from_json, self._json(calls.retry(execution_id)))
+
+    def bulk(
+        self,
+        action: str,
+        *,
+        ids: Sequence[str] | None = None,
+        saga: str | None = None,
+        status: ExecutionStatus | str | None = None,
+        key: str | None = None,
+        attention: bool = False,
+        limit: int | None = None,
+        dry_run: bool = False,
+    ) -> BulkReport:
+        """`cancel` or `retry` every execution the filter selects (admin scope); each is answered on its own.
+
+        At least one filter is required; at most `limit` (up to 1000) executions; `dry_run` only says
+        what would be done.
+        """
+        selection = {
+            "ids": list(ids) if ids is not None else None,
+            "saga": saga,
+            "status": str(status) if status is not None else None,
+            "key": key,
+            "attention": attention,
+            "limit": limit,
+        }
+        return parse(BulkReport.from_json, self._json(calls.bulk(action, selection, dry_run)))
 
     def resolve(self, execution_id: str, step: str, note: str) -> Execution:
         """Say an operator undid `step` by hand (its compensation had failed); the rollback carries on.

@@ -18,6 +18,8 @@ PUBLIC = [
     "AsyncExecutionHandle",
     "AsyncSagaClient",
     "BadRequest",
+    "BulkReport",
+    "BulkResult",
     "Conflict",
     "DefinitionConflict",
     "DefinitionInvalid",
