@@ -304,6 +304,10 @@ class SqlStore(SagaStore):
         found = await self._read(lambda conn: queries.list_records(conn, saga, status, after, limit + 1))
         return paging.page_of(found, limit, lambda r: paging.execution_cursor(r.state.created_at_ms, r.state.id))
 
+    async def count_by_status(self, *, saga: str | None = None) -> dict[ExecutionStatus, int]:
+        """See `SagaStore.count_by_status`."""
+        return await self._read(lambda conn: queries.count_by_status(conn, saga))
+
     async def list_events(self, execution_id: str, *, after_seq: int = 0, limit: int) -> Page[StoredEvent]:
         """See `SagaStore.list_events`; `next_cursor` is the `after_seq` of the next page, as text."""
         paging.check_limit(limit)
