@@ -1,0 +1,75 @@
+"""What an execution page shows, read through the service: the record, its whole history, its attempts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from coordinator.api.schemas import EventView, ExecutionView, event_view, execution_view
+from coordinator.console.attempts import Attempt, read_attempts
+from coordinator.console.timeline import Timeline, layout_timeline
+from coordinator.engine import SagaService
+from coordinator.ports import ExecutionRecord, StoredEvent
+from coordinator.telemetry import trace_id_of
+
+HISTORY_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionPage:
+    """One execution as its page shows it."""
+
+    record: ExecutionRecord
+    view: ExecutionView
+    history: list[EventView]
+    attempts_by_step: dict[str, list[Attempt]]
+    timeline: Timeline
+    trace_link: str | None
+    key: str | None
+    """The business key, when the record has one."""
+
+    @property
+    def live(self) -> bool:
+        """Whether the page should keep watching (the execution has not ended)."""
+        return not self.record.state.status.is_terminal
+
+
+async def read_execution(
+    service: SagaService, execution_id: str, *, trace_url: str | None, record: ExecutionRecord | None = None
+) -> ExecutionPage:
+    """Everything the page shows. Raises ExecutionNotFound."""
+    record = record or await service.execution(execution_id)
+    events = await _history(service, execution_id)
+    attempts = read_attempts(e.event for e in events)
+    by_step: dict[str, list[Attempt]] = {step.name: [] for step in record.state.steps}
+    for attempt in attempts:
+        by_step.setdefault(attempt.step, []).append(attempt)
+    trace_id = trace_id_of(record.trace_context)
+    now_ms = time.time_ns() // 1_000_000
+    return ExecutionPage(
+        record=record,
+        view=execution_view(record, await service.output(record)),
+        history=[event_view(e) for e in events],
+        attempts_by_step=by_step,
+        timeline=layout_timeline(record.state, attempts, [e.event for e in events], now_ms=now_ms),
+        trace_link=trace_url.replace("{trace_id}", trace_id) if trace_url and trace_id else None,
+        key=_key_of(record),
+    )
+
+
+async def _history(service: SagaService, execution_id: str) -> list[StoredEvent]:
+    events: list[StoredEvent] = []
+    after = 0
+    while True:
+        page = await service.list_events(execution_id, after_seq=after, limit=HISTORY_PAGE)
+        events.extend(page.items)
+        if page.next_cursor is None or not page.items:
+            return events
+        after = page.items[-1].seq
+
+
+def _key_of(record: ExecutionRecord) -> str | None:
+    # The business key arrives on the record with the list filters (SPEC section 8); until then, none.
+    key: Any = getattr(record, "key", None)
+    return key if isinstance(key, str) and key else None
