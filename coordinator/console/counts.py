@@ -1,4 +1,10 @@
-"""Counts per status for the list's header, kept for a moment so a busy list page does not count on every view."""
+"""Counts per status for the list's header, kept for a moment when counting is slow.
+
+Counting is one grouped query; on a small database it is instant and never cached long, on a
+large one (a million executions) it costs tens of milliseconds, and a list reloaded by many
+people would pay that on every view. So each count is kept for ten times what it took (at most
+MAX_AGE_S): fresh where it is cheap, bounded in cost where it is not.
+"""
 
 from __future__ import annotations
 
@@ -7,29 +13,29 @@ from collections.abc import Awaitable, Callable
 
 from coordinator.core.state import ExecutionStatus
 
-COUNT_TTL_S = 2.0
-"""How stale the counts may be: a list reloaded by many people costs one grouped count per saga per TTL."""
+MAX_AGE_S = 5.0
+_COST_FACTOR = 10
 _MAX_ENTRIES = 1000
 
 Counter = Callable[[str | None], Awaitable[dict[ExecutionStatus, int]]]
 
 
 class StatusCounts:
-    """`count(saga)` through a short-lived cache in front of the service's grouped count."""
+    """`await counts(saga)`: every status with its count, through a cache sized by the count's cost."""
 
-    def __init__(self, count: Counter, *, ttl_s: float = COUNT_TTL_S) -> None:
+    def __init__(self, count: Counter) -> None:
         self._count = count
-        self._ttl_s = ttl_s
         self._cache: dict[str | None, tuple[float, dict[ExecutionStatus, int]]] = {}
 
     async def __call__(self, saga: str | None) -> list[tuple[ExecutionStatus, int]]:
         """Every status with its count (zeros included), in the order of the enum."""
-        now = time.monotonic()
         cached = self._cache.get(saga)
-        if cached is None or now - cached[0] > self._ttl_s:
+        if cached is None or time.monotonic() > cached[0]:
+            began = time.monotonic()
+            counts = await self._count(saga)
+            took = time.monotonic() - began
             if len(self._cache) >= _MAX_ENTRIES:
                 self._cache.clear()
-            cached = (now, await self._count(saga))
+            cached = (time.monotonic() + min(took * _COST_FACTOR, MAX_AGE_S), counts)
             self._cache[saga] = cached
-        counts = cached[1]
-        return [(status, counts.get(status, 0)) for status in ExecutionStatus]
+        return [(status, cached[1].get(status, 0)) for status in ExecutionStatus]

@@ -29,7 +29,7 @@ def _login(request: Request[Any, Any, Any], exc: LoginRequired) -> Response[Any]
 
 
 def _scope(request: Request[Any, Any, Any], exc: ScopeMissing) -> Response[Any]:
-    return _page(request, 403, "Not allowed", f"Your token lacks the {exc.scope!r} scope this page needs.")
+    return _page(request, 403, "Not allowed", f"Your token lacks the {exc.scope} scope this page needs.")
 
 
 def _csrf(request: Request[Any, Any, Any], exc: CsrfRejected) -> Response[Any]:
