@@ -87,4 +87,5 @@ def _engine() -> JinjaTemplateEngine:
         excerpt=formatting.excerpt,
         short_id=formatting.short_id,
     )
+    environment.globals["attempt_id"] = id  # which attempts show their exchange (see reading.EXCHANGES_SHOWN)
     return JinjaTemplateEngine.from_environment(environment)

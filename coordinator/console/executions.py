@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 
 from coordinator.api.params import service_of
@@ -50,9 +50,16 @@ class ExecutionPages(Controller):
         )
 
     @get("/{execution_id:str}")
-    async def execution_page(self, request: Request[Any, Any, Any], execution_id: FromPath[str]) -> Template:
-        """Status, timeline, steps with every attempt, and the history. Unknown id: a 404 page."""
-        page = await read_execution(service_of(request), execution_id, trace_url=state_of(request).trace_url)
+    async def execution_page(
+        self, request: Request[Any, Any, Any], execution_id: FromPath[str], history: FromQuery[str | None] = None
+    ) -> Template:
+        """Status, timeline, steps with every attempt, and the history (`?history=all`: every entry).
+
+        Unknown id: a 404 page.
+        """
+        page = await read_execution(
+            service_of(request), execution_id, trace_url=state_of(request).trace_url, all_history=history == "all"
+        )
         return render(request, "execution.html.j2", {"page": page})
 
     @get("/{execution_id:str}/watch")
