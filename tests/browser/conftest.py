@@ -64,7 +64,7 @@ class ConsoleServer:
         return body
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
     """One coordinator for the browser tests, on SQLite, with an admin and a read-only token."""
     database = tmp_path_factory.mktemp("console") / "saga.db"
@@ -115,7 +115,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console
     thread.join(30)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_instance() -> Iterator[Any]:
     executable = _chromium_or_skip()
     from playwright.sync_api import sync_playwright
