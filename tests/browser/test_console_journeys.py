@@ -111,6 +111,8 @@ def test_cancel_a_running_saga_and_watch_it_roll_back_live(
     console_server.participant.on(f"{prefix}/b", Reply(200, {"ok": True}, delay_s=3.0))
     execution = console_server.start(name, {"order": "ord-7"})
     page = _page(browser_instance)
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
     _login(page, console_server, ADMIN_TOKEN, then=f"/ui/executions/{execution['id']}")
     assert page.get_attribute(".status-line .badge", "data-status") == "running"
     page.click("text=Cancel…")
@@ -122,6 +124,7 @@ def test_cancel_a_running_saga_and_watch_it_roll_back_live(
     page.evaluate("window.stillTheSamePage = true")
     page.wait_for_selector(".status-line .badge[data-status=compensated]", timeout=WAIT_MS)
     assert page.evaluate("window.stillTheSamePage === true"), "the page reloaded instead of updating live"
+    assert not problems, problems  # no script error, no Content-Security-Policy violation by htmx
     assert page.locator("svg.timeline .mark-cancel").count() == 1
     assert page.locator("svg.timeline .bar-undo").count() >= 1
     save_shot(page, shots, "execution-cancelled-live")
