@@ -466,6 +466,30 @@ class Harness:
                     "/v1/executions?limit=50&saga=bench-rollback&status=compensated",
                 ]
                 list_pages = self.driver({**base, "mode": "pages", "paths": list_paths, "pages": 100})
+                # The web console's list page (counts per status, filters) and execution pages, as HTML.
+                console_list = self.driver(
+                    {
+                        **base,
+                        "mode": "get",
+                        "concurrency": 1,
+                        "count": 400,
+                        "paths": [
+                            "/ui/executions",
+                            "/ui/executions?saga=bench-happy",
+                            "/ui/executions?status=compensated",
+                            "/ui/executions?saga=bench-rollback&status=compensated",
+                        ],
+                    }
+                )
+                console_execution = self.driver(
+                    {
+                        **base,
+                        "mode": "get",
+                        "concurrency": 1,
+                        "count": 300,
+                        "paths": [f"/ui/executions/{i}" for i in ids[4700:5000]],
+                    }
+                )
                 startup = coordinator.startup_s
                 rss = coordinator.usage.rss_bytes() / MB
             finally:
@@ -480,8 +504,10 @@ class Harness:
             "get_one_c10": get_one_c10,
             "events_page": events,
             "list_pages": list_pages,
+            "console_list": console_list,
+            "console_execution": console_execution,
         }
-        for key in ("get_one", "get_one_c10", "events_page", "list_pages"):
+        for key in ("get_one", "get_one_c10", "events_page", "list_pages", "console_list", "console_execution"):
             lat = result[key]["latency_ms"]
             print(
                 f"  api/{kind}: {key:<12} n={result[key]['ok']:>5} errors={result[key]['errors']} "

@@ -17,6 +17,7 @@ BARS_TEXT = {
     "memory": "RSS after 50k executions <= 1.1 x RSS after 5k",
     "api_get": "1M stored: GET one execution p99 <= 20 ms",
     "api_list": "1M stored: one list page p99 <= 30 ms",
+    "console_list": "1M stored: the console's list page p99 <= 50 ms",
     "recovery_first": "10k in flight: first attempts resume <= 5 s after restart",
     "recovery_all": "10k in flight: all terminal <= 60 s after restart",
 }
@@ -118,6 +119,10 @@ def evaluate_bars(results: dict[str, Any]) -> list[dict[str, Any]]:
     worst_list = max((d["list_pages"]["latency_ms"]["p99"] for d in api.values() if d.get("list_pages")), default=None)
     add("api_get", worst_get, 20.0, at_most=True, at_scale=api_scale)
     add("api_list", worst_list, 30.0, at_most=True, at_scale=api_scale)
+    worst_console = max(
+        (d["console_list"]["latency_ms"]["p99"] for d in api.values() if d.get("console_list")), default=None
+    )
+    add("console_list", worst_console, 50.0, at_most=True, at_scale=api_scale)
     recovery_scale = results.get("recovery", {}).get("executions", 0) >= 10_000
     recovery = results.get("recovery", {}).get("databases", {})
     first = max((d["first_resumed_s"] for d in recovery.values() if d.get("first_resumed_s") is not None), default=None)

@@ -264,6 +264,13 @@ class SagaStore(abc.ABC):
         """How many `completed` or `compensated` executions finished before `finished_before_ms`."""
 
     @abc.abstractmethod
+    async def count_by_status(self, *, saga: str | None = None) -> dict[ExecutionStatus, int]:
+        """How many executions are in each status (of one saga when given): one grouped count.
+
+        Statuses without an execution are absent from the result.
+        """
+
+    @abc.abstractmethod
     async def list_events(self, execution_id: str, *, after_seq: int = 0, limit: int) -> Page[StoredEvent]:
         """History entries with seq > `after_seq`, oldest first. Raises ExecutionNotFound.
 

@@ -201,6 +201,19 @@ def _duration(env: Mapping[str, str], name: str) -> int | None:
     return value
 
 
+_ON = frozenset({"on", "true", "1", "yes"})
+_OFF = frozenset({"off", "false", "0", "no"})
+
+
+def _switch(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in _ON | _OFF:
+        raise SettingsError(f"{name} must be on or off, got {raw!r}")
+    return raw in _ON
+
+
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     raw = env.get(name, "")
     return tuple(item.strip() for item in raw.split(",") if item.strip())
@@ -261,6 +274,11 @@ class Settings:
     archive_dir: Path | None = None
     """`SAGA_ARCHIVE_DIR`: retention writes each execution it deletes here first (a JSON line in a
     daily file, fsynced before the delete commits)."""
+    ui: bool = True
+    """`SAGA_UI`: serve the web console at `/ui` (`off` turns it off)."""
+    trace_url: str | None = None
+    """`SAGA_TRACE_URL`: a link to a trace viewer with `{trace_id}` in it, e.g.
+    `http://jaeger:16686/trace/{trace_id}`; the console links each execution's trace there."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
@@ -287,6 +305,8 @@ class Settings:
             alert_after_ms=_duration(env, "SAGA_ALERT_AFTER") or DEFAULT_ALERT_AFTER_MS,
             retention_ms=_duration(env, "SAGA_RETENTION"),
             archive_dir=Path(archive) if (archive := env.get("SAGA_ARCHIVE_DIR")) else None,
+            ui=_switch(env, "SAGA_UI", default=True),
+            trace_url=env.get("SAGA_TRACE_URL") or None,
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given).validated()
@@ -306,6 +326,13 @@ class Settings:
             )
         if self.log_format not in ("json", "text"):
             raise SettingsError(f"SAGA_LOG_FORMAT must be json or text, got {self.log_format!r}")
+        if self.trace_url is not None and (
+            "{trace_id}" not in self.trace_url or not self.trace_url.startswith(("http://", "https://"))
+        ):
+            raise SettingsError(
+                "SAGA_TRACE_URL must be an http(s) URL with {trace_id} in it, "
+                f"e.g. http://jaeger:16686/trace/{{trace_id}}, got {self.trace_url!r}"
+            )
         self.token_grants()
         self.target_entries()
         if not self.api_tokens and not self.insecure and not is_loopback(self.host):

@@ -50,8 +50,13 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Litesta
         guards=[require_scope],
         security=[{"bearer": []}],
     )
+    # The web console at /ui (SAGA_UI=off: none). Imported here: the console imports the api's modules.
+    from coordinator.console import build_console
+
+    console = build_console(settings) if settings.ui else None
     app = Litestar(
-        route_handlers=[v1, healthz, readyz, metrics],
+        route_handlers=[v1, healthz, readyz, metrics, *(console.handlers if console else [])],
+        template_config=console.templates if console else None,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,

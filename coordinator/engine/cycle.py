@@ -10,6 +10,7 @@ from coordinator.core.actions import Decision
 from coordinator.core.events import AttemptCompleted, Event, WakeupFired
 from coordinator.core.machine import decide
 from coordinator.core.spec import SagaSpec
+from coordinator.engine.changes import CommitSignals
 from coordinator.engine.collaborators import Collaborators
 from coordinator.engine.dispatch import Dispatcher
 from coordinator.engine.locks import KeyedLocks, Outcome, TerminalWaiters
@@ -34,6 +35,7 @@ class EventCycle:
         self._parts = parts
         self._locks = KeyedLocks()
         self._waiters: TerminalWaiters[ExecutionRecord] = TerminalWaiters()
+        self._changes: CommitSignals[ExecutionRecord] = CommitSignals()
         self._stalled: set[str] = set()
         self._records: dict[str, ExecutionRecord] = {}
         self._dispatcher = Dispatcher(parts, sink=self.handle, on_stall=self.stall)
@@ -93,6 +95,7 @@ class EventCycle:
                     # After the observer: whoever waits for the end sees its trace already emitted.
                     if record.state.status.is_terminal:
                         self._waiters.notify(execution_id, record)
+                    self._changes.notify(execution_id, record)
                 if lease is not None:
                     self._dispatcher.dispatch(record, spec, decision.actions)
                 elif decision.actions:
@@ -139,6 +142,10 @@ class EventCycle:
     def waiting(self, execution_id: str) -> AbstractAsyncContextManager[Outcome[ExecutionRecord]]:
         """For the block: what is set with the record when the execution ends in this process."""
         return self._waiters.hold(execution_id)
+
+    def changes(self, execution_id: str) -> AbstractAsyncContextManager[Outcome[ExecutionRecord]]:
+        """For the block: what is set with the record when this process next commits the execution."""
+        return self._changes.hold(execution_id)
 
     def stall(self, execution_id: str) -> None:
         """The execution's pending action could not be carried out: recovery re-drives it."""

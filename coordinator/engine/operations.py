@@ -155,3 +155,22 @@ class Operations:
                 except TimeoutError:
                     ended = None
                 record = ended or await store.load_execution(execution_id)
+
+    async def watch(self, execution_id: str, after_revision: int, timeout_s: float) -> ExecutionRecord | None:
+        """The execution once it is past `after_revision`, or None when `timeout_s` passes first.
+
+        Costs no query while this process drives the execution: its commits wake the watcher with
+        the record. Otherwise one load at the start (another replica may have moved it on); a
+        watcher that times out and asks again loads once more, so an idle watch costs one query
+        per `timeout_s`, never one per second.
+        """
+        async with self._cycle.changes(execution_id) as change:
+            record = self._cycle.last_committed(execution_id) or await self._parts.store.load_execution(execution_id)
+            if record.state.revision > after_revision:
+                return record
+            try:
+                async with asyncio.timeout(timeout_s):
+                    changed = await change.wait()
+            except TimeoutError:
+                return None
+            return changed

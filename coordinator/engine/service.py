@@ -94,6 +94,10 @@ class SagaService:
         """The coordinator's clock: what `attention_reason` of a record is judged against."""
         return self._parts.clock.now_ms()
 
+    async def count_by_status(self, *, saga: str | None = None) -> dict[ExecutionStatus, int]:
+        """How many executions are in each status, of one saga when given (absent statuses: none)."""
+        return await self._parts.store.count_by_status(saga=saga)
+
     async def list_events(self, execution_id: str, *, after_seq: int = 0, limit: int) -> Page[StoredEvent]:
         """History entries after `after_seq`, oldest first. Raises ExecutionNotFound."""
         return await self._parts.store.list_events(execution_id, after_seq=after_seq, limit=limit)
@@ -124,6 +128,14 @@ class SagaService:
     async def wait_terminal(self, execution_id: str, timeout_s: float) -> ExecutionRecord:
         """The execution once terminal, or as it stands after `timeout_s`."""
         return await self._operations.wait_terminal(execution_id, timeout_s)
+
+    async def watch(self, execution_id: str, after_revision: int, timeout_s: float) -> ExecutionRecord | None:
+        """The execution once its revision is past `after_revision`; None after `timeout_s` without a change.
+
+        For live views: woken by this process's own commits, so a watcher costs no query per second.
+        Raises ExecutionNotFound.
+        """
+        return await self._operations.watch(execution_id, after_revision, timeout_s)
 
     # -- health --------------------------------------------------------------------------------
 

@@ -263,6 +263,16 @@ class MemoryStore(SagaStore):
         await self._enter()
         return sum(1 for r in self._executions.values() if _deletable(r, finished_before_ms))
 
+    async def count_by_status(self, *, saga: str | None = None) -> dict[ExecutionStatus, int]:
+        """See `SagaStore.count_by_status`."""
+        await self._enter()
+        counts: dict[ExecutionStatus, int] = {}
+        for row in self._executions.values():
+            if saga is None or row["saga_name"] == saga:
+                status = ExecutionStatus(row["status"])
+                counts[status] = counts.get(status, 0) + 1
+        return counts
+
     async def list_events(self, execution_id: str, *, after_seq: int = 0, limit: int) -> Page[StoredEvent]:
         """See `SagaStore.list_events`; `next_cursor` is the `after_seq` of the next page, as text."""
         await self._enter()

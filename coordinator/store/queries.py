@@ -272,6 +272,14 @@ def note_attention(conn: Connection, now_ms: int, limit: int) -> list[ExecutionR
     return _records(conn, rows)
 
 
+def count_by_status(conn: Connection, saga: str | None) -> dict[ExecutionStatus, int]:
+    """Executions per status, of one saga when given: one GROUP BY over the status (or saga) index."""
+    query = select(X.c.status, func.count()).group_by(X.c.status)
+    if saga is not None:
+        query = query.where(X.c.saga_name == saga)
+    return {ExecutionStatus(status): int(count) for status, count in conn.execute(query)}
+
+
 def events(conn: Connection, execution_id: str, after_seq: int, limit: int) -> list[StoredEvent]:
     """Up to `limit` history entries with seq > `after_seq`. Raises ExecutionNotFound."""
     query = select(E).where(E.c.execution_id == execution_id, E.c.seq > after_seq).order_by(E.c.seq).limit(limit)

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, literal, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from coordinator.core.history import HistoryEvent
-from coordinator.core.state import ExecutionState
+from coordinator.core.state import ExecutionState, ExecutionStatus
 from coordinator.errors import (
     DefinitionConflict,
     IdempotencyConflict,
@@ -328,6 +328,10 @@ class SqlStore(SagaStore):
     async def count_finished(self, finished_before_ms: int) -> int:
         """See `SagaStore.count_finished`."""
         return await self._read(lambda conn: retention.count_finished(conn, finished_before_ms))
+
+    async def count_by_status(self, *, saga: str | None = None) -> dict[ExecutionStatus, int]:
+        """See `SagaStore.count_by_status`."""
+        return await self._read(lambda conn: queries.count_by_status(conn, saga))
 
     async def list_events(self, execution_id: str, *, after_seq: int = 0, limit: int) -> Page[StoredEvent]:
         """See `SagaStore.list_events`; `next_cursor` is the `after_seq` of the next page, as text."""

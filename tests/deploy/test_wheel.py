@@ -51,6 +51,9 @@ def test_the_wheel_installs_in_a_clean_venv_and_serves(tmp_path: Path) -> None:
     for needed in [*migrations.glob("versions/*.py"), migrations / "env.py", ROOT / "coordinator" / "py.typed"]:
         assert needed.relative_to(ROOT).as_posix() in names, f"the wheel lacks {needed.relative_to(ROOT)}"
     assert "saga_examples/__main__.py" in names, "the compose stack runs `python -m saga_examples` from the image"
+    console = ROOT / "coordinator" / "console"
+    for needed in [*console.glob("templates/*.j2"), *console.glob("static/*")]:
+        assert needed.relative_to(ROOT).as_posix() in names, f"the wheel lacks {needed.relative_to(ROOT)}"
 
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)])
@@ -90,6 +93,9 @@ def test_the_wheel_installs_in_a_clean_venv_and_serves(tmp_path: Path) -> None:
             assert httpx.get(f"{base}/healthz", timeout=2).json()["status"] == "ok"
             sagas = httpx.get(f"{base}/v1/sagas", timeout=2).json()
             assert {"order-checkout", "payment-refund"} <= {s["name"] for s in sagas["items"]}, sagas
+            page = httpx.get(f"{base}/ui/sagas", timeout=5)  # the console, from the installed package
+            assert page.status_code == 200 and "order-checkout" in page.text, page.text[-2000:]
+            assert httpx.get(f"{base}/ui/static/htmx.min.js", timeout=2).status_code == 200
 
             started = time.monotonic()
             process.send_signal(signal.SIGTERM)

@@ -77,3 +77,23 @@ async def test_retry_is_refused_for_an_execution_that_did_not_fail(nodes: Nodes)
 
     with pytest.raises(ExecutionStateConflict):
         await n.service.retry(record.state.id)
+
+
+async def test_a_watch_wakes_on_the_next_commit_and_answers_none_when_nothing_moves(nodes: Nodes) -> None:
+    gate = Gate()
+    n = nodes(script={"b": [gate]})
+    await n.service.register(three_steps())
+    record, _ = await n.service.start("trip", {})
+    await n.settle()
+    now = await n.service.execution(record.state.id)
+
+    behind = await n.service.watch(record.state.id, now.state.revision - 1, timeout_s=60)
+    assert behind is not None and behind.state.revision == now.state.revision  # already past: at once
+    assert await n.service.watch(record.state.id, now.state.revision, timeout_s=0.01) is None
+
+    watching = asyncio.create_task(n.service.watch(record.state.id, now.state.revision, timeout_s=60))
+    await n.settle()
+    assert not watching.done()
+    gate.open()
+    moved = await asyncio.wait_for(watching, timeout=5)  # a guard against a hang
+    assert moved is not None and moved.state.revision > now.state.revision

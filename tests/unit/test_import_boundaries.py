@@ -63,7 +63,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "engine": _LEAVES | {"core", "ports", "definition"},
     **dict.fromkeys(_ADAPTERS, _ADAPTER),
     "runtime": _LEAVES | {"core", "ports", "definition", "engine"} | _ADAPTERS,
-    "api": _API,
+    "api": _API | {"console"},  # `api.app` mounts the console at /ui (unless SAGA_UI=off)
     "console": _API | {"api"},
     "cli": _LEAVES | {"core", "ports", "definition", "engine", "runtime", "api", "console", "client", "store",
                       "telemetry"},

@@ -1,0 +1,89 @@
+"""What an execution page shows, read through the service: the record, its whole history, its attempts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from coordinator.api.schemas import EventView, ExecutionView, event_view, execution_view
+from coordinator.console.attempts import Attempt, read_attempts
+from coordinator.console.timeline import Timeline, layout_timeline
+from coordinator.engine import SagaService
+from coordinator.ports import ExecutionRecord, StoredEvent
+from coordinator.telemetry import trace_id_of
+
+HISTORY_PAGE = 1000
+HISTORY_SHOWN = 500
+"""The newest history entries a page lists unless asked for all: huge histories must not freeze a tab."""
+EXCHANGES_SHOWN = 3
+"""The latest attempts of each step and direction whose request and response the page shows in full;
+earlier ones show their status, duration and error (the API's history has their exchanges). A step
+retried fifty times would otherwise make a page of megabytes."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionPage:
+    """One execution as its page shows it."""
+
+    record: ExecutionRecord
+    view: ExecutionView
+    history: list[EventView]
+    """The newest HISTORY_SHOWN entries, oldest first (all of them when the page asked)."""
+    history_total: int
+    attempts_by_step: dict[str, list[Attempt]]
+    with_exchange: set[int]
+    """`id()` of the attempts whose request and response the page shows (see EXCHANGES_SHOWN)."""
+    timeline: Timeline
+    trace_link: str | None
+    key: str | None
+    """The business key, when the record has one."""
+
+    @property
+    def live(self) -> bool:
+        """Whether the page should keep watching (the execution has not ended)."""
+        return not self.record.state.status.is_terminal
+
+
+async def read_execution(
+    service: SagaService,
+    execution_id: str,
+    *,
+    trace_url: str | None,
+    record: ExecutionRecord | None = None,
+    all_history: bool = False,
+) -> ExecutionPage:
+    """Everything the page shows. Raises ExecutionNotFound."""
+    record = record or await service.execution(execution_id)
+    events = await _history(service, execution_id)
+    attempts = read_attempts(e.event for e in events)
+    by_step: dict[str, list[Attempt]] = {step.name: [] for step in record.state.steps}
+    for attempt in attempts:
+        by_step.setdefault(attempt.step, []).append(attempt)
+    with_exchange: set[int] = set()
+    for lane in by_step.values():
+        for direction in {a.direction for a in lane}:
+            with_exchange.update(id(a) for a in [a for a in lane if a.direction is direction][-EXCHANGES_SHOWN:])
+    trace_id = trace_id_of(record.trace_context)
+    now_ms = time.time_ns() // 1_000_000
+    return ExecutionPage(
+        record=record,
+        view=execution_view(record, await service.output(record), now_ms=service.now_ms()),
+        history=[event_view(e) for e in (events if all_history else events[-HISTORY_SHOWN:])],
+        history_total=len(events),
+        attempts_by_step=by_step,
+        with_exchange=with_exchange,
+        timeline=layout_timeline(record.state, attempts, [e.event for e in events], now_ms=now_ms),
+        trace_link=trace_url.replace("{trace_id}", trace_id) if trace_url and trace_id else None,
+        key=record.business_key,
+    )
+
+
+async def _history(service: SagaService, execution_id: str) -> list[StoredEvent]:
+    events: list[StoredEvent] = []
+    after = 0
+    while True:
+        page = await service.list_events(execution_id, after_seq=after, limit=HISTORY_PAGE)
+        events.extend(page.items)
+        if page.next_cursor is None or not page.items:
+            return events
+        after = page.items[-1].seq
