@@ -1,6 +1,6 @@
 """The `saga` command: serve, migrate, validate, openapi and demo (`coordinator.cli.serve`,
-`coordinator.cli.demo`), and the operator's commands on the API: register, start, get, ls,
-events, watch, cancel, retry, resolve (`coordinator.cli.operator`)."""
+`coordinator.cli.demo`), purge (`coordinator.cli.purge`), and the operator's commands on the API:
+register, start, get, ls, events, watch, cancel, retry, resolve (`coordinator.cli.operator`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from coordinator.cli import operator, serve
+from coordinator.cli import operator, purge, serve
 from coordinator.cli.options import add_connection_options
 
 __all__ = ["build_parser", "main"]
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-color", action="store_true")
     demo.set_defaults(run=_demo)
     operator.add_commands(commands)
+    purge.add_command(commands)
     return parser
 
 

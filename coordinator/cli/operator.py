@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from coordinator.cli.bulk import add_filter_options, has_filter, run_bulk
 from coordinator.cli.follow import follow
 from coordinator.cli.ids import by_execution_id
 from coordinator.cli.options import UsageError, add_connection_options, parse_timeout, positive_int, read_input
@@ -75,6 +76,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     ls = add("ls", _ls, "list executions, newest first")
     ls.add_argument("--saga", default=None, help="only this saga's executions")
     ls.add_argument("--status", default=None, choices=[s.value for s in ExecutionStatus])
+    ls.add_argument("--key", default=None, help="only executions with this business key")
+    ls.add_argument("--attention", action="store_true", help="only executions that need an operator, with why")
     ls.add_argument("--limit", type=positive_int, default=20, help="at most this many (default 20)")
 
     events = add("events", _events, "show an execution's history", full)
@@ -83,11 +86,14 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     watch = add("watch", _watch, "follow an execution as a live timeline until it ends", waiting)
     watch.add_argument("id", metavar="ID")
 
-    cancel = add("cancel", _cancel, "cancel a running execution (it rolls back)")
-    cancel.add_argument("id", metavar="ID")
+    statuses = [s.value for s in ExecutionStatus]
+    cancel = add("cancel", _cancel, "cancel a running execution (it rolls back), or every one a filter selects")
+    cancel.add_argument("id", metavar="ID", nargs="?")
+    add_filter_options(cancel, statuses)
 
-    retry = add("retry", _retry, "retry the remaining compensations of a failed execution")
-    retry.add_argument("id", metavar="ID")
+    retry = add("retry", _retry, "retry the compensations of a failed execution, or of every one a filter selects")
+    retry.add_argument("id", metavar="ID", nargs="?")
+    add_filter_options(retry, statuses)
 
     resolve = add("resolve", _resolve, "say a failed compensation was done by hand; the rollback carries on")
     resolve.add_argument("id", metavar="ID")
@@ -230,7 +236,9 @@ def _get(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
 
 
 def _ls(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
-    found = list(client.list(saga=args.saga, status=args.status, limit=args.limit + 1))
+    found = list(
+        client.list(saga=args.saga, status=args.status, key=args.key, attention=args.attention, limit=args.limit + 1)
+    )
     if not found and args.saga is not None:
         client.get_saga(args.saga)  # no executions, or no such saga: SagaNotFound says which
     shown = found[: args.limit]
@@ -259,7 +267,9 @@ def _watch(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
 
 
 def _cancel(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
-    execution = by_execution_id(client, args.id, client.cancel)
+    if has_filter(args):
+        return run_bulk("cancel", args, client, out)
+    execution = by_execution_id(client, _one_id(args, "cancel"), client.cancel)
     if out.json_mode:
         out.json(execution.raw)
     else:
@@ -268,12 +278,22 @@ def _cancel(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
 
 
 def _retry(args: argparse.Namespace, client: SagaClient, out: Output) -> int:
-    execution = by_execution_id(client, args.id, client.retry)
+    if has_filter(args):
+        return run_bulk("retry", args, client, out)
+    execution = by_execution_id(client, _one_id(args, "retry"), client.retry)
     if out.json_mode:
         out.json(execution.raw)
     else:
         out.line(f"retry requested: execution {execution.id} is {execution.status}; `saga watch {execution.id}`")
     return EXIT_OK
+
+
+def _one_id(args: argparse.Namespace, action: str) -> str:
+    if args.id is None:
+        raise UsageError(
+            f"`saga {action}` needs an ID, or filter flags for many (--saga, --status, --key, --attention)"
+        )
+    return str(args.id)
 
 
 def _resolve(args: argparse.Namespace, client: SagaClient, out: Output) -> int:

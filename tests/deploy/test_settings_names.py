@@ -85,7 +85,9 @@ def test_the_documented_defaults_are_the_codes() -> None:
         cells = documented[name]
         default_cell = cells[2]  # setting | flag | default | meaning
         default = defaults[fields[name]]
-        if default in (None, (), "") or isinstance(default, bool):
+        if isinstance(default, bool):  # a switch, documented as `on` / `off`
+            assert default_cell.strip("`") == ("on" if default else "off"), f"{name}: {default}, docs {default_cell}"
+        elif default in (None, (), ""):
             assert default_cell == "—", f"{name}: the default is unset, the docs say {default_cell}"
         elif fields[name].endswith("_ms"):  # a duration setting, documented as people write it (`15m`)
             written = parse_duration_ms(default_cell.strip("`"))
