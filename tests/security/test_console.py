@@ -273,3 +273,17 @@ def test_console_settings_are_checked() -> None:
     assert Settings.from_env({"SAGA_TRACE_URL": url}).trace_url == url
 
 
+
+
+async def test_the_list_filters_by_key_and_by_needing_attention(served: Served) -> None:
+    failed = await _failed_execution(served)
+    served.participant.script["/b"].clear()
+    served.participant.script["/a/undo"].clear()
+    doc = {**three_steps(served.participant.url, name="keyed"), "key": "{{ input.order }}"}
+    await served.api.post("/v1/sagas", json=doc)
+    keyed = (await served.api.post("/v1/sagas/keyed/executions?wait=10s", json={"input": {"order": "ord-42"}})).json()
+    async with _browser(served, READER) as reader:
+        by_key = await reader.get("/ui/executions", params={"key": "ord-42"})
+        assert by_key.status_code == 200 and keyed["id"] in by_key.text and failed not in by_key.text
+        attention = await reader.get("/ui/executions", params={"attention": "true"})
+        assert failed in attention.text and keyed["id"] not in attention.text
