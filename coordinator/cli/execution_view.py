@@ -74,7 +74,9 @@ class _View:
         parts = [
             self._paint(f"{ex.saga} v{ex.version}", BOLD),
             f"execution {ex.id}",
+            *([f"key {ex.key}"] if ex.key else []),
             self._paint(str(ex.status), status_look(ex.status).emphasised()),
+            *([f"needs attention ({ex.attention})"] if ex.attention and ex.attention != str(ex.status) else []),
             f"created {when(ex.created_at)}",
         ]
         if ex.trace_id:

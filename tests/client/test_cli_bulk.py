@@ -52,6 +52,8 @@ async def test_find_by_key_and_by_attention_then_retry_them_all(
     assert lines[0].split()[:4] == ["id", "saga", "key", "status"]
     assert len(lines) == 3 and lines[1].startswith(broken[1]) and " ord-1 " in lines[1]
     assert lines[2] == "1 execution"
+    code, out, _ = await saga("get", broken[1])
+    assert f"execution {broken[1]} · key ord-1 · failed · created " in out.splitlines()[0]
 
     code, out, _ = await saga("ls", "--saga", saga_name, "--attention")
     assert code == 0 and sorted(line.split()[0] for line in out.splitlines()[1:-1]) == sorted(broken)
