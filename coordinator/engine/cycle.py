@@ -124,7 +124,7 @@ class EventCycle:
     async def _lease_for(self, record: ExecutionRecord, external: bool) -> Lease | None:
         ownership = self._parts.ownership
         lease = ownership.lease_of(record)
-        if lease is not None or not external or record.state.in_flight is not None:
+        if lease is not None or not external or record.state.calls:
             return lease
         # No call in flight anywhere: taking the execution over cannot overlap two attempts.
         claims = await self._parts.store.claim(
