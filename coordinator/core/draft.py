@@ -131,8 +131,9 @@ class Draft:
         if self.step_spec(call.step).group is None:
             self.update(in_flight=call)
             return
-        others = tuple(c for c in self.state.member_calls if (c.step, c.direction) != (call.step, call.direction))
-        self.update(member_calls=(*others, call))
+        others = [c for c in self.state.member_calls if (c.step, c.direction) != (call.step, call.direction)]
+        # In step order, as the store reads them back, so a committed state equals its reload.
+        self.update(member_calls=tuple(sorted([*others, call], key=lambda c: (c.step, c.direction.value))))
 
     def drop_call(self, index: int, direction: Direction) -> None:
         """Step `index` has no call in flight in `direction` any more."""
@@ -148,8 +149,8 @@ class Draft:
             self.update(wakeup=wakeup)
             return
         key = (wakeup.step, wakeup.direction)
-        others = tuple(w for w in self.state.member_wakeups if (w.step, w.direction) != key)
-        self.update(member_wakeups=(*others, wakeup))
+        others = [w for w in self.state.member_wakeups if (w.step, w.direction) != key]
+        self.update(member_wakeups=tuple(sorted([*others, wakeup], key=lambda w: (w.step, w.direction.value))))
 
     def drop_wakeup(self, index: int, direction: Direction) -> None:
         """Step `index` has no wake-up scheduled in `direction` any more."""
