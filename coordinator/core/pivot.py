@@ -33,12 +33,14 @@ def cancel_problem_at(spec: SagaSpec, state: ExecutionState) -> str | None:
     """
     if pivot_outcome_unknown(spec, state):
         return None
-    if state.status.is_terminal:
-        return f"execution {state.id} is {state.status.value}; only a running execution can be cancelled"
     pivot = spec.pivot_index
-    if pivot is not None and pivot < len(state.steps) and state.steps[pivot].status is StepStatus.SUCCEEDED:
+    passed = pivot is not None and pivot < len(state.steps) and state.steps[pivot].status is StepStatus.SUCCEEDED
+    if passed and state.status is not ExecutionStatus.COMPLETED:
+        assert pivot is not None
         return (
             f"execution {state.id} is past its pivot step {spec.steps[pivot].name!r}, which succeeded: "
-            "it can no longer be rolled back, only carried forward"
+            "it can no longer be rolled back, only carried forward (retry)"
         )
+    if state.status.is_terminal:
+        return f"execution {state.id} is {state.status.value}; only a running execution can be cancelled"
     return None

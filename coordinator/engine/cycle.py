@@ -42,7 +42,7 @@ class EventCycle:
         """A new execution was just stored, leased to us: observe its first decision and dispatch it."""
         self._remember(record, self._parts.ownership.lease_of(record))
         self._parts.faults.hit("after_create", execution_id=record.state.id, saga=spec.name)
-        await self._parts.observer.committed(record, decision.history)
+        await self._parts.observer.committed(record, decision.history, spec=spec)
         self._dispatcher.dispatch(record, spec, decision.actions)
 
     async def handle(self, execution_id: str, event: Event, *, external: bool = False) -> ExecutionRecord:
@@ -89,7 +89,7 @@ class EventCycle:
                     record = replace(record, state=state)
                     self._remember(record, lease)
                     parts.faults.hit("after_commit", execution_id=execution_id, saga=spec.name)
-                    await parts.observer.committed(record, decision.history)
+                    await parts.observer.committed(record, decision.history, spec=spec)
                     # After the observer: whoever waits for the end sees its trace already emitted.
                     if record.state.status.is_terminal:
                         self._waiters.notify(execution_id, record)
