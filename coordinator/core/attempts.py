@@ -50,11 +50,22 @@ def send_call(draft: Draft, index: int, direction: Direction, attempt: int, time
 
 
 def retry_delay(
-    draft: Draft, index: int, direction: Direction, attempt: int, policy: RetryPolicy, retry_after_ms: int | None
+    draft: Draft,
+    index: int,
+    direction: Direction,
+    attempt: int,
+    policy: RetryPolicy,
+    retry_after_ms: int | None,
+    *,
+    nth: int | None = None,
 ) -> int:
-    """The wait before the next attempt, jitter seeded from the attempt's identity."""
+    """The wait before the next attempt, jitter seeded from the attempt's identity.
+
+    `nth` is the attempt's place in its budget when an operator's retry restarted it (the
+    backoff restarts too); by default the attempt number.
+    """
     seed = jitter_seed(draft.state.id, draft.step_spec(index).name, direction, attempt)
-    return policy.delay_for(attempt, seed=seed, retry_after_ms=retry_after_ms)
+    return policy.delay_for(attempt if nth is None else nth, seed=seed, retry_after_ms=retry_after_ms)
 
 
 def schedule_retry(draft: Draft, index: int, direction: Direction, next_attempt: int, delay_ms: int) -> None:

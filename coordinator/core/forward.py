@@ -122,7 +122,7 @@ def on_forward_outcome(draft: Draft, index: int, attempt: int, outcome: StepOutc
         fail_step(draft, index, f"{message} (not retried: another member of the group failed)")
         return
     if retries_left:
-        delay = retry_delay(draft, index, Direction.ACTION, attempt, spec.retry, outcome.retry_after_ms)
+        delay = retry_delay(draft, index, Direction.ACTION, attempt, spec.retry, outcome.retry_after_ms, nth=used)
         bound = _binding_deadline(draft, index)
         if bound is not None and draft.now + delay >= bound[0]:
             fail_step(draft, index, f"{message}; the {bound[1]} deadline passes before attempt {attempt + 1}")
