@@ -161,14 +161,19 @@ def advance(draft: Draft) -> None:
         return
     pending = next((i for i, s in enumerate(state.steps) if s.status is StepStatus.PENDING), None)
     if pending is not None:
-        for index in draft.spec.stage_of(pending):
-            if draft.state.status is not ExecutionStatus.RUNNING or draft.halted() is not None:
-                break  # a member already failed while starting (a passed deadline): start no more
-            if draft.step(index).status is StepStatus.PENDING:
-                start_step(draft, index)
+        start_stage(draft, pending)
         return
     draft.update(status=ExecutionStatus.COMPLETED, wakeup=None, in_flight=None)
     draft.record(HistoryEventType.EXECUTION_COMPLETED)
+
+
+def start_stage(draft: Draft, index: int) -> None:
+    """Start step `index` and, when it is a group member, every pending sibling with it."""
+    for member in draft.spec.stage_of(index):
+        if draft.state.status is not ExecutionStatus.RUNNING or draft.halted() is not None:
+            return  # a member already failed while starting (a passed deadline): start no more
+        if draft.step(member).status is StepStatus.PENDING:
+            start_step(draft, member)
 
 
 def stop_step(draft: Draft, index: int, message: str) -> None:

@@ -26,7 +26,7 @@ from coordinator.core.forward import (
     forward_timeout,
     on_forward_outcome,
     retry_forward,
-    start_step,
+    start_stage,
     stop_step,
 )
 from coordinator.core.history import HistoryEventType
@@ -65,7 +65,7 @@ def begin_execution(spec: SagaSpec, execution_id: str, *, now_ms: int) -> Decisi
     )
     draft = Draft(spec, state, now_ms)
     draft.record(HistoryEventType.EXECUTION_STARTED)
-    start_step(draft, 0)
+    start_stage(draft, 0)
     return draft.decision()
 
 

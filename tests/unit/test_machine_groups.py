@@ -130,3 +130,8 @@ def test_a_pivot_whose_outcome_stays_unknown_ends_failed_and_a_cancel_rolls_back
     run.feed(CancelRequested())
     assert run.state.status is ExecutionStatus.COMPENSATING
     assert {c.step_name for c in _calls(run)} == {"charge", "book"}
+
+
+def test_a_group_that_comes_first_starts_all_its_members_at_once() -> None:
+    run = Run(saga(*(replace(step(name), group="first") for name in ("x", "y", "z"))))
+    assert [c.step_name for c in _calls(run)] == ["x", "y", "z"]
