@@ -184,6 +184,8 @@ class FloorSaga:
             return response.status
 
     async def run(self) -> str:
+        if self.scenario.parallel:
+            return await self._run_group()
         done: list[int] = []
         for step in range(1, STEPS + 1):
             outcome = await self._forward(step)
@@ -195,6 +197,15 @@ class FloorSaga:
                     return "failed"
             return "compensated"
         return "completed"
+
+    async def _run_group(self) -> str:
+        """The steps side by side, as the coordinator runs a parallel group; undo what went through."""
+        steps = range(1, STEPS + 1)
+        outcomes = await asyncio.gather(*(self._forward(step) for step in steps))
+        if all(outcomes):
+            return "completed"
+        undone = await asyncio.gather(*(self._compensate(s) for s, ok in zip(steps, outcomes, strict=True) if ok))
+        return "compensated" if all(undone) else "failed"
 
     async def _forward(self, step: int) -> bool:
         for attempt in range(1, RETRY_MAX_ATTEMPTS + 1):
@@ -220,7 +231,9 @@ async def _floor(job: dict[str, Any], tally: Tally) -> float:
     scenario = SCENARIOS[job["scenario"]]
     base = job["participant_url"].rstrip("/")
     prefix = job.get("prefix", "floor")
-    async with _session(job["concurrency"], job["request_timeout_s"]) as session:
+    # A group's members each need a connection of their own, as the coordinator's do.
+    connections = job["concurrency"] * (STEPS if scenario.parallel else 1)
+    async with _session(connections, job["request_timeout_s"]) as session:
 
         async def one(index: int) -> bool:
             try:

@@ -680,7 +680,7 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--full", action="store_true", help="C=1, 50, 200 and every part (long)")
     parser.add_argument("--part", action="append", choices=PARTS, help="run only these parts (repeatable)")
     parser.add_argument("--db", action="append", choices=("sqlite", "postgres"), help="default: both")
-    parser.add_argument("--scenario", action="append", choices=MEASURED, help="default: all four")
+    parser.add_argument("--scenario", action="append", choices=MEASURED, help="default: all of them")
     parser.add_argument("--concurrency", action="append", type=int, help="default: 1 and 50 (--full: also 200)")
     parser.add_argument("--count", type=int, help="sagas per cell (default 120 at C=1, 1500 above; --full more)")
     parser.add_argument("--duration", type=float, help="cap per cell in seconds (default 6; --full 20)")

@@ -108,7 +108,7 @@ class ParticipantApp:
         scenario, step = parts[0], parts[1]
         compensation = len(parts) > 2 and parts[2] == "undo"
         seen = self.counts.record(path, key)
-        if scenario == "slow":
+        if scenario in ("slow", "group"):
             await asyncio.sleep(SLOW_DELAY_S)
         elif scenario == "recover" and step == "s1" and not compensation and not self.gate.is_set():
             try:

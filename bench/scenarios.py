@@ -20,7 +20,7 @@ RETRY_FAILURES = 2
 """`retry`: the second step answers 503 to the first two attempts of each key, then 201."""
 
 SLOW_DELAY_S = 0.050
-"""`slow`: the participant takes 50 ms on every call."""
+"""`slow` and `group`: the participant takes 50 ms on every call."""
 
 STEP_TIMEOUT = "20s"
 RECOVER_TIMEOUT = "600s"
@@ -67,6 +67,16 @@ class Scenario:
         return {self.action_path(step): 1 for step in range(1, STEPS + 1)}
 
     @property
+    def parallel(self) -> bool:
+        """Whether the three steps are one parallel group (their calls run side by side)."""
+        return self.name == "group"
+
+    @property
+    def delay_s(self) -> float:
+        """How long the participant takes on each call of this scenario."""
+        return SLOW_DELAY_S if self.name in ("slow", "group") else 0.0
+
+    @property
     def calls_per_saga(self) -> int:
         """Participant calls one execution makes."""
         return sum(self.expected_calls().values())
@@ -79,11 +89,12 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("rollback", "compensated", "the third step answers 409: 2 compensations, newest first"),
         Scenario("retry", "completed", "the second step answers 503 twice (fixed 10 ms backoff), then 201"),
         Scenario("slow", "completed", "3 steps, every call takes 50 ms"),
+        Scenario("group", "completed", "3 steps in one parallel group, every call takes 50 ms"),
         Scenario("recover", "completed", "the first step is held open until the harness opens the gate"),
     )
 }
 
-MEASURED = ("happy", "rollback", "retry", "slow")
+MEASURED = ("happy", "rollback", "retry", "slow", "group")
 """The scenarios of the throughput suite (`recover` belongs to the recovery part)."""
 
 
@@ -111,16 +122,20 @@ def saga_yaml(scenario: Scenario, participant_url: str) -> str:
         " jitter: none}",
         "steps:",
     ]
+    indent = "  "
+    if scenario.parallel:
+        lines += ["  - parallel:", "      name: all", "      steps:"]
+        indent = "        "
     for step in range(1, STEPS + 1):
         lines += [
-            f"  - name: s{step}",
-            "    action:",
-            "      method: POST",
-            f'      url: "{participant_url}{scenario.action_path(step)}"',
-            '      body: {i: "{{ input.i }}"}',
-            "    compensation:",
-            "      method: DELETE",
-            f'      url: "{participant_url}{scenario.compensation_path(step)}"',
+            f"{indent}- name: s{step}",
+            f"{indent}  action:",
+            f"{indent}    method: POST",
+            f'{indent}    url: "{participant_url}{scenario.action_path(step)}"',
+            f'{indent}    body: {{i: "{{{{ input.i }}}}"}}',
+            f"{indent}  compensation:",
+            f"{indent}    method: DELETE",
+            f'{indent}    url: "{participant_url}{scenario.compensation_path(step)}"',
         ]
     return "\n".join(lines) + "\n"
 

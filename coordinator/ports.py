@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from coordinator.core.history import HistoryEvent
 from coordinator.core.outcome import StepOutcome
-from coordinator.core.spec import CallSpec
+from coordinator.core.spec import CallSpec, SagaSpec
 from coordinator.core.state import Direction, ExecutionState, ExecutionStatus
 
 T = TypeVar("T")
@@ -447,8 +447,11 @@ class ExecutionObserver(abc.ABC):
     """Told of every committed decision (telemetry). Called after commit; must not raise."""
 
     @abc.abstractmethod
-    async def committed(self, record: ExecutionRecord, history: tuple[HistoryEvent, ...]) -> None:
-        """`record` was just committed with these new history entries."""
+    async def committed(
+        self, record: ExecutionRecord, history: tuple[HistoryEvent, ...], *, spec: SagaSpec | None = None
+    ) -> None:
+        """`record` was just committed with these new history entries; `spec` is the saga version it
+        runs (its groups and pivot), when the caller has it."""
 
     @abc.abstractmethod
     def resumed(self, record: ExecutionRecord) -> None:
@@ -466,7 +469,9 @@ class ExecutionObserver(abc.ABC):
 class NullObserver(ExecutionObserver):
     """Observes nothing."""
 
-    async def committed(self, record: ExecutionRecord, history: tuple[HistoryEvent, ...]) -> None:
+    async def committed(
+        self, record: ExecutionRecord, history: tuple[HistoryEvent, ...], *, spec: SagaSpec | None = None
+    ) -> None:
         """Nothing."""
 
     def resumed(self, record: ExecutionRecord) -> None:

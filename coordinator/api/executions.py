@@ -126,7 +126,9 @@ class ExecutionController(Controller):
             record = await service.wait_terminal(execution_id, wait_s)
         else:
             record = await service.execution(execution_id)
-        return execution_view(record, await service.output(record), now_ms=service.now_ms())
+        return execution_view(
+            record, await service.output(record), now_ms=service.now_ms(), spec=await service.spec_of(record)
+        )
 
     @get(
         "/{execution_id:str}/events",
@@ -157,9 +159,11 @@ class ExecutionController(Controller):
         responses=problem_responses(401, 403, 404, 409, 503),
     )
     async def cancel(self, request: Request[Any, Any, Any], execution_id: FromPath[str]) -> ExecutionView:
-        """Stop the forward phase; the call in flight finishes, then rollback. 409 when terminal."""
+        """Stop the forward phase; the calls in flight finish, then rollback. 409 when terminal or past
+        the pivot (a `failed` execution stopped at a pivot whose outcome is unknown may be cancelled)."""
         service = service_of(request)
-        return execution_view(await service.cancel(execution_id), now_ms=service.now_ms())
+        record = await service.cancel(execution_id)
+        return execution_view(record, now_ms=service.now_ms(), spec=await service.spec_of(record))
 
     @post(
         "/{execution_id:str}/retry",
@@ -169,9 +173,11 @@ class ExecutionController(Controller):
         responses=problem_responses(401, 403, 404, 409, 503),
     )
     async def retry(self, request: Request[Any, Any, Any], execution_id: FromPath[str]) -> ExecutionView:
-        """For a `failed` execution: compensations with a fresh retry budget. 409 otherwise."""
+        """For a `failed` execution: compensations with a fresh retry budget, or, failed going forward
+        past the pivot (`error.direction: "action"`), its failed steps with a fresh budget. 409 otherwise."""
         service = service_of(request)
-        return execution_view(await service.retry(execution_id), now_ms=service.now_ms())
+        record = await service.retry(execution_id)
+        return execution_view(record, now_ms=service.now_ms(), spec=await service.spec_of(record))
 
     @post(
         "/{execution_id:str}/resolve",
@@ -198,7 +204,7 @@ class ExecutionController(Controller):
             raise InvalidInput("invalid resolve request", problems)
         service = service_of(request)
         record = await service.resolve(execution_id, data.step, note=note, actor=actor_of(request))
-        return execution_view(record, now_ms=service.now_ms())
+        return execution_view(record, now_ms=service.now_ms(), spec=await service.spec_of(record))
 
     @post(
         "/cancel",

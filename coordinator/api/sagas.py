@@ -176,7 +176,8 @@ class SagaController(Controller):
         )
         if wait_s:
             record = await service.wait_terminal(record.state.id, wait_s)
-        view = execution_view(record, await service.output(record), now_ms=service.now_ms())
+        spec = await service.spec_of(record)
+        view = execution_view(record, await service.output(record), now_ms=service.now_ms(), spec=spec)
         return Response(view, status_code=201 if created else 200)
 
 

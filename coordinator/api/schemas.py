@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from coordinator.core.state import AttemptExchange, ExecutionState, StepStatus
+from coordinator.core.spec import SagaSpec
+from coordinator.core.state import AttemptExchange, Direction, ExecutionState, ExecutionStatus, StepStatus
 from coordinator.definition import OutputResult
+from coordinator.definition.layout import placed_steps
 from coordinator.ports import ExecutionRecord, StoredDefinition, StoredEvent
 from coordinator.telemetry import trace_id_of
 
@@ -93,8 +95,21 @@ class SagaView:
     version: int
     description: str | None
     steps: list[str]
+    """Every step's name in definition order, group members in place."""
     created_at: str | None
     definition: dict[str, Any]
+    groups: list[GroupView] = field(default_factory=list)
+    """The parallel groups, each with its members' names."""
+    pivot: str | None = None
+    """The pivot step's name: the point of no return; null when the saga has none."""
+
+
+@dataclass
+class GroupView:
+    """A parallel group of a saga: its members start together."""
+
+    name: str
+    steps: list[str]
 
 
 @dataclass
@@ -163,6 +178,10 @@ class StepView:
     """True while the step's effect stands (or may): it succeeded, or its outcome is unknown, and no
     compensation has undone it yet."""
     resolution: ResolutionView | None = None
+    group: str | None = None
+    """The parallel group the step is a member of (members run side by side); null on its own."""
+    pivot: bool = False
+    """True for the pivot step: once it succeeded the saga only goes forward, never rolls back."""
 
 
 @dataclass
@@ -171,6 +190,9 @@ class ErrorView:
 
     step: str | None
     message: str
+    direction: str | None = None
+    """For a `failed` execution: `action` when a forward call failed at or past the pivot (nothing is
+    rolled back; `retry` carries it forward), `compensation` when a compensation gave up."""
 
 
 @dataclass
@@ -282,16 +304,22 @@ class Health:
 
 def saga_view(definition: StoredDefinition) -> SagaView:
     """API shape of a stored definition."""
-    steps = definition.document.get("steps")
-    names = [s.get("name", "") for s in steps if isinstance(s, dict)] if isinstance(steps, list) else []
+    placed = placed_steps(definition.document)
+    groups: dict[str, list[str]] = {}
+    for p in placed:
+        if p.group is not None:
+            groups.setdefault(p.group, []).append(str(p.step.get("name", "")))
+    pivot = next((str(p.step.get("name", "")) for p in placed if p.step.get("pivot") is True), None)
     description = definition.document.get("description")
     return SagaView(
         name=definition.name,
         version=definition.version,
         description=description if isinstance(description, str) else None,
-        steps=[str(n) for n in names],
+        steps=[str(p.step.get("name", "")) for p in placed],
         created_at=iso(definition.created_at_ms),
         definition=definition.document,
+        groups=[GroupView(name=name, steps=members) for name, members in groups.items()],
+        pivot=pivot,
     )
 
 
@@ -306,9 +334,10 @@ def _exchange(exchange: AttemptExchange | None) -> ExchangeView | None:
     )
 
 
-def _step_view(state: ExecutionState, index: int) -> StepView:
+def _step_view(state: ExecutionState, index: int, spec: SagaSpec | None) -> StepView:
     s = state.steps[index]
-    wakeup = state.wakeup if state.wakeup is not None and state.wakeup.step == index else None
+    wakeup = next((w for w in state.wakeups if w.step == index), None)
+    step_spec = spec.steps[index] if spec is not None and index < len(spec.steps) else None
     return StepView(
         name=s.name,
         status=s.status.value,
@@ -325,6 +354,8 @@ def _step_view(state: ExecutionState, index: int) -> StepView:
         resolution=ResolutionView(note=s.resolution.note, actor=s.resolution.actor, at=iso(s.resolution.at_ms))
         if s.resolution
         else None,
+        group=step_spec.group if step_spec else None,
+        pivot=step_spec.pivot if step_spec else False,
     )
 
 
@@ -332,7 +363,7 @@ _EFFECT_STANDS = frozenset({StepStatus.SUCCEEDED, StepStatus.COMPENSATING, StepS
 
 
 def _next_attempt(state: ExecutionState) -> NextAttemptView | None:
-    wakeup = state.wakeup
+    wakeup = min(state.wakeups, key=lambda w: w.due_at_ms, default=None)
     if wakeup is None or not 0 <= wakeup.step < len(state.steps):
         return None
     step = state.steps[wakeup.step]
@@ -345,9 +376,11 @@ def _next_attempt(state: ExecutionState) -> NextAttemptView | None:
     )
 
 
-def execution_view(record: ExecutionRecord, output: OutputResult | None = None, *, now_ms: int) -> ExecutionView:
+def execution_view(
+    record: ExecutionRecord, output: OutputResult | None = None, *, now_ms: int, spec: SagaSpec | None = None
+) -> ExecutionView:
     """API shape of an execution at `now_ms` (attention is judged then); `output` for a completed
-    one read on its own."""
+    one read on its own; with the saga's `spec`, each step says its group and whether it is the pivot."""
     state = record.state
     return ExecutionView(
         id=state.id,
@@ -355,8 +388,8 @@ def execution_view(record: ExecutionRecord, output: OutputResult | None = None, 
         version=state.version,
         status=state.status.value,
         input=record.input,
-        steps=[_step_view(state, i) for i in range(len(state.steps))],
-        error=ErrorView(step=state.error.step, message=state.error.message) if state.error else None,
+        steps=[_step_view(state, i, spec) for i in range(len(state.steps))],
+        error=_error_view(state),
         trace_id=trace_id_of(record.trace_context),
         created_at=iso(state.created_at_ms),
         updated_at=iso(state.updated_at_ms),
@@ -370,6 +403,16 @@ def execution_view(record: ExecutionRecord, output: OutputResult | None = None, 
         output=output.value if output else None,
         output_error=output.error if output else None,
     )
+
+
+def _error_view(state: ExecutionState) -> ErrorView | None:
+    error = state.error
+    if error is None:
+        return None
+    direction = error.direction.value if error.direction is not None else None
+    if direction is None and state.status is ExecutionStatus.FAILED:
+        direction = Direction.COMPENSATION.value
+    return ErrorView(step=error.step, message=error.message, direction=direction)
 
 
 def event_view(stored: StoredEvent) -> EventView:

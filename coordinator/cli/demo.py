@@ -1,4 +1,4 @@
-"""`saga demo`: the coordinator on SQLite with the example services, three sagas, three timelines."""
+"""`saga demo`: the coordinator on SQLite with the example services, four sagas, their timelines."""
 
 from __future__ import annotations
 
@@ -40,6 +40,11 @@ SCENARIOS: list[tuple[str, dict[str, Any], str]] = [
         "completed",
     ),
 ]
+PAST_THE_PIVOT = (
+    "The parcel shipped (the pivot) but the confirmation email keeps bouncing: nothing is rolled back; "
+    "the execution fails going forward, and an operator's retry carries it on",
+    {**ORDER, "order_id": "ord-1004", "email": "customer@bounce.example"},
+)
 
 
 async def run_demo(*, sagas_dir: Path, color: bool = False, out: TextIO = sys.stdout) -> int:
@@ -73,6 +78,15 @@ async def _scenarios(url: str, env: dict[str, str], sagas_dir: Path, color: bool
             print(f"\n== {title}", file=out)
             print(render_timeline(execution.raw, events, color=color), file=out)
             ok = ok and execution.status == expected
+        title, order = PAST_THE_PIVOT
+        handle = await client.start("order-checkout", order, wait=_SCENARIO_WAIT_S)
+        failed = handle.execution.status
+        await client.retry(handle.execution.id)  # what an operator does: POST /v1/executions/{id}/retry
+        execution = await client.wait(handle.execution.id, timeout=_SCENARIO_WAIT_S)
+        events = [event.raw async for event in client.events(execution.id)]
+        print(f"\n== {title}", file=out)
+        print(render_timeline(execution.raw, events, color=color), file=out)
+        ok = ok and failed == "failed" and execution.status == "completed"
     print(
         "\nEvery transition above was persisted before the next call; "
         "GET /v1/executions/{id}/events serves the same history.",

@@ -32,7 +32,10 @@ class ArmWakeup:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DisarmWakeup:
-    """The execution's pending wake-up is no longer wanted."""
+    """The pending wake-up of step `step` in `direction` is no longer wanted."""
+
+    step: int
+    direction: Direction
 
 
 Action = CallStep | ArmWakeup | DisarmWakeup

@@ -26,12 +26,10 @@ def start_attempt(draft: Draft, index: int, direction: Direction, timeout_ms: in
     else:
         attempt = step.compensation_attempts + 1
         draft.update_step(index, status=StepStatus.COMPENSATING, compensation_attempts=attempt)
-    draft.update(
-        in_flight=InFlightCall(
-            step=index, direction=direction, attempt=attempt, timeout_ms=timeout_ms, started_at_ms=draft.now
-        ),
-        wakeup=None,
+    draft.put_call(
+        InFlightCall(step=index, direction=direction, attempt=attempt, timeout_ms=timeout_ms, started_at_ms=draft.now)
     )
+    draft.drop_wakeup(index, direction)
     draft.record(HistoryEventType.ATTEMPT_STARTED, step=spec.name, direction=direction, attempt=attempt)
     send_call(draft, index, direction, attempt, timeout_ms)
 
@@ -52,17 +50,28 @@ def send_call(draft: Draft, index: int, direction: Direction, attempt: int, time
 
 
 def retry_delay(
-    draft: Draft, index: int, direction: Direction, attempt: int, policy: RetryPolicy, retry_after_ms: int | None
+    draft: Draft,
+    index: int,
+    direction: Direction,
+    attempt: int,
+    policy: RetryPolicy,
+    retry_after_ms: int | None,
+    *,
+    nth: int | None = None,
 ) -> int:
-    """The wait before the next attempt, jitter seeded from the attempt's identity."""
+    """The wait before the next attempt, jitter seeded from the attempt's identity.
+
+    `nth` is the attempt's place in its budget when an operator's retry restarted it (the
+    backoff restarts too); by default the attempt number.
+    """
     seed = jitter_seed(draft.state.id, draft.step_spec(index).name, direction, attempt)
-    return policy.delay_for(attempt, seed=seed, retry_after_ms=retry_after_ms)
+    return policy.delay_for(attempt if nth is None else nth, seed=seed, retry_after_ms=retry_after_ms)
 
 
 def schedule_retry(draft: Draft, index: int, direction: Direction, next_attempt: int, delay_ms: int) -> None:
     """Persist the due time of the next attempt and ask for a wake-up."""
     due = draft.now + delay_ms
-    draft.update(wakeup=PendingWakeup(step=index, direction=direction, attempt=next_attempt, due_at_ms=due))
+    draft.put_wakeup(PendingWakeup(step=index, direction=direction, attempt=next_attempt, due_at_ms=due))
     draft.record(
         HistoryEventType.RETRY_SCHEDULED,
         step=draft.step_spec(index).name,

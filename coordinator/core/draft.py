@@ -6,12 +6,13 @@ from dataclasses import replace
 from enum import Enum
 from typing import Any, Final
 
-from coordinator.core.actions import Action, Decision
+from coordinator.core.actions import Action, Decision, DisarmWakeup
 from coordinator.core.history import HistoryEvent, HistoryEventType
 from coordinator.core.outcome import ResponseSnapshot
 from coordinator.core.spec import SagaSpec, StepSpec
 from coordinator.core.state import (
     AttemptExchange,
+    Direction,
     ExecutionError,
     ExecutionState,
     ExecutionStatus,
@@ -72,6 +73,7 @@ class Draft:
         attempts: int | Keep = KEEP,
         compensation_attempts: int | Keep = KEEP,
         compensation_budget_base: int | Keep = KEEP,
+        attempt_budget_base: int | Keep = KEEP,
         effect_possible: bool | Keep = KEEP,
         last_error: str | Keep | None = KEEP,
         last_status_code: int | Keep | None = KEEP,
@@ -88,6 +90,7 @@ class Draft:
             attempts=attempts,
             compensation_attempts=compensation_attempts,
             compensation_budget_base=compensation_budget_base,
+            attempt_budget_base=attempt_budget_base,
             effect_possible=effect_possible,
             last_error=last_error,
             last_status_code=last_status_code,
@@ -106,12 +109,79 @@ class Draft:
         status: ExecutionStatus | Keep = KEEP,
         in_flight: InFlightCall | Keep | None = KEEP,
         wakeup: PendingWakeup | Keep | None = KEEP,
+        member_calls: tuple[InFlightCall, ...] | Keep = KEEP,
+        member_wakeups: tuple[PendingWakeup, ...] | Keep = KEEP,
         cancel_reason: str | Keep | None = KEEP,
         error: ExecutionError | Keep | None = KEEP,
     ) -> None:
         """Replace the given fields of the execution (its identity, times and revision are not the machine's)."""
-        changes = _given(status=status, in_flight=in_flight, wakeup=wakeup, cancel_reason=cancel_reason, error=error)
+        changes = _given(
+            status=status,
+            in_flight=in_flight,
+            wakeup=wakeup,
+            member_calls=member_calls,
+            member_wakeups=member_wakeups,
+            cancel_reason=cancel_reason,
+            error=error,
+        )
         self.state = replace(self.state, **changes)
+
+    def put_call(self, call: InFlightCall) -> None:
+        """Record `call` as in flight: a lone step's in `in_flight`, a group member's beside its siblings'."""
+        if self.step_spec(call.step).group is None:
+            self.update(in_flight=call)
+            return
+        others = [c for c in self.state.member_calls if (c.step, c.direction) != (call.step, call.direction)]
+        # In step order, as the store reads them back, so a committed state equals its reload.
+        self.update(member_calls=tuple(sorted([*others, call], key=lambda c: (c.step, c.direction.value))))
+
+    def drop_call(self, index: int, direction: Direction) -> None:
+        """Step `index` has no call in flight in `direction` any more."""
+        if self.step_spec(index).group is None:
+            self.update(in_flight=None)
+            return
+        calls = self.state.member_calls
+        self.update(member_calls=tuple(c for c in calls if (c.step, c.direction) != (index, direction)))
+
+    def put_wakeup(self, wakeup: PendingWakeup) -> None:
+        """Record `wakeup` as scheduled, in the lone slot or beside the other members'."""
+        if self.step_spec(wakeup.step).group is None:
+            self.update(wakeup=wakeup)
+            return
+        key = (wakeup.step, wakeup.direction)
+        others = [w for w in self.state.member_wakeups if (w.step, w.direction) != key]
+        self.update(member_wakeups=tuple(sorted([*others, wakeup], key=lambda w: (w.step, w.direction.value))))
+
+    def drop_wakeup(self, index: int, direction: Direction) -> None:
+        """Step `index` has no wake-up scheduled in `direction` any more."""
+        if self.step_spec(index).group is None:
+            self.update(wakeup=None)
+            return
+        wakeups = self.state.member_wakeups
+        self.update(member_wakeups=tuple(w for w in wakeups if (w.step, w.direction) != (index, direction)))
+
+    def disarm_wakeups(self) -> tuple[PendingWakeup, ...]:
+        """Disarm every scheduled retry; return what was scheduled."""
+        wakeups = self.state.wakeups
+        for w in wakeups:
+            self.act(DisarmWakeup(step=w.step, direction=w.direction))
+        self.update(wakeup=None, member_wakeups=())
+        return wakeups
+
+    def halted(self) -> str | None:
+        """Why no new forward attempt may start, or None: an operator's cancel, or a group member
+        that failed for good while its siblings' calls are still in flight (fail fast)."""
+        state = self.state
+        if state.cancel_reason is not None:
+            return state.cancel_reason
+        if state.status is ExecutionStatus.RUNNING and state.error is not None and state.error.direction is None:
+            return state.error.message
+        return None
+
+    def pivot_passed(self) -> bool:
+        """Whether the pivot succeeded: from then on the saga only goes forward (SPEC section 7.2)."""
+        pivot = self.spec.pivot_index
+        return pivot is not None and self.step(pivot).status is StepStatus.SUCCEEDED
 
     def act(self, action: Action) -> None:
         """Ask the engine to do `action` after commit."""

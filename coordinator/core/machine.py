@@ -7,7 +7,7 @@ except an operator retry or resolve of `failed`.
 
 from __future__ import annotations
 
-from coordinator.core.actions import ArmWakeup, Decision, DisarmWakeup
+from coordinator.core.actions import ArmWakeup, Decision
 from coordinator.core.attempts import send_call, start_attempt
 from coordinator.core.draft import Draft
 from coordinator.core.events import (
@@ -25,10 +25,13 @@ from coordinator.core.forward import (
     fail_step,
     forward_timeout,
     on_forward_outcome,
-    start_step,
+    retry_forward,
+    start_stage,
+    stop_step,
 )
 from coordinator.core.history import HistoryEventType
 from coordinator.core.outcome import OutcomeKind, StepOutcome
+from coordinator.core.pivot import failed_going_forward, pivot_outcome_unknown
 from coordinator.core.resolve import resolve_problem_at
 from coordinator.core.rollback import (
     begin_rollback,
@@ -62,7 +65,7 @@ def begin_execution(spec: SagaSpec, execution_id: str, *, now_ms: int) -> Decisi
     )
     draft = Draft(spec, state, now_ms)
     draft.record(HistoryEventType.EXECUTION_STARTED)
-    start_step(draft, 0)
+    start_stage(draft, 0)
     return draft.decision()
 
 
@@ -71,7 +74,13 @@ def decide(spec: SagaSpec, state: ExecutionState, event: Event, *, now_ms: int) 
     draft = Draft(spec, state, now_ms)
     if isinstance(event, RetryRequested):
         if state.status is ExecutionStatus.FAILED:
-            retry_compensations(draft)
+            if failed_going_forward(state):
+                retry_forward(draft)
+            else:
+                retry_compensations(draft)
+        return draft.decision()
+    if isinstance(event, CancelRequested) and pivot_outcome_unknown(spec, state):
+        _cancel_at_unknown_pivot(draft, event)
         return draft.decision()
     if isinstance(event, ResolveRequested):
         if resolve_problem_at(state, event.step) is None:
@@ -92,12 +101,10 @@ def decide(spec: SagaSpec, state: ExecutionState, event: Event, *, now_ms: int) 
 
 
 def _on_attempt_completed(draft: Draft, event: AttemptCompleted) -> None:
-    current = draft.state.in_flight
-    if current is None or (current.step, current.direction, current.attempt) != (
-        event.step,
-        event.direction,
-        event.attempt,
-    ):
+    if not 0 <= event.step < len(draft.state.steps):
+        return
+    current = draft.state.call_of(event.step, event.direction)
+    if current is None or current.attempt != event.attempt:
         return  # late or duplicate: that attempt is no longer the one we wait for
     if event.direction is Direction.ACTION:
         on_forward_outcome(draft, event.step, event.attempt, event.outcome)
@@ -106,14 +113,12 @@ def _on_attempt_completed(draft: Draft, event: AttemptCompleted) -> None:
 
 
 def _on_wakeup(draft: Draft, event: WakeupFired) -> None:
-    wakeup = draft.state.wakeup
-    if wakeup is None or (wakeup.step, wakeup.direction, wakeup.attempt) != (
-        event.step,
-        event.direction,
-        event.attempt,
-    ):
+    if not 0 <= event.step < len(draft.state.steps):
+        return
+    wakeup = draft.state.wakeup_of(event.step, event.direction)
+    if wakeup is None or wakeup.attempt != event.attempt:
         return  # superseded: a cancel or a restart re-armed something else
-    draft.update(wakeup=None)
+    draft.drop_wakeup(event.step, event.direction)
     if event.direction is Direction.ACTION:
         attempt_forward(draft, event.step)
     else:
@@ -126,26 +131,39 @@ def _on_cancel(draft: Draft, event: CancelRequested) -> None:
     state = draft.state
     if state.status is not ExecutionStatus.RUNNING or state.cancel_reason is not None:
         return  # already rolling back, or already asked
+    if draft.pivot_passed() or draft.halted() is not None:
+        return  # past the point of no return (the API refused it), or the rollback already follows
     draft.update(cancel_reason=event.reason)
     draft.record(HistoryEventType.CANCEL_REQUESTED, error=event.reason)
-    if state.in_flight is not None:
-        return  # the call in flight finishes or times out; its outcome starts the rollback
-    if state.wakeup is not None:
-        draft.act(DisarmWakeup())
-        index = state.wakeup.step
-        draft.update(wakeup=None)
-        fail_step(draft, index, event.reason)
+    waiting = draft.disarm_wakeups()
+    for wakeup in waiting[:-1]:
+        stop_step(draft, wakeup.step, event.reason)
+    if state.calls:
+        # The calls in flight finish or time out; the last outcome starts the rollback.
+        if waiting:
+            stop_step(draft, waiting[-1].step, event.reason)
         return
+    if waiting:
+        fail_step(draft, waiting[-1].step, event.reason)
+        return
+    begin_rollback(draft, ExecutionError(step=None, message=event.reason))
+
+
+def _cancel_at_unknown_pivot(draft: Draft, event: CancelRequested) -> None:
+    """An operator chose to roll back the steps before a pivot whose outcome stayed unknown."""
+    draft.update(cancel_reason=event.reason)
+    draft.record(HistoryEventType.CANCEL_REQUESTED, error=event.reason)
     begin_rollback(draft, ExecutionError(step=None, message=event.reason))
 
 
 def _on_resumed(draft: Draft) -> None:
     state = draft.state
-    if state.in_flight is not None:
-        _resume_in_flight(draft, state.in_flight)
-    elif state.wakeup is not None:
-        w = state.wakeup
-        draft.act(ArmWakeup(step=w.step, direction=w.direction, attempt=w.attempt, due_at_ms=w.due_at_ms))
+    if state.calls or state.wakeups:
+        # Wake-ups first: a re-sent call's outcome may yet disarm them (fail fast).
+        for w in state.wakeups:
+            draft.act(ArmWakeup(step=w.step, direction=w.direction, attempt=w.attempt, due_at_ms=w.due_at_ms))
+        for call in state.calls:
+            _resume_in_flight(draft, call)
     elif state.status is ExecutionStatus.RUNNING:
         advance(draft)  # committed between steps without a pending action: continue where it stood
     else:
@@ -157,7 +175,7 @@ def _resume_in_flight(draft: Draft, call: InFlightCall) -> None:
     name = draft.step_spec(call.step).name
     if call.direction is Direction.ACTION:
         timeout = forward_timeout(draft, call.step)
-        if timeout is None or draft.state.cancel_reason is not None:
+        if timeout is None or draft.halted() is not None:
             # No time (or no wish) to re-send: the request may have gone out, so its effect is unknown.
             reason = "interrupted by a coordinator restart"
             outcome = StepOutcome(kind=OutcomeKind.RETRYABLE, effect_unknown=True, error=reason)
@@ -167,8 +185,8 @@ def _resume_in_flight(draft: Draft, call: InFlightCall) -> None:
         compensation = draft.step_spec(call.step).compensation
         assert compensation is not None  # only compensable steps are compensated
         timeout = compensation.timeout_ms
-    draft.update(
-        in_flight=InFlightCall(
+    draft.put_call(
+        InFlightCall(
             step=call.step,
             direction=call.direction,
             attempt=call.attempt,

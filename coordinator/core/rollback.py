@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from coordinator.core.actions import DisarmWakeup
 from coordinator.core.attempts import keep_exchange, retry_delay, schedule_retry, start_attempt
 from coordinator.core.draft import Draft
 from coordinator.core.history import HistoryEventType
@@ -12,9 +11,8 @@ from coordinator.core.state import Direction, ExecutionError, ExecutionStatus, O
 
 def begin_rollback(draft: Draft, error: ExecutionError) -> None:
     """Stop the forward phase and start compensating."""
-    if draft.state.wakeup is not None:
-        draft.act(DisarmWakeup())
-    draft.update(status=ExecutionStatus.COMPENSATING, error=error, wakeup=None)
+    draft.disarm_wakeups()
+    draft.update(status=ExecutionStatus.COMPENSATING, error=error)
     for i, step in enumerate(draft.state.steps):
         if step.status is StepStatus.PENDING:
             draft.update_step(i, status=StepStatus.SKIPPED)
@@ -33,22 +31,43 @@ def needs_compensation(draft: Draft, index: int) -> bool:
 
 
 def next_compensation(draft: Draft) -> None:
-    """Compensate the newest step that needs it, or finish the rollback."""
-    for index in reversed(range(len(draft.spec.steps))):
-        if needs_compensation(draft, index):
+    """Compensate the newest stage that needs it (a group's members together), or finish the rollback."""
+    state = draft.state
+    for stage in reversed(draft.spec.stages()):
+        todo = [index for index in stage if needs_compensation(draft, index)]
+        if not todo:
+            continue
+        for index in todo:
+            if state.call_of(index, Direction.COMPENSATION) or state.wakeup_of(index, Direction.COMPENSATION):
+                continue  # already at work: its outcome or wake-up carries it on
             compensation = draft.step_spec(index).compensation
             assert compensation is not None  # needs_compensation checked it
             start_attempt(draft, index, Direction.COMPENSATION, compensation.timeout_ms)
-            return
+        return
     draft.update(status=ExecutionStatus.COMPENSATED, in_flight=None, wakeup=None)
     draft.record(HistoryEventType.EXECUTION_COMPENSATED)
+
+
+def continue_rollback(draft: Draft) -> None:
+    """After a compensation settled: wait for the group's other compensations, then end `failed`
+    if one of them gave up, else move on to the steps before (newest first)."""
+    state = draft.state
+    if state.calls or state.wakeups:
+        return  # members of the group are still being compensated
+    if any(step.status is StepStatus.COMPENSATION_FAILED for step in state.steps):
+        error = state.error
+        assert error is not None  # set when the compensation gave up
+        draft.update(status=ExecutionStatus.FAILED)
+        draft.record(HistoryEventType.EXECUTION_FAILED, step=error.step, error=error.message)
+        return
+    next_compensation(draft)
 
 
 def on_compensation_outcome(draft: Draft, index: int, attempt: int, outcome: StepOutcome) -> None:
     """Apply one compensation attempt's outcome: next compensation, a retry, or `failed`."""
     spec = draft.step_spec(index)
     step = draft.step(index)
-    draft.update(in_flight=None)
+    draft.drop_call(index, Direction.COMPENSATION)
     keep_exchange(draft, index, Direction.COMPENSATION, attempt, outcome)
     if outcome.kind is OutcomeKind.SUCCESS:
         draft.update_step(
@@ -68,7 +87,7 @@ def on_compensation_outcome(draft: Draft, index: int, attempt: int, outcome: Ste
             request=outcome.request,
             response=outcome.response,
         )
-        next_compensation(draft)
+        continue_rollback(draft)
         return
 
     message = f"compensation attempt {attempt}: {outcome.describe()}"
@@ -106,8 +125,8 @@ def on_compensation_outcome(draft: Draft, index: int, attempt: int, outcome: Ste
     error = ExecutionError(
         step=spec.name, message=f"compensation of step {spec.name!r} failed after {count}: {outcome.describe()}"
     )
-    draft.update(status=ExecutionStatus.FAILED, error=error)
-    draft.record(HistoryEventType.EXECUTION_FAILED, step=spec.name, error=error.message)
+    draft.update(error=error)
+    continue_rollback(draft)
 
 
 def retry_compensations(draft: Draft) -> None:

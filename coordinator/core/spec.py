@@ -78,6 +78,10 @@ class StepSpec:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     compensation_retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_attempts=10))
     deadline_ms: int | None = None
+    group: str | None = None
+    """The parallel group the step is a member of (SPEC section 7.1); None for a step on its own."""
+    pivot: bool = False
+    """The point of no return (SPEC section 7.2): once it succeeded the saga only goes forward."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,3 +101,26 @@ class SagaSpec:
     """The definition's `key:`: a template over `input` rendered at start (the business key)."""
     alert_after_ms: int = DEFAULT_ALERT_AFTER_MS
     """An unfinished execution with no new history for this long needs attention (SPEC section 8)."""
+
+    def stages(self) -> tuple[tuple[int, ...], ...]:
+        """The step indices in the order they run: a lone step is a stage of one, a group's
+        members (consecutive in `steps`, in definition order) one stage together."""
+        stages: list[list[int]] = []
+        for index, step in enumerate(self.steps):
+            if stages and step.group is not None and self.steps[stages[-1][0]].group == step.group:
+                stages[-1].append(index)
+            else:
+                stages.append([index])
+        return tuple(tuple(stage) for stage in stages)
+
+    def stage_of(self, index: int) -> tuple[int, ...]:
+        """The indices of the stage step `index` runs in (itself alone unless it is a group member)."""
+        group = self.steps[index].group
+        if group is None:
+            return (index,)
+        return tuple(i for i, step in enumerate(self.steps) if step.group == group)
+
+    @property
+    def pivot_index(self) -> int | None:
+        """The position of the pivot step, or None when the saga has none."""
+        return next((i for i, step in enumerate(self.steps) if step.pivot), None)

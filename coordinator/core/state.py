@@ -78,6 +78,8 @@ class ExecutionError:
 
     step: str | None
     message: str
+    direction: Direction | None = None
+    """`action` when a forward call failed past the pivot (nothing is rolled back); None otherwise."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +116,8 @@ class StepState:
     compensation_attempts: int = 0
     compensation_budget_base: int = 0
     """Compensation attempts made before the last operator retry; the budget counts from here."""
+    attempt_budget_base: int = 0
+    """Forward attempts made before an operator retried the step forward (past the pivot)."""
     effect_possible: bool = False
     """The forward call took effect or may have (unknown outcome): rollback compensates it."""
     last_error: str | None = None
@@ -143,16 +147,39 @@ class ExecutionState:
     deadline_at_ms: int | None = None
     in_flight: InFlightCall | None = None
     wakeup: PendingWakeup | None = None
+    member_calls: tuple[InFlightCall, ...] = ()
+    """The calls in flight of parallel group members (one per member and direction at most);
+    `in_flight` holds the call of a step outside any group."""
+    member_wakeups: tuple[PendingWakeup, ...] = ()
+    """The scheduled retries of parallel group members; `wakeup` holds a lone step's."""
     cancel_reason: str | None = None
     """Set when an operator cancelled a running execution; rollback follows the call in flight."""
     error: ExecutionError | None = None
     revision: int = 0
+    """Incremented on every committed decision; the store's compare-and-set token."""
     finished_at_ms: int | None = None
     """When it reached its terminal status (None while it is not terminal): what retention reads."""
     attention_at_ms: int | None = None
     """When the execution needs (or will need) an operator's attention: when it failed, or when an
     unfinished one will have gone `alert_after` without new history. None once it ended well."""
-    """Incremented on every committed decision; the store's compare-and-set token."""
+
+    @property
+    def calls(self) -> tuple[InFlightCall, ...]:
+        """Every call in flight: the lone step's, then the group members'."""
+        return ((self.in_flight,) if self.in_flight is not None else ()) + self.member_calls
+
+    @property
+    def wakeups(self) -> tuple[PendingWakeup, ...]:
+        """Every scheduled retry: the lone step's, then the group members'."""
+        return ((self.wakeup,) if self.wakeup is not None else ()) + self.member_wakeups
+
+    def call_of(self, step: int, direction: Direction) -> InFlightCall | None:
+        """The call in flight of step `step` in `direction`, if any."""
+        return next((c for c in self.calls if (c.step, c.direction) == (step, direction)), None)
+
+    def wakeup_of(self, step: int, direction: Direction) -> PendingWakeup | None:
+        """The scheduled retry of step `step` in `direction`, if any."""
+        return next((w for w in self.wakeups if (w.step, w.direction) == (step, direction)), None)
 
     def with_step(self, index: int, step: StepState) -> ExecutionState:
         """A copy with step `index` replaced."""

@@ -16,7 +16,14 @@ from coordinator.core.spec import (
     StatusPattern,
     StepSpec,
 )
-from coordinator.definition.models import CallDocument, DefaultsDocument, RetryDocument, SagaDocument, StepDocument
+from coordinator.definition.models import (
+    CallDocument,
+    DefaultsDocument,
+    GroupDocument,
+    RetryDocument,
+    SagaDocument,
+    StepDocument,
+)
 from coordinator.definition.urls import split_url
 
 DEFAULT_TIMEOUT_MS = 5_000
@@ -36,7 +43,15 @@ def build_spec(
     return SagaSpec(
         name=document.name,
         version=version,
-        steps=tuple(_build_step(step, defaults) for step in document.steps),
+        steps=tuple(
+            _build_step(step, defaults, group=group)
+            for entry in document.steps
+            for step, group in (
+                [(m, entry.parallel.name) for m in entry.parallel.steps]
+                if isinstance(entry, GroupDocument)
+                else [(entry, None)]
+            )
+        ),
         description=document.description,
         deadline_ms=document.deadline,
         input_schema=copy.deepcopy(document.input_schema),
@@ -92,7 +107,7 @@ def merge_headers(defaults: dict[str, Any], own: dict[str, Any]) -> dict[str, An
     return copy.deepcopy(merged)
 
 
-def _build_step(step: StepDocument, defaults: DefaultsDocument) -> StepSpec:
+def _build_step(step: StepDocument, defaults: DefaultsDocument, *, group: str | None) -> StepSpec:
     return StepSpec(
         name=step.name,
         action=_build_call(step.action, defaults, compensation=False),
@@ -102,6 +117,8 @@ def _build_step(step: StepDocument, defaults: DefaultsDocument) -> StepSpec:
         retry=merge_retry(FORWARD_RETRY, defaults.retry, step.retry),
         compensation_retry=compensation_retry_policy(defaults, step),
         deadline_ms=step.deadline,
+        group=group,
+        pivot=step.pivot,
     )
 
 

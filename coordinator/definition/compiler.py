@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from coordinator.core.spec import DEFAULT_ALERT_AFTER_MS, SagaSpec
 from coordinator.definition.builder import build_spec
 from coordinator.definition.consistency import consistency_problems
-from coordinator.definition.models import SagaDocument
+from coordinator.definition.models import GROUP_TAG, STEP_TAG, GroupDocument, SagaDocument, StepDocument
 from coordinator.definition.paths import ordered, path_of
 from coordinator.definition.secrets import SecretExists, secret_problems
 from coordinator.errors import DefinitionInvalid, Problem
@@ -69,7 +69,7 @@ def invalid_definition(problems: list[Problem]) -> DefinitionInvalid:
 
 def _problem(error: Mapping[str, Any]) -> Problem:
     # `[key]` marks an error in a mapping key rather than its value: the path is the key's.
-    loc = [part for part in error["loc"] if part != "[key]"]
+    loc = [part for part in error["loc"] if part not in ("[key]", STEP_TAG, GROUP_TAG)]
     return Problem(path_of(loc), _message(error))
 
 
@@ -111,6 +111,9 @@ def _message(error: Mapping[str, Any]) -> str:
     return str(error["msg"])
 
 
+_TAGGED: dict[str, type[BaseModel]] = {STEP_TAG: StepDocument, GROUP_TAG: GroupDocument}
+
+
 def _allowed_fields(loc: tuple[int | str, ...]) -> list[str]:
     """The fields of the model that holds the unknown key at `loc`."""
     model: type[BaseModel] | None = SagaDocument
@@ -119,6 +122,9 @@ def _allowed_fields(loc: tuple[int | str, ...]) -> list[str]:
             return []
         if isinstance(part, int):
             continue  # a list index: the items are of the model found at the list's field
+        if part in _TAGGED:
+            model = _TAGGED[part]  # which kind of `steps` entry the document holds there
+            continue
         field = model.model_fields.get(part)
         model = _model_in(field.annotation) if field is not None else None
     return list(model.model_fields) if model is not None else []

@@ -19,7 +19,9 @@ from coordinator.definition.expressions import (
     parse_template,
     root_references,
 )
+from coordinator.definition.layout import PlacedStep, placed_steps
 from coordinator.definition.paths import join_path, strings_in
+from coordinator.definition.shapes import shape_problems
 from coordinator.definition.urls import split_url
 from coordinator.durations import format_duration_ms, parse_duration_ms
 from coordinator.errors import Problem
@@ -36,26 +38,43 @@ to anyone who may read the execution, so a secret must never reach it."""
 
 @dataclass(frozen=True, slots=True)
 class _Scope:
-    """Which step responses a template may read: those of steps before `limit`."""
+    """Which step responses a template may read: those of steps before `limit`, and `own` (a
+    compensation reads its own step's response), never a sibling in the same parallel group."""
 
     limit: int
     is_defaults: bool = False
     is_action: bool = True
+    this: int | None = None
+    own: int | None = None
+    siblings: tuple[int, ...] = ()
+
+    @staticmethod
+    def of(placed: PlacedStep, call_key: str) -> _Scope:
+        """The scope of the `call_key` call of `placed`."""
+        is_action = call_key == "action"
+        if not placed.members:
+            limit = placed.position if is_action else placed.position + 1
+            return _Scope(limit, is_action=is_action, this=placed.position)
+        siblings = tuple(m for m in placed.members if m != placed.position)
+        own = None if is_action else placed.position
+        return _Scope(placed.first_of_stage, is_action=is_action, this=placed.position, own=own, siblings=siblings)
 
 
 def consistency_problems(document: Mapping[str, Any], allow_target: TargetPolicy | None) -> list[Problem]:
     """Every cross-field problem in `document`: JSON types, step names, templates, retries, targets."""
     problems = list(json_problems(document))
-    steps = [s if isinstance(s, Mapping) else {} for s in _list(document.get("steps"))]
-    positions = _step_positions(steps, problems)
+    placed = placed_steps(document)
+    steps = [p.step for p in placed]
+    positions = _step_positions(placed, problems)
     defaults = _mapping(document.get("defaults"))
 
     problems += _template_problems(_mapping(defaults.get("headers")), "defaults.headers", positions, _Scope(0, True))
-    for i, step in enumerate(steps):
+    problems += shape_problems(document)
+    for p in placed:
         for call_key in _CALLS:
-            call = _mapping(step.get(call_key))
-            scope = _Scope(i if call_key == "action" else i + 1, is_action=call_key == "action")
-            path = f"steps[{i}].{call_key}"
+            call = _mapping(p.step.get(call_key))
+            scope = _Scope.of(p, call_key)
+            path = f"{p.path}.{call_key}"
             for field in ("url", "headers", "body"):
                 if field in call:
                     problems += _template_problems(call[field], f"{path}.{field}", positions, scope)
@@ -71,10 +90,10 @@ def consistency_problems(document: Mapping[str, Any], allow_target: TargetPolicy
     saga_compensation = _mapping(defaults.get("compensation_retry"))
     problems += _interval_problems([], saga_retry, "defaults.retry")
     problems += _interval_problems([saga_retry], saga_compensation, "defaults.compensation_retry")
-    for i, step in enumerate(steps):
-        problems += _interval_problems([saga_retry], _mapping(step.get("retry")), f"steps[{i}].retry")
+    for p in placed:
+        problems += _interval_problems([saga_retry], _mapping(p.step.get("retry")), f"{p.path}.retry")
         problems += _interval_problems(
-            [saga_retry, saga_compensation], _mapping(step.get("compensation_retry")), f"steps[{i}].compensation_retry"
+            [saga_retry, saga_compensation], _mapping(p.step.get("compensation_retry")), f"{p.path}.compensation_retry"
         )
     return problems
 
@@ -99,18 +118,17 @@ def json_problems(value: Any, path: str = "") -> Iterator[Problem]:
             yield Problem(where or "$", f"a {type(item).__name__} is not a JSON value")
 
 
-def _step_positions(steps: list[Mapping[str, Any]], problems: list[Problem]) -> dict[str, int]:
+def _step_positions(placed: list[PlacedStep], problems: list[Problem]) -> dict[str, int]:
     positions: dict[str, int] = {}
-    for i, step in enumerate(steps):
-        name = step.get("name")
+    for p in placed:
+        name = p.step.get("name")
         if not isinstance(name, str):
             continue
         if name in positions:
-            problems.append(
-                Problem(f"steps[{i}].name", f"step name {name!r} is already used by steps[{positions[name]}]")
-            )
+            first = placed[positions[name]].path
+            problems.append(Problem(f"{p.path}.name", f"step name {name!r} is already used by {first}"))
         else:
-            positions[name] = i
+            positions[name] = p.position
     return positions
 
 
@@ -144,9 +162,14 @@ def _step_reference_problems(source: str, positions: Mapping[str, int], scope: _
                 f"expression {source!r} reads step {ref.name!r}, but defaults apply to every step, "
                 "including the first, which has no earlier step"
             )
-        elif scope.is_action and position == scope.limit:
+        elif scope.is_action and position == scope.this:
             yield f"expression {source!r} references step {ref.name!r} itself: its response does not exist yet"
-        elif position >= scope.limit:
+        elif position in scope.siblings:
+            yield (
+                f"expression {source!r} references step {ref.name!r}, a sibling in the same parallel group: "
+                "members run at the same time, so its response may not exist yet"
+            )
+        elif position >= scope.limit and position != scope.own:
             yield f"expression {source!r} references step {ref.name!r} which runs later"
 
 

@@ -12,7 +12,7 @@ import re
 from typing import Annotated, Any, Literal
 
 import jsonschema
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema
 
 from coordinator.core.spec import RETRY_ON_CONNECT, RETRY_ON_TIMEOUT, StatusPattern
 from coordinator.definition.expressions import TemplateSyntaxError, parse_template
@@ -20,6 +20,11 @@ from coordinator.definition.urls import MAX_URL_LENGTH, split_url
 from coordinator.durations import parse_duration_ms
 
 MAX_STEPS = 50
+MAX_GROUP_MEMBERS = 32
+"""At most this many members in one parallel group (SPEC section 7.1)."""
+STEP_TAG = "<step>"
+GROUP_TAG = "<group>"
+"""The tags that tell a step entry from a group entry; `compiler` drops them from problem paths."""
 MAX_HEADERS = 50
 MAX_HEADER_VALUE = 8 * 1024
 MAX_TIMEOUT_MS = 3_600_000
@@ -268,6 +273,35 @@ class StepDocument(_Document):
     retry: RetryDocument | None = None
     compensation_retry: RetryDocument | None = None
     deadline: PositiveDuration | None = None
+    pivot: Annotated[
+        bool,
+        Field(description="the point of no return: once it succeeded the saga only goes forward (SPEC 7.2)"),
+    ] = False
+
+
+class ParallelDocument(_Document):
+    """A parallel group: its members start together (SPEC section 7.1)."""
+
+    name: StepName
+    steps: Annotated[list[StepDocument], Field(min_length=1, max_length=MAX_GROUP_MEMBERS)]
+
+
+class GroupDocument(_Document):
+    """An entry of `steps` that is a parallel group rather than one step."""
+
+    parallel: ParallelDocument
+
+
+def _entry_kind(value: Any) -> str:
+    is_group = isinstance(value, dict) and "parallel" in value and "name" not in value
+    return GROUP_TAG if is_group else STEP_TAG
+
+
+StepEntry = Annotated[
+    Annotated[StepDocument, Tag(STEP_TAG)] | Annotated[GroupDocument, Tag(GROUP_TAG)],
+    Discriminator(_entry_kind),
+]
+"""One entry of `steps`: a step, or a `parallel:` group of steps."""
 
 
 class DefaultsDocument(_Document):
@@ -288,7 +322,7 @@ class SagaDocument(_Document):
     input_schema: Annotated[dict[str, Any], AfterValidator(_input_schema)] | None = None
     deadline: PositiveDuration | None = None
     defaults: DefaultsDocument | None = None
-    steps: Annotated[list[StepDocument], Field(min_length=1, max_length=MAX_STEPS)]
+    steps: Annotated[list[StepEntry], Field(min_length=1, max_length=MAX_STEPS)]
     key: (
         Annotated[
             str,

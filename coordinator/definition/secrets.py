@@ -14,6 +14,7 @@ from typing import Any
 
 from coordinator.core.spec import CallSpec, SagaSpec
 from coordinator.definition.expressions import TemplateSyntaxError, contains_template, parse_template, secret_names
+from coordinator.definition.layout import placed_steps
 from coordinator.definition.paths import ordered, strings_in
 from coordinator.errors import Problem
 
@@ -44,12 +45,12 @@ def secret_problems(document: Mapping[str, Any], secret_exists: SecretExists) ->
     defaults = document.get("defaults")
     if isinstance(defaults, Mapping):
         places.append(("defaults.headers", defaults.get("headers")))
-    steps = document.get("steps")
-    for i, step in enumerate(steps if isinstance(steps, list) else []):
+    for placed in placed_steps(document):
         for call_key in ("action", "compensation"):
-            call = step.get(call_key) if isinstance(step, Mapping) else None
+            call = placed.step.get(call_key)
             if isinstance(call, Mapping):
-                places += [(f"steps[{i}].{call_key}.{field}", call.get(field)) for field in ("url", "headers", "body")]
+                path = f"{placed.path}.{call_key}"
+                places += [(f"{path}.{field}", call.get(field)) for field in ("url", "headers", "body")]
     return _missing(places, secret_exists)
 
 

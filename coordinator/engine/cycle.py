@@ -44,7 +44,7 @@ class EventCycle:
         """A new execution was just stored, leased to us: observe its first decision and dispatch it."""
         self._remember(record, self._parts.ownership.lease_of(record))
         self._parts.faults.hit("after_create", execution_id=record.state.id, saga=spec.name)
-        await self._parts.observer.committed(record, decision.history)
+        await self._parts.observer.committed(record, decision.history, spec=spec)
         self._dispatcher.dispatch(record, spec, decision.actions)
 
     async def handle(self, execution_id: str, event: Event, *, external: bool = False) -> ExecutionRecord:
@@ -91,7 +91,7 @@ class EventCycle:
                     record = replace(record, state=state)
                     self._remember(record, lease)
                     parts.faults.hit("after_commit", execution_id=execution_id, saga=spec.name)
-                    await parts.observer.committed(record, decision.history)
+                    await parts.observer.committed(record, decision.history, spec=spec)
                     # After the observer: whoever waits for the end sees its trace already emitted.
                     if record.state.status.is_terminal:
                         self._waiters.notify(execution_id, record)
@@ -127,7 +127,7 @@ class EventCycle:
     async def _lease_for(self, record: ExecutionRecord, external: bool) -> Lease | None:
         ownership = self._parts.ownership
         lease = ownership.lease_of(record)
-        if lease is not None or not external or record.state.in_flight is not None:
+        if lease is not None or not external or record.state.calls:
             return lease
         # No call in flight anywhere: taking the execution over cannot overlap two attempts.
         claims = await self._parts.store.claim(

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from coordinator.core.actions import Action, ArmWakeup, CallStep, DisarmWakeup
 from coordinator.core.events import AttemptCompleted, Event, WakeupFired
+from coordinator.core.keys import wakeup_key
 from coordinator.core.outcome import OutcomeKind, StepOutcome
 from coordinator.core.spec import SagaSpec
 from coordinator.core.state import Direction
@@ -43,9 +44,10 @@ class Dispatcher:
                     self._parts.calls.spawn(call, name=f"call {execution_id}")
                 case ArmWakeup():
                     event = WakeupFired(step=action.step, direction=action.direction, attempt=action.attempt)
-                    self._parts.timers.arm(execution_id, action.due_at_ms, self._wakeup(execution_id, event))
+                    key = wakeup_key(execution_id, action.step, action.direction)
+                    self._parts.timers.arm(key, action.due_at_ms, self._wakeup(execution_id, event))
                 case DisarmWakeup():
-                    self._parts.timers.disarm(execution_id)
+                    self._parts.timers.disarm(wakeup_key(execution_id, action.step, action.direction))
 
     def _wakeup(self, execution_id: str, event: WakeupFired) -> Callable[[], Awaitable[None]]:
         async def fire() -> None:

@@ -12,7 +12,9 @@ from typing import Any
 
 from coordinator.core.events import CancelRequested, ResolveRequested, Resumed, RetryRequested
 from coordinator.core.machine import begin_execution
+from coordinator.core.pivot import cancel_problem_at
 from coordinator.core.resolve import resolve_problem, step_position
+from coordinator.core.spec import SagaSpec
 from coordinator.core.state import ExecutionStatus
 from coordinator.definition import render_key, spec_secret_problems, validate_input
 from coordinator.engine.collaborators import Collaborators
@@ -29,12 +31,20 @@ def request_digest(input_: Any, version: int | None) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def cancel_problem(record: ExecutionRecord) -> str | None:
-    """Why `record` cannot be cancelled now, or None when it can."""
+def cancel_problem(record: ExecutionRecord, spec: SagaSpec | None = None) -> str | None:
+    """Why `record` cannot be cancelled now, or None when it can.
+
+    With the execution's `spec`, the pivot's rules apply too (SPEC section 7.2): past a pivot that
+    succeeded a cancel is refused, and a `failed` execution stopped at a pivot whose outcome is
+    unknown may be cancelled (its steps before the pivot are rolled back).
+    """
     state = record.state
-    if state.status.is_terminal or record.quarantined:
-        why = "quarantined" if record.quarantined else state.status.value
-        return f"execution {state.id} is {why}; only a running execution can be cancelled"
+    if record.quarantined:
+        return f"execution {state.id} is quarantined; only a running execution can be cancelled"
+    if spec is not None:
+        return cancel_problem_at(spec, state)
+    if state.status.is_terminal:
+        return f"execution {state.id} is {state.status.value}; only a running execution can be cancelled"
     return None
 
 
@@ -96,15 +106,17 @@ class Operations:
         return stored, created
 
     async def cancel(self, execution_id: str, reason: str = "cancelled by operator") -> ExecutionRecord:
-        """Stop the forward phase and roll back. Raises ExecutionStateConflict when terminal."""
+        """Stop the forward phase and roll back. Raises ExecutionStateConflict when terminal or past the pivot."""
         record = await self._parts.store.load_execution(execution_id)
-        problem = cancel_problem(record)
+        spec = await self._parts.registry.spec(record.state.saga, record.state.version)
+        problem = cancel_problem(record, spec)
         if problem is not None:
             raise ExecutionStateConflict(problem)
         return await self._cycle.handle(execution_id, CancelRequested(reason=reason), external=True)
 
     async def retry(self, execution_id: str) -> ExecutionRecord:
-        """Try the remaining compensations of a `failed` execution again; release a quarantined one."""
+        """Try the remaining compensations of a `failed` execution again (or, failed going forward past
+        the pivot, its failed steps with a fresh budget); release a quarantined one."""
         store = self._parts.store
         record = await store.load_execution(execution_id)
         problem = retry_problem(record)

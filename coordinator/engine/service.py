@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from coordinator.core.spec import SagaSpec
 from coordinator.core.state import ExecutionStatus
 from coordinator.definition import OutputResult, render_output
 from coordinator.engine.bulk import BulkAction, BulkActions, BulkFilter, BulkReport
@@ -113,6 +114,10 @@ class SagaService:
     async def resolve(self, execution_id: str, step: str, *, note: str, actor: str | None) -> ExecutionRecord:
         """Mark `step`'s failed compensation as done by an operator and carry the rollback on (see Operations)."""
         return await self._operations.resolve(execution_id, step, note=note, actor=actor)
+
+    async def spec_of(self, record: ExecutionRecord) -> SagaSpec:
+        """The compiled saga version `record` runs: its groups and pivot, for views of its steps."""
+        return await self._parts.registry.spec(record.state.saga, record.state.version)
 
     async def output(self, record: ExecutionRecord) -> OutputResult | None:
         """A completed execution's output (its `output:` template, else the last step's body); None before."""

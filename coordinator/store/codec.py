@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from coordinator.core.history import HistoryEvent, HistoryEventType
@@ -35,6 +36,10 @@ DELETABLE: tuple[str, ...] = (ExecutionStatus.COMPLETED.value, ExecutionStatus.C
 
 CALL = "call"
 WAKEUP = "wakeup"
+MEMBER_CALL = "member_call"
+"""A parallel group member's call in flight (several may be pending for one execution)."""
+MEMBER_WAKEUP = "member_wakeup"
+"""A parallel group member's scheduled retry."""
 
 
 def dump_json(value: Any) -> str:
@@ -99,6 +104,7 @@ def execution_changes(state: ExecutionState, revision: int) -> Row:
         "cancel_reason": state.cancel_reason,
         "error_step": state.error.step if state.error else None,
         "error_message": state.error.message if state.error else None,
+        "error_direction": state.error.direction.value if state.error and state.error.direction else None,
         "revision": revision,
         "updated_at_ms": state.updated_at_ms,
         "finished_at_ms": state.finished_at_ms,
@@ -118,6 +124,7 @@ def step_row(execution_id: str, idx: int, step: StepState) -> Row:
         "attempts": step.attempts,
         "compensation_attempts": step.compensation_attempts,
         "compensation_budget_base": step.compensation_budget_base,
+        "attempt_budget_base": step.attempt_budget_base,
         "effect_possible": step.effect_possible,
         "last_error": step.last_error,
         "last_status_code": step.last_status_code,
@@ -160,41 +167,49 @@ def event_rows(execution_id: str, first_seq: int, history: Iterable[HistoryEvent
     ]
 
 
-def pending_row(state: ExecutionState) -> Row | None:
-    """The `pending_actions` row the state implies, or None when nothing is outstanding.
+def pending_rows(state: ExecutionState) -> list[Row]:
+    """The `pending_actions` rows the state implies: one per call in flight and per wake-up.
 
     A call's `due_at_ms` is when its attempt times out and its `created_at_ms` is when it started;
-    a wake-up's `created_at_ms` is when it was scheduled (the state's `updated_at_ms`).
+    a wake-up's `created_at_ms` is when it was scheduled (the state's `updated_at_ms`). A group
+    member's rows are of kind `member_call` / `member_wakeup`, so a load puts them back beside
+    their siblings' rather than in the lone step's slot.
 
     Raises:
-        ValueError: the state has both a call in flight and a wake-up (the machine never does).
+        ValueError: one step has both a call in flight and a wake-up in one direction (the
+            machine never does).
     """
-    call, wakeup = state.in_flight, state.wakeup
-    if call is not None and wakeup is not None:
-        raise ValueError(f"execution {state.id!r} has both a call in flight and a wake-up")
-    if call is not None:
-        return {
-            "execution_id": state.id,
-            "kind": CALL,
-            "step": call.step,
-            "direction": call.direction.value,
-            "attempt": call.attempt,
-            "timeout_ms": call.timeout_ms,
-            "due_at_ms": call.started_at_ms + call.timeout_ms,
-            "created_at_ms": call.started_at_ms,
-        }
-    if wakeup is not None:
-        return {
-            "execution_id": state.id,
-            "kind": WAKEUP,
-            "step": wakeup.step,
-            "direction": wakeup.direction.value,
-            "attempt": wakeup.attempt,
-            "timeout_ms": None,
-            "due_at_ms": wakeup.due_at_ms,
-            "created_at_ms": state.updated_at_ms,
-        }
-    return None
+    rows: list[Row] = []
+    for call in state.calls:
+        rows.append(
+            {
+                "execution_id": state.id,
+                "kind": CALL if call is state.in_flight else MEMBER_CALL,
+                "step": call.step,
+                "direction": call.direction.value,
+                "attempt": call.attempt,
+                "timeout_ms": call.timeout_ms,
+                "due_at_ms": call.started_at_ms + call.timeout_ms,
+                "created_at_ms": call.started_at_ms,
+            }
+        )
+    for wakeup in state.wakeups:
+        rows.append(
+            {
+                "execution_id": state.id,
+                "kind": WAKEUP if wakeup is state.wakeup else MEMBER_WAKEUP,
+                "step": wakeup.step,
+                "direction": wakeup.direction.value,
+                "attempt": wakeup.attempt,
+                "timeout_ms": None,
+                "due_at_ms": wakeup.due_at_ms,
+                "created_at_ms": state.updated_at_ms,
+            }
+        )
+    keys = [(row["step"], row["direction"]) for row in rows]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"execution {state.id!r} has both a call in flight and a wake-up for one step")
+    return rows
 
 
 def _step_from_row(row: Mapping[str, Any]) -> StepState:
@@ -204,6 +219,7 @@ def _step_from_row(row: Mapping[str, Any]) -> StepState:
         attempts=row["attempts"],
         compensation_attempts=row["compensation_attempts"],
         compensation_budget_base=row["compensation_budget_base"],
+        attempt_budget_base=row.get("attempt_budget_base") or 0,
         effect_possible=bool(row["effect_possible"]),
         last_error=row["last_error"],
         last_status_code=row["last_status_code"],
@@ -216,34 +232,56 @@ def _step_from_row(row: Mapping[str, Any]) -> StepState:
     )
 
 
-def _pending_from_row(row: Mapping[str, Any] | None) -> tuple[InFlightCall | None, PendingWakeup | None]:
-    if row is None:
-        return None, None
-    direction = Direction(row["direction"])
-    if row["kind"] == CALL:
-        call = InFlightCall(
-            step=row["step"],
-            direction=direction,
-            attempt=row["attempt"],
-            timeout_ms=row["timeout_ms"],
-            started_at_ms=row["created_at_ms"],
-        )
-        return call, None
-    if row["kind"] == WAKEUP:
-        wakeup = PendingWakeup(
-            step=row["step"], direction=direction, attempt=row["attempt"], due_at_ms=row["due_at_ms"]
-        )
-        return None, wakeup
-    raise ValueError(f"unknown pending action kind {row['kind']!r}")
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    in_flight: InFlightCall | None = None
+    wakeup: PendingWakeup | None = None
+    member_calls: tuple[InFlightCall, ...] = ()
+    member_wakeups: tuple[PendingWakeup, ...] = ()
+
+
+def _pending_from_rows(rows: Iterable[Mapping[str, Any]]) -> _Pending:
+    in_flight: InFlightCall | None = None
+    wakeup: PendingWakeup | None = None
+    member_calls: list[InFlightCall] = []
+    member_wakeups: list[PendingWakeup] = []
+    # Step order: the order the machine put the members in does not survive a database.
+    for row in sorted(rows, key=lambda r: (int(r["step"]), str(r["direction"]))):
+        direction = Direction(row["direction"])
+        kind = row["kind"]
+        if kind in (CALL, MEMBER_CALL):
+            call = InFlightCall(
+                step=row["step"],
+                direction=direction,
+                attempt=row["attempt"],
+                timeout_ms=row["timeout_ms"],
+                started_at_ms=row["created_at_ms"],
+            )
+            if kind == CALL:
+                in_flight = call
+            else:
+                member_calls.append(call)
+        elif kind in (WAKEUP, MEMBER_WAKEUP):
+            due = PendingWakeup(
+                step=row["step"], direction=direction, attempt=row["attempt"], due_at_ms=row["due_at_ms"]
+            )
+            if kind == WAKEUP:
+                wakeup = due
+            else:
+                member_wakeups.append(due)
+        else:
+            raise ValueError(f"unknown pending action kind {kind!r}")
+    return _Pending(in_flight, wakeup, tuple(member_calls), tuple(member_wakeups))
 
 
 def record_from_rows(
-    execution: Mapping[str, Any], steps: Iterable[Mapping[str, Any]], pending: Mapping[str, Any] | None
+    execution: Mapping[str, Any], steps: Iterable[Mapping[str, Any]], pending: Iterable[Mapping[str, Any]]
 ) -> ExecutionRecord:
-    """Rebuild an execution from its row, its step rows (any order) and its pending action row."""
+    """Rebuild an execution from its row, its step rows and its pending action rows (any order)."""
     ordered = sorted(steps, key=lambda r: int(r["idx"]))
-    in_flight, wakeup = _pending_from_row(pending)
+    outstanding = _pending_from_rows(pending)
     message = execution["error_message"]
+    direction = execution.get("error_direction")
     state = ExecutionState(
         id=execution["id"],
         saga=execution["saga_name"],
@@ -253,10 +291,16 @@ def record_from_rows(
         created_at_ms=execution["created_at_ms"],
         updated_at_ms=execution["updated_at_ms"],
         deadline_at_ms=execution["deadline_at_ms"],
-        in_flight=in_flight,
-        wakeup=wakeup,
+        in_flight=outstanding.in_flight,
+        wakeup=outstanding.wakeup,
+        member_calls=outstanding.member_calls,
+        member_wakeups=outstanding.member_wakeups,
         cancel_reason=execution["cancel_reason"],
-        error=None if message is None else ExecutionError(step=execution["error_step"], message=message),
+        error=None
+        if message is None
+        else ExecutionError(
+            step=execution["error_step"], message=message, direction=None if direction is None else Direction(direction)
+        ),
         revision=execution["revision"],
         finished_at_ms=execution.get("finished_at_ms"),
         attention_at_ms=execution.get("attention_at_ms"),
@@ -277,7 +321,7 @@ def record_from_rows(
 def as_stored(record: ExecutionRecord) -> ExecutionRecord:
     """The record exactly as a load will return it (JSON values normalised), without a load."""
     state = record.state
-    return record_from_rows(execution_row(record), step_rows(state), pending_row(state))
+    return record_from_rows(execution_row(record), step_rows(state), pending_rows(state))
 
 
 def event_from_row(row: Mapping[str, Any]) -> StoredEvent:

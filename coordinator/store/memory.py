@@ -57,7 +57,7 @@ class MemoryStore(SagaStore):
         self._executions: dict[str, Row] = {}
         self._steps: dict[str, list[Row]] = {}
         self._events: dict[str, list[Row]] = {}
-        self._pending: dict[str, Row] = {}
+        self._pending: dict[str, list[Row]] = {}
         self._by_key: dict[tuple[str, str], str] = {}
         self._closed = False
 
@@ -128,7 +128,7 @@ class MemoryStore(SagaStore):
         row = self._executions.get(execution_id)
         if row is None:
             raise ExecutionNotFound(execution_id)
-        return codec.record_from_rows(row, self._steps[execution_id], self._pending.get(execution_id))
+        return codec.record_from_rows(row, self._steps[execution_id], self._pending.get(execution_id, []))
 
     async def create_execution(
         self,
@@ -157,11 +157,11 @@ class MemoryStore(SagaStore):
             row["lease_until_ms"] = _now_ms() + lease_ms
         steps = codec.step_rows(state)
         events = codec.event_rows(state.id, 1, history)
-        pending = codec.pending_row(state)
+        pending = codec.pending_rows(state)
         self._executions[state.id] = row
         self._steps[state.id] = steps
         self._events[state.id] = events
-        if pending is not None:
+        if pending:
             self._pending[state.id] = pending
         if key is not None:
             self._by_key[(state.saga, key)] = state.id
@@ -197,14 +197,14 @@ class MemoryStore(SagaStore):
         steps = codec.step_rows(committed)
         events = self._events[state.id]
         new_events = codec.event_rows(state.id, len(events) + 1, history)
-        pending = codec.pending_row(committed)
+        pending = codec.pending_rows(committed)
         row.update(changes)
         self._steps[state.id] = steps
         events.extend(new_events)
-        if pending is None:
-            self._pending.pop(state.id, None)
-        else:
+        if pending:
             self._pending[state.id] = pending
+        else:
+            self._pending.pop(state.id, None)
         return committed
 
     async def list_executions(

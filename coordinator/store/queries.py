@@ -96,9 +96,7 @@ def insert_execution(
     sql.run(conn, sql.INSERT_EXECUTION, row)
     sql.run_insert(conn, S, codec.step_rows(state))
     sql.run_insert(conn, E, codec.event_rows(state.id, 1, history))
-    pending = codec.pending_row(state)
-    if pending is not None:
-        sql.run(conn, sql.INSERT_PENDING, pending)
+    sql.run_insert(conn, P, codec.pending_rows(state))
 
 
 def execution_id_for_key(conn: Connection, saga: str, key: str) -> str | None:
@@ -121,8 +119,10 @@ def _records(conn: Connection, executions: list[Row]) -> list[ExecutionRecord]:
     steps: dict[str, list[Row]] = defaultdict(list)
     for row in _rows(conn.execute(select(S).where(S.c.execution_id.in_(ids)))):
         steps[row["execution_id"]].append(row)
-    pending = {r["execution_id"]: r for r in _rows(conn.execute(select(P).where(P.c.execution_id.in_(ids))))}
-    return [codec.record_from_rows(row, steps[row["id"]], pending.get(row["id"])) for row in executions]
+    pending: dict[str, list[Row]] = defaultdict(list)
+    for row in _rows(conn.execute(select(P).where(P.c.execution_id.in_(ids)))):
+        pending[row["execution_id"]].append(row)
+    return [codec.record_from_rows(row, steps[row["id"]], pending[row["id"]]) for row in executions]
 
 
 def load_record(conn: Connection, execution_id: str) -> ExecutionRecord:
@@ -132,8 +132,8 @@ def load_record(conn: Connection, execution_id: str) -> ExecutionRecord:
     if execution is None:
         raise ExecutionNotFound(execution_id)
     steps = _rows(sql.run(conn, sql.SELECT_STEPS, key))
-    pending = sql.run(conn, sql.SELECT_PENDING, key).first()
-    return codec.record_from_rows(dict(execution._mapping), steps, None if pending is None else dict(pending._mapping))
+    pending = _rows(sql.run(conn, sql.SELECT_PENDING, key))
+    return codec.record_from_rows(dict(execution._mapping), steps, pending)
 
 
 def commit(
@@ -156,7 +156,7 @@ def commit(
     # Serialise everything before the first statement: bad data must not half-write anything.
     changes = codec.execution_changes(committed, committed.revision)
     new_steps = codec.step_rows(committed)
-    pending = codec.pending_row(committed)
+    pending = codec.pending_rows(committed)
     params = {**changes, "id": state.id, "expected_revision": expected_revision}
     if lease is not None:
         changes["recovery_attempts"] = params["recovery_attempts"] = 0  # progress: not a poison execution
@@ -183,12 +183,31 @@ def commit(
         last_seq = int(sql.run(conn, sql.LAST_SEQ, {"id": state.id}).scalar_one())
     if history:
         sql.run_insert(conn, E, codec.event_rows(state.id, last_seq + 1, history))
-    if previous is None or codec.pending_row(previous) != pending:
-        if pending is None:
-            sql.run(conn, sql.DELETE_PENDING, {"id": state.id})
-        else:
-            sql.run(conn, sql.UPSERT_PENDING, pending)
+    _write_pending(conn, state.id, None if previous is None else codec.pending_rows(previous), pending)
     return committed, last_seq + len(history)
+
+
+def _write_pending(conn: Connection, execution_id: str, old: list[Row] | None, new: list[Row]) -> None:
+    """Make the execution's pending action rows `new`, one per (step, direction).
+
+    With `old` (what is stored) only the rows that changed are written: a lone step's transition
+    touches one row, as before groups existed. Without it, the rows are replaced whole.
+    """
+    if old is None:
+        sql.run(conn, sql.DELETE_PENDING, {"id": execution_id})
+        sql.run_insert(conn, P, new)
+        return
+    if old == new:
+        return
+    keep = {(row["step"], row["direction"]) for row in new}
+    for row in old:
+        if (row["step"], row["direction"]) not in keep:
+            where = {"id": execution_id, "step": row["step"], "direction": row["direction"]}
+            sql.run(conn, sql.DELETE_PENDING_OF, where)
+    stored = {(row["step"], row["direction"]): row for row in old}
+    for row in new:
+        if stored.get((row["step"], row["direction"])) != row:
+            sql.run(conn, sql.UPSERT_PENDING, row)
 
 
 def _write_changed_steps(conn: Connection, execution_id: str, old_steps: list[Row], new_steps: list[Row]) -> None:

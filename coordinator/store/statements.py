@@ -87,7 +87,6 @@ _STEP_VALUES = [n for n in _columns(_S) if n not in ("execution_id", "idx")]
 
 INSERT_EXECUTION = insert(tables.executions_table)
 INSERT_STEP = insert(_S)
-INSERT_PENDING = insert(tables.pending_table)
 
 SELECT_EXECUTION = _select_where(tables.executions_table, "id = :id")
 SELECT_STEPS = _select_where(_S, "execution_id = :id")
@@ -101,10 +100,11 @@ UPDATE_STEP = (
 DELETE_STEPS_FROM = f"DELETE FROM {_S.name} WHERE execution_id = :id AND idx >= :first"
 _P = tables.pending_table
 UPSERT_PENDING = (
-    f"{insert(_P)} ON CONFLICT (execution_id) DO UPDATE SET "
-    + ", ".join(f"{n} = excluded.{n}" for n in _columns(_P) if n != "execution_id")
+    f"{insert(_P)} ON CONFLICT (execution_id, step, direction) DO UPDATE SET "
+    + ", ".join(f"{n} = excluded.{n}" for n in _columns(_P) if n not in ("execution_id", "step", "direction"))
 )
 DELETE_PENDING = f"DELETE FROM {tables.pending_table.name} WHERE execution_id = :id"
+DELETE_PENDING_OF = f"{DELETE_PENDING} AND step = :step AND direction = :direction"
 
 LATEST_VERSION = f"SELECT MAX(version) FROM {tables.definitions_table.name} WHERE name = :name"
 

@@ -69,6 +69,7 @@ class ExecutionRow(SQLModel, table=True):
     cancel_reason: str | None = Field(default=None, sa_type=Text)
     error_step: str | None = None
     error_message: str | None = Field(default=None, sa_type=Text)
+    error_direction: str | None = None
     revision: int
     created_at_ms: int = Field(sa_type=BigInteger)
     updated_at_ms: int = Field(sa_type=BigInteger)
@@ -95,6 +96,7 @@ class ExecutionStepRow(SQLModel, table=True):
     attempts: int
     compensation_attempts: int
     compensation_budget_base: int
+    attempt_budget_base: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
     effect_possible: bool
     last_error: str | None = Field(default=None, sa_type=Text)
     last_status_code: int | None = None
@@ -130,7 +132,9 @@ class ExecutionEventRow(SQLModel, table=True):
 
 
 class PendingActionRow(SQLModel, table=True):
-    """The execution's outstanding call or wake-up (the outbox), rewritten on every commit.
+    """An outstanding call or wake-up of one step in one direction (the outbox), kept in step
+    with the state on every commit. A lone step has at most one; a parallel group's members
+    have one each, so one execution may have several.
 
     `kind` is `call` (an attempt recorded as started; `due_at_ms` is when it times out) or
     `wakeup` (a scheduled retry; `due_at_ms` is when it fires).
@@ -141,8 +145,8 @@ class PendingActionRow(SQLModel, table=True):
 
     execution_id: str = Field(primary_key=True, foreign_key="executions.id", ondelete="CASCADE", sa_type=KEY)
     kind: str
-    step: int
-    direction: str
+    step: int = Field(primary_key=True)
+    direction: str = Field(primary_key=True)
     attempt: int
     timeout_ms: int | None = Field(default=None, sa_type=BigInteger)
     due_at_ms: int = Field(sa_type=BigInteger)

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 from coordinator.core.history import HistoryEvent
+from coordinator.core.spec import SagaSpec
 from coordinator.ports import AttentionCount, AttentionReason, ExecutionObserver, ExecutionRecord, SagaStore
 from coordinator.telemetry.logs import log_attention, log_history
 from coordinator.telemetry.metrics import SagaMetrics
@@ -36,15 +37,17 @@ class TelemetryObserver(ExecutionObserver):
         )
         self._spans = SpanEmitter(telemetry.tracer)
 
-    async def committed(self, record: ExecutionRecord, history: tuple[HistoryEvent, ...]) -> None:
-        """Log, count, and emit the spans these entries end."""
+    async def committed(
+        self, record: ExecutionRecord, history: tuple[HistoryEvent, ...], *, spec: SagaSpec | None = None
+    ) -> None:
+        """Log, count, and emit the spans these entries end (a group member's with its group's name)."""
         try:
             log_history(record, history)
             self._metrics.record(record, history)
             if self._telemetry.tracing_enabled:
                 closing, terminal = SpanEmitter.closing(history)
                 if closing or terminal:
-                    self._spans.emit(record, history, await self._history(record.state.id))
+                    self._spans.emit(record, history, await self._history(record.state.id), spec=spec)
         except Exception:
             log.exception("telemetry failed for execution %s (the saga is unaffected)", record.state.id)
 

@@ -16,6 +16,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanKind, Status, StatusCode, Tracer
 
 from coordinator.core.history import HistoryEvent, HistoryEventType
+from coordinator.core.spec import SagaSpec
 from coordinator.core.state import Direction, ExecutionStatus
 from coordinator.ports import ExecutionRecord
 from coordinator.telemetry.context import PARENT_KEY, span_context_of, step_span_id
@@ -81,19 +82,33 @@ class SpanEmitter:
                 closing.append(_Closing(e.step, Direction.COMPENSATION, e.error))
         return closing, any(e.type.ends_execution for e in new)
 
-    def emit(self, record: ExecutionRecord, new: Sequence[HistoryEvent], history: Sequence[HistoryEvent]) -> None:
-        """Emit the spans that `new` (the tail of `history`) ends."""
+    def emit(
+        self,
+        record: ExecutionRecord,
+        new: Sequence[HistoryEvent],
+        history: Sequence[HistoryEvent],
+        *,
+        spec: SagaSpec | None = None,
+    ) -> None:
+        """Emit the spans that `new` (the tail of `history`) ends; with `spec`, a group member's
+        spans carry `saga.group` (they overlap their siblings' under the saga span)."""
         root = span_context_of(record.trace_context)
         if root is None:
             return
+        groups = {step.name: step.group for step in spec.steps if step.group is not None} if spec else {}
         closing, terminal = self.closing(new)
         for part in closing:
-            self._emit_step(record, root, part, history)
+            self._emit_step(record, root, part, history, groups.get(part.step))
         if terminal:
             self._emit_root(record, root, history)
 
     def _emit_step(
-        self, record: ExecutionRecord, root: trace.SpanContext, part: _Closing, history: Sequence[HistoryEvent]
+        self,
+        record: ExecutionRecord,
+        root: trace.SpanContext,
+        part: _Closing,
+        history: Sequence[HistoryEvent],
+        group: str | None,
     ) -> None:
         round_ = step_round(record, part.step, part.direction)
         events = list(history)
@@ -112,6 +127,8 @@ class SpanEmitter:
             "saga.direction": part.direction.value,
             "saga.attempts": sum(1 for e in mine if e.type is HistoryEventType.ATTEMPT_STARTED),
         }
+        if group is not None:
+            attributes["saga.group"] = group
         span_id = step_span_id(record.state.id, part.step, part.direction.value, round_)
         with preset_ids(None, span_id):
             span = self._tracer.start_span(

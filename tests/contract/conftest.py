@@ -37,29 +37,37 @@ class Backend:
     url: str | None
 
     def pending_action(self, execution_id: str) -> dict[str, Any] | None:
-        """The `pending_actions` row of an execution, as the backend stores it."""
+        """The one `pending_actions` row of an execution without a parallel group, as stored."""
+        rows = self.pending_actions(execution_id)
+        assert len(rows) <= 1, rows
+        return rows[0] if rows else None
+
+    def pending_actions(self, execution_id: str) -> list[dict[str, Any]]:
+        """Every `pending_actions` row of an execution, as the backend stores them, by step and direction."""
         if isinstance(self.store, MemoryStore):
-            row = self.store._pending.get(execution_id)
-            return None if row is None else dict(row)
-        assert self.url is not None
-        if self.name == "sqlite":
-            return _sqlite_pending(self.url, execution_id)
-        return _postgres_pending(self.url, execution_id)
+            rows = [dict(row) for row in self.store._pending.get(execution_id, [])]
+        else:
+            assert self.url is not None
+            if self.name == "sqlite":
+                rows = _sqlite_pending(self.url, execution_id)
+            else:
+                rows = _postgres_pending(self.url, execution_id)
+        return sorted(rows, key=lambda row: (row["step"], row["direction"]))
 
 
-def _sqlite_pending(url: str, execution_id: str) -> dict[str, Any] | None:
+def _sqlite_pending(url: str, execution_id: str) -> list[dict[str, Any]]:
     conn = sqlite3.connect(url.removeprefix("sqlite:///"))
     try:
         conn.row_factory = sqlite3.Row
-        found = conn.execute("SELECT * FROM pending_actions WHERE execution_id = ?", (execution_id,)).fetchone()
+        found = conn.execute("SELECT * FROM pending_actions WHERE execution_id = ?", (execution_id,)).fetchall()
     finally:
         conn.close()
-    return None if found is None else dict(found)
+    return [dict(row) for row in found]
 
 
-def _postgres_pending(url: str, execution_id: str) -> dict[str, Any] | None:
+def _postgres_pending(url: str, execution_id: str) -> list[dict[str, Any]]:
     with psycopg.connect(url, row_factory=dict_row) as conn:
-        return conn.execute("SELECT * FROM pending_actions WHERE execution_id = %s", (execution_id,)).fetchone()
+        return conn.execute("SELECT * FROM pending_actions WHERE execution_id = %s", (execution_id,)).fetchall()
 
 
 async def _open_backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
