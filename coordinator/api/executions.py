@@ -105,7 +105,9 @@ class ExecutionController(Controller):
             cursor=cursor or None,
         )
         now = service.now_ms()
-        return ExecutionList(items=[execution_view(r, now_ms=now) for r in page.items], next_cursor=page.next_cursor)
+        # Specs are compiled once per saga version and cached: no query per item.
+        items = [execution_view(r, now_ms=now, spec=await service.spec_of(r)) for r in page.items]
+        return ExecutionList(items=items, next_cursor=page.next_cursor)
 
     @get(
         "/{execution_id:str}",

@@ -67,7 +67,9 @@ async def read_execution(
     now_ms = time.time_ns() // 1_000_000
     return ExecutionPage(
         record=record,
-        view=execution_view(record, await service.output(record), now_ms=service.now_ms()),
+        view=execution_view(
+            record, await service.output(record), now_ms=service.now_ms(), spec=await service.spec_of(record)
+        ),
         history=[event_view(e) for e in (events if all_history else events[-HISTORY_SHOWN:])],
         history_total=len(events),
         attempts_by_step=by_step,
