@@ -274,13 +274,15 @@ class _Timeline:
 
     def _rollback_follows(self, index: int) -> bool:
         """Whether the `step_failed` at `index` starts the rollback, whose line says the same: the
-        next entry is `rollback_started`, or, in a group, the first one after the calls still in
-        flight and the other members stopping is the rollback this failure began."""
+        next entry is `rollback_started`; for a group's member, the rollback this failure began,
+        which may wait for the other members' calls in flight (fail fast). A member stopped
+        because a sibling failed keeps its line: it says why that member did not finish."""
         step = self.events[index].get("step")
+        member = self.shape.group_of(str(step)) is not None
         for event in self.events[index + 1 :]:
             kind = entry_type(event)
             if kind is HistoryEventType.ROLLBACK_STARTED:
-                return event is self.events[index + 1] or event.get("step") == step
+                return event.get("step") == step if member else event is self.events[index + 1]
             if kind not in _WHILE_A_GROUP_SETTLES:
                 return False
         return False
