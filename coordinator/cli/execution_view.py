@@ -27,11 +27,22 @@ from typing import Any
 from coordinator.cli.exchange_view import call_line, compact_json, exchange_lines
 from coordinator.cli.moments import when
 from coordinator.cli.next_steps import next_commands
-from coordinator.cli.symbols import BOLD, WARNING, Look, arrow_of, paint, status_look
+from coordinator.cli.shape import GUTTER_WIDTH, group_heading
+from coordinator.cli.symbols import (
+    BOLD,
+    GROUP_MEMBER,
+    GROUP_OPENING,
+    PIVOT_MARK,
+    WARNING,
+    Look,
+    arrow_of,
+    paint,
+    status_look,
+)
 from coordinator.cli.trouble import cut_middle
 from coordinator.cli.waiting import waiting_for
 from coordinator.client.models import Execution, ExecutionStatus, Step
-from coordinator.core.state import StepStatus
+from coordinator.core.state import Direction, StepStatus
 
 __all__ = ["render_execution"]
 
@@ -64,7 +75,9 @@ class _View:
         lines += ["", *self._steps()]
         stuck = [s.name for s in ex.steps if s.status == StepStatus.COMPENSATION_FAILED]
         waiting = ex.next_attempt.direction if ex.next_attempt else None
-        hint = next_commands(ex.id, ex.status, stuck, waiting)
+        forward = ex.error.step if ex.error is not None and ex.error.direction == Direction.ACTION else None
+        pivot = next((s.name for s in ex.steps if s.pivot), None)
+        hint = next_commands(ex.id, ex.status, stuck, waiting, failed_forward=forward, pivot=pivot)
         if hint:
             lines += ["", *(self._paint(line, status_look(ex.status).emphasised()) for line in hint)]
         return lines
@@ -101,18 +114,34 @@ class _View:
     def _steps(self) -> list[str]:
         ex = self.execution
         rows = [
-            (s.name, self._status(s), str(s.attempts), str(s.compensation_attempts), self._last_call(s))
+            (self._name(s), self._status(s), str(s.attempts), str(s.compensation_attempts), self._last_call(s))
             for s in ex.steps
         ]
-        plain_rows = [(r[0], _strip(r[1]), *r[2:]) for r in rows]
+        plain_rows = [(_strip(r[0]), _strip(r[1]), *r[2:]) for r in rows]
         widths = [max(len(c), *(len(r[i]) for r in plain_rows)) for i, c in enumerate(_COLUMNS)]
         header = _row(_COLUMNS, _COLUMNS, widths)
         lines = [self._paint(header, BOLD)]
         indent = " " * (widths[0] + 2)
+        previous: str | None = None
         for step, row, plain in zip(ex.steps, rows, plain_rows, strict=True):
+            if step.group is not None and step.group != previous:
+                lines.append(f"{self._paint(GROUP_OPENING.glyph, GROUP_OPENING.look)} {group_heading(step.group)}")
+            previous = step.group
+            # A member's details sit inside its group's bracket too, so the group reads as one block.
+            gutter = self._gutter() + indent[GUTTER_WIDTH:] if step.group is not None else indent
             lines.append(_row(row, plain, widths))
-            lines += [(indent + detail).rstrip() for detail in self._details(step)]
+            lines += [(gutter + detail).rstrip() for detail in self._details(step)]
         return lines
+
+    def _name(self, step: Step) -> str:
+        """The step's name; a group member's after its bracket, the pivot's with its mark."""
+        name = self._gutter() + step.name if step.group is not None else step.name
+        if step.pivot:
+            name += " " + self._paint(f"{PIVOT_MARK.glyph} pivot", PIVOT_MARK.look)
+        return name
+
+    def _gutter(self) -> str:
+        return self._paint(GROUP_MEMBER.glyph, GROUP_MEMBER.look) + " " * (GUTTER_WIDTH - 1)
 
     def _status(self, step: Step) -> str:
         text = self._paint(step.status, status_look(step.status))

@@ -20,6 +20,10 @@ __all__ = [
     "DIRECTION_ARROWS",
     "EVENT_MARKS",
     "FAINT",
+    "GROUP_MEMBER",
+    "GROUP_OPENING",
+    "PIVOT_LINE",
+    "PIVOT_MARK",
     "PLAIN",
     "STATUS_LOOKS",
     "WARNING",
@@ -96,6 +100,15 @@ DIRECTION_ARROWS: Mapping[str, Mark] = {
     Direction.COMPENSATION: Mark("↩", Look(Colour.CYAN)),
 }
 """A forward call, and a compensation (tinted so a rollback stands out in a long timeline)."""
+
+GROUP_OPENING = Mark("┌", FAINT)
+"""Above a parallel group's lines: its bracket opens with the group's name."""
+GROUP_MEMBER = Mark("│", FAINT)
+"""Before each line of a group's member: the bracket that holds the members side by side."""
+PIVOT_MARK = Mark("⟂", BOLD)
+"""After the pivot step's name: the point of no return."""
+PIVOT_LINE = Mark("──", BOLD)
+"""The timeline's rule once the pivot succeeded: nothing before it will be undone."""
 
 STATUS_LOOKS: Mapping[str, Look] = {
     # Steps and executions share these names (running, failed, compensating, compensated).

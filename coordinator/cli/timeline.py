@@ -12,29 +12,46 @@
 
 `→` is a forward call, `↩` a compensation; each attempt is one line, placed at the time it was sent,
 with the answer, how long it took, and the wait before the next attempt if one was scheduled.
+The members of a parallel group, whose calls run side by side, are held together by a bracket:
+
+       +0.004s  ┌ pay_and_book (parallel)
+       +0.004s  │ → charge        attempt 1  201     2 ms  ok
+       +0.004s  │ → book_courier  attempt 1  201     1 ms  ok
+       +0.010s  → ship            attempt 1  201     1 ms  ok
+       +0.014s  ── point of no return: ship succeeded ──
+
+and once the pivot succeeded a rule says so: from there on the saga only goes forward.
 
 A pure function of its arguments (no clock, no I/O), so the CLI, the demo and the tests share it.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from coordinator.cli.moments import duration_text, epoch_ms
-from coordinator.cli.next_steps import next_commands
-from coordinator.cli.symbols import BOLD, DIRECTION_ARROWS, EVENT_MARKS, FAINT, WARNING, Look, paint, status_look
-from coordinator.cli.waiting import waiting_for
-from coordinator.client.models import NextAttempt
+from coordinator.cli.shape import GUTTER_WIDTH, SagaShape, group_heading, pivot_line
+from coordinator.cli.symbols import (
+    BOLD,
+    DIRECTION_ARROWS,
+    EVENT_MARKS,
+    FAINT,
+    GROUP_MEMBER,
+    GROUP_OPENING,
+    PIVOT_LINE,
+    WARNING,
+    Look,
+    paint,
+    status_look,
+)
+from coordinator.cli.timeline_summary import entry_type, has_ended, render_summary
 from coordinator.core.history import HistoryEventType
-from coordinator.core.state import Direction, ExecutionStatus, StepStatus
+from coordinator.core.state import Direction, StepStatus
 
 __all__ = ["render_timeline"]
-
-_ATTEMPT_PREFIX = re.compile(r"^(compensation )?attempt \d+: ")
 
 
 def render_timeline(
@@ -74,6 +91,15 @@ class _Attempt:
     lost: bool = False  # the coordinator restarted before recording the outcome
 
 
+@dataclass(frozen=True, slots=True)
+class _Note:
+    """One line that is not an attempt; `step` when it belongs among a group member's lines."""
+
+    at: float | None
+    text: str
+    step: str | None = None
+
+
 class _Timeline:
     def __init__(
         self, execution: Mapping[str, Any], events: Sequence[Mapping[str, Any]], color: bool, now: datetime | None
@@ -82,18 +108,20 @@ class _Timeline:
         self.events = sorted(events, key=lambda e: e.get("seq") or 0)
         self.color = color
         self.now = now
-        self.waiting = NextAttempt.from_json(execution.get("next_attempt"))
         first = self.events[0].get("at") if self.events else None
         self.origin = epoch_ms(execution.get("created_at")) or epoch_ms(first)
+        steps = [s for s in execution.get("steps") or [] if isinstance(s, Mapping)]
+        self.shape = SagaShape.of_steps(steps)
         names = [str(e["step"]) for e in self.events if e.get("step")]
-        names += [str(s.get("name", "")) for s in execution.get("steps") or []]
-        self.width = min(max((len(n) for n in names), default=0), 24)
+        names += [str(s.get("name", "")) for s in steps]
+        self.width = min(max((self.shape.name_width(n) for n in names), default=0), 24)
         self.attempt_width = max((len(str(e.get("attempt"))) for e in self.events if e.get("attempt")), default=1)
 
     # -- the three parts ---------------------------------------------------------------------
 
     def render(self) -> str:
-        return "\n".join([self._header(), *self._lines(), self._summary()])
+        summary = render_summary(self.execution, self.events, shape=self.shape, now=self.now, color=self.color)
+        return "\n".join([self._header(), *self._lines(), summary])
 
     def _header(self) -> str:
         ex = self.execution
@@ -104,18 +132,19 @@ class _Timeline:
             self._paint(status, status_look(status).emphasised()),
         ]
         if (total := self._total_ms()) is not None:
-            parts.append(f"{total / 1000:.3f}s" + ("" if _is_terminal(status) else " so far"))
+            parts.append(f"{total / 1000:.3f}s" + ("" if has_ended(status) else " so far"))
         if ex.get("trace_id"):
             parts.append(f"trace {ex['trace_id']}")
         return " · ".join(parts)
 
     def _lines(self) -> list[str]:
         """One line per event worth reading; attempts and their waits are folded into one line."""
-        items: list[_Attempt | tuple[float | None, str]] = []
+        items: list[_Attempt | _Note] = []
         open_attempts: dict[tuple[str, bool, int | None], _Attempt] = {}
         last_attempt: dict[tuple[str, bool], _Attempt] = {}
+        past_pivot = False
         for index, event in enumerate(self.events):
-            kind = _type_of(event)
+            kind = entry_type(event)
             at = epoch_ms(event.get("at"))
             step = str(event.get("step") or "")
             back = event.get("direction") == Direction.COMPENSATION
@@ -137,70 +166,43 @@ class _Timeline:
                 answered.error = event.get("error")
                 answered.duration_ms = event.get("duration_ms")
                 last_attempt[(step, back)] = answered
+                if answered.outcome == "ok" and not back and step == self.shape.pivot and not past_pivot:
+                    past_pivot = True
+                    items.append(_Note(at, self._paint(pivot_line(step), PIVOT_LINE.look)))
             elif kind is HistoryEventType.RETRY_SCHEDULED and (step, back) in last_attempt:
                 last_attempt[(step, back)].retry_in_ms = event.get("delay_ms") or 0
-            elif kind is HistoryEventType.STEP_FAILED and self._next_type(index) is HistoryEventType.ROLLBACK_STARTED:
+            elif kind is HistoryEventType.STEP_FAILED and self._rollback_follows(index):
                 continue  # the rollback line that follows says the same
             else:
-                items.append((at, self._describe(event)))
-        return [self._attempt_line(i) if isinstance(i, _Attempt) else self._line(*i) for i in items]
+                member = step if kind in _MEMBER_NOTES else None
+                items.append(_Note(at, self._describe(event, index), member))
+        return self._drawn(items)
 
-    def _summary(self) -> str:
-        ex = self.execution
-        status = str(ex.get("status", "?"))
-        steps = [s for s in ex.get("steps") or [] if isinstance(s, Mapping)]
-        named = {st: [str(s.get("name")) for s in steps if s.get("status") == st] for st in _STEP_STATUSES}
-        retries = sum(1 for e in self.events if _type_of(e) is HistoryEventType.RETRY_SCHEDULED)
-        look = status_look(status).emphasised()
-        if status == ExecutionStatus.COMPLETED:
-            text = f"completed: {' → '.join(named[StepStatus.SUCCEEDED]) or 'no steps'}"
-            if retries:
-                text += f" ({retries} {'retry' if retries == 1 else 'retries'})"
-            return self._paint(text, look)
-        if status == ExecutionStatus.RUNNING:
-            if self.waiting is not None:
-                return self._paint(f"running: {waiting_for(self.waiting, self.now)}", look) + self._hint()
-            running = [s for s in steps if s.get("status") == StepStatus.RUNNING]
-            now = [f"{s.get('name')} (attempt {s.get('attempts')})" for s in running]
-            return self._paint(f"running: {', '.join(now) or 'between steps'}", look)
-        # compensating, compensated or failed: say why the rollback began, then what it undid
-        undone = list(reversed(named[StepStatus.COMPENSATED]))  # rollback goes newest first
-        succeeded = named[StepStatus.SUCCEEDED]
-        parts = [f"{status}: {self._rollback_reason()}", f"undone: {', '.join(undone) or 'nothing'}"]
-        if status == ExecutionStatus.COMPENSATED and succeeded:
-            parts.append(f"kept (no compensation): {', '.join(succeeded)}")
-        if status == ExecutionStatus.FAILED:
-            stuck = ", ".join(named[StepStatus.COMPENSATION_FAILED]) or str((ex.get("error") or {}).get("step"))
-            parts.append(f"could not undo: {stuck}")
-            if succeeded:
-                parts.append(f"still in effect: {', '.join(succeeded)}")
-        summary = self._paint("; ".join(parts), look)
-        if status == ExecutionStatus.COMPENSATING and self.waiting is not None:
-            summary += "\n" + self._paint(waiting_for(self.waiting, self.now), WARNING)
-        return summary + self._hint()
-
-    def _hint(self) -> str:
-        """What the operator may do next (the same lines `saga get` prints), each on its own line."""
-        ex = self.execution
-        steps = [s for s in ex.get("steps") or [] if isinstance(s, Mapping)]
-        stuck = [str(s.get("name")) for s in steps if s.get("status") == StepStatus.COMPENSATION_FAILED]
-        if not stuck and (ex.get("error") or {}).get("step"):
-            stuck = [str(ex["error"]["step"])]
-        waiting = self.waiting.direction if self.waiting is not None else None
-        lines = next_commands(str(ex.get("id", "?")), str(ex.get("status")), stuck, waiting)
-        look = status_look(str(ex.get("status"))).emphasised()
-        return "".join("\n" + self._paint(line, look) for line in lines)
+    def _drawn(self, items: Sequence[_Attempt | _Note]) -> list[str]:
+        """The lines; a group's members are held together by a bracket that opens with its name."""
+        lines: list[str] = []
+        drawing: str | None = None  # the group whose bracket the previous line was in
+        for item in items:
+            group = self.shape.group_of(item.step)
+            if group is not None and group != drawing:
+                opening = self._paint(GROUP_OPENING.glyph, GROUP_OPENING.look)
+                lines.append(self._line(item.at, f"{opening} {group_heading(group)}"))
+            drawing = group
+            gutter = self._paint(GROUP_MEMBER.glyph, GROUP_MEMBER.look) + " " if group is not None else ""
+            text = self._attempt_text(item, gutter != "") if isinstance(item, _Attempt) else item.text
+            lines.append(self._line(item.at, gutter + text))
+        return lines
 
     # -- pieces --------------------------------------------------------------------------------
 
-    def _attempt_line(self, a: _Attempt) -> str:
+    def _attempt_text(self, a: _Attempt, in_group: bool) -> str:
         direction = Direction.COMPENSATION if a.compensation else Direction.ACTION
         arrow = self._paint(DIRECTION_ARROWS[direction].glyph, DIRECTION_ARROWS[direction].look)
         code = str(a.status_code) if a.status_code is not None else "—" if a.outcome else "…"
         took = duration_text(a.duration_ms) if a.duration_ms is not None else ""
         number = f"attempt {a.number if a.number is not None else '?':<{self.attempt_width}}"
-        text = f"{arrow} {a.step:<{self.width}}  {number}  {code:>3}  {took:>7}  {self._attempt_note(a)}"
-        return self._line(a.at, text)
+        width = self.width - (GUTTER_WIDTH if in_group else 0)  # the gutter takes the name's room
+        return f"{arrow} {a.step:<{width}}  {number}  {code:>3}  {took:>7}  {self._attempt_note(a)}"
 
     def _attempt_note(self, a: _Attempt) -> str:
         prefix = "re-sent after a restart: " if a.resent else ""
@@ -220,12 +222,12 @@ class _Timeline:
             return prefix + note
         if a.lost:
             return prefix + self._paint("no answer recorded (the coordinator restarted)", WARNING)
-        if _is_terminal(str(self.execution.get("status"))):
+        if has_ended(str(self.execution.get("status"))):
             return prefix + "no answer recorded"
         return prefix + self._paint("in flight", status_look(StepStatus.RUNNING))
 
-    def _describe(self, event: Mapping[str, Any]) -> str:
-        kind = _type_of(event)
+    def _describe(self, event: Mapping[str, Any], index: int) -> str:
+        kind = entry_type(event)
         step, error = event.get("step"), event.get("error")
         match kind:
             case HistoryEventType.EXECUTION_STARTED:
@@ -234,6 +236,10 @@ class _Timeline:
                 return self._marked(kind, "completed")
             case HistoryEventType.EXECUTION_COMPENSATED:
                 return self._marked(kind, "compensated")
+            case HistoryEventType.EXECUTION_FAILED if event.get("direction") == Direction.ACTION and (
+                step != self.shape.pivot
+            ):
+                return self._marked(kind, "failed going forward: nothing is rolled back past the point of no return")
             case HistoryEventType.EXECUTION_FAILED:
                 return self._marked(kind, f"failed: {error}")
             case HistoryEventType.ROLLBACK_STARTED:
@@ -243,6 +249,9 @@ class _Timeline:
                 return self._marked(kind, f"{step} failed: {error}")
             case HistoryEventType.CANCEL_REQUESTED:
                 return self._marked(kind, f"cancel requested: {error or 'by an operator'}")
+            case HistoryEventType.RETRY_REQUESTED if event.get("direction") == Direction.ACTION:
+                failed = self._failed_before(index)
+                return self._marked(kind, "operator retry: carrying on forward" + (f" from {failed}" if failed else ""))
             case HistoryEventType.RETRY_REQUESTED:
                 return self._marked(kind, "operator retry: compensating the remaining steps")
             case HistoryEventType.RETRY_SCHEDULED:
@@ -259,23 +268,39 @@ class _Timeline:
         mark = EVENT_MARKS[kind]
         return self._paint(f"{mark.glyph} {text}", mark.look)
 
-    def _rollback_reason(self) -> str:
-        """Why the rollback began: the first `rollback_started`, else the execution's error."""
-        for event in self.events:
-            if _type_of(event) is HistoryEventType.ROLLBACK_STARTED:
-                return _reason(event.get("step"), event.get("error"))
-        error = self.execution.get("error") or {}
-        return _reason(error.get("step"), error.get("message"))
-
     def _line(self, at: float | None, text: str) -> str:
         offset = f"+{(at - self.origin) / 1000:.3f}s" if at is not None and self.origin is not None else "?"
         return f"  {self._paint(f'{offset:>8}', FAINT)}  {text}"
 
-    def _next_type(self, index: int) -> HistoryEventType | None:
-        return _type_of(self.events[index + 1]) if index + 1 < len(self.events) else None
+    def _rollback_follows(self, index: int) -> bool:
+        """Whether the `step_failed` at `index` starts the rollback, whose line says the same: the
+        next entry is `rollback_started`; for a group's member, the rollback this failure began,
+        which may wait for the other members' calls in flight (fail fast). A member stopped
+        because a sibling failed keeps its line: it says why that member did not finish."""
+        step = self.events[index].get("step")
+        member = self.shape.group_of(str(step)) is not None
+        for event in self.events[index + 1 :]:
+            kind = entry_type(event)
+            if kind is HistoryEventType.ROLLBACK_STARTED:
+                return event.get("step") == step if member else event is self.events[index + 1]
+            if kind not in _WHILE_A_GROUP_SETTLES:
+                return False
+        return False
+
+    def _failed_before(self, index: int) -> str:
+        """The steps that failed going forward since the previous retry, in order: where a forward
+        retry at `index` carries on from."""
+        failed: list[str] = []
+        for event in reversed(self.events[:index]):
+            kind = entry_type(event)
+            if kind is HistoryEventType.RETRY_REQUESTED:
+                break
+            if kind is HistoryEventType.STEP_FAILED and event.get("step") and event["step"] not in failed:
+                failed.insert(0, str(event["step"]))
+        return ", ".join(failed)
 
     def _total_ms(self) -> float | None:
-        if self.now is not None and not _is_terminal(str(self.execution.get("status"))):
+        if self.now is not None and not has_ended(str(self.execution.get("status"))):
             # Still going: it has run until now, not until the last thing it recorded (which,
             # while a retry waits, may be half a minute ago).
             return self.now.timestamp() * 1000 - self.origin if self.origin is not None else None
@@ -287,26 +312,16 @@ class _Timeline:
         return paint(text, look, color=self.color)
 
 
-_STEP_STATUSES = (StepStatus.SUCCEEDED, StepStatus.COMPENSATED, StepStatus.COMPENSATION_FAILED, StepStatus.RUNNING)
-
-
-def _type_of(event: Mapping[str, Any]) -> HistoryEventType | None:
-    """The entry's type; None for a type this version does not know (a newer server's)."""
-    try:
-        return HistoryEventType(str(event.get("type")))
-    except ValueError:
-        return None
-
-
-def _is_terminal(status: str) -> bool:
-    """Whether the execution has ended (an unknown status has not, as far as we can tell)."""
-    try:
-        return ExecutionStatus(status).is_terminal
-    except ValueError:
-        return False
-
-
-def _reason(step: Any, message: Any) -> str:
-    """`charge failed (HTTP 402: card declined)`, without the attempt number the lines already show."""
-    text = _ATTEMPT_PREFIX.sub("", str(message)) if message else "unknown reason"
-    return f"{step} failed ({text})" if step else text
+_MEMBER_NOTES = frozenset({HistoryEventType.STEP_FAILED, HistoryEventType.RETRY_SCHEDULED})
+"""Lines about one step that, for a group's member, sit among the member's lines."""
+_WHILE_A_GROUP_SETTLES = frozenset(
+    {
+        HistoryEventType.ATTEMPT_STARTED,
+        HistoryEventType.ATTEMPT_RESENT,
+        HistoryEventType.ATTEMPT_SUCCEEDED,
+        HistoryEventType.ATTEMPT_FAILED,
+        HistoryEventType.RETRY_SCHEDULED,
+        HistoryEventType.STEP_FAILED,
+    }
+)
+"""What may come between a member's failure and the rollback it starts (fail fast)."""

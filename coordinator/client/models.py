@@ -190,6 +190,10 @@ class Step:
     effect_in_place: bool = False
     """The step's effect stands (or may): it succeeded or its outcome is unknown, and nothing undid it."""
     resolution: Resolution | None = None
+    group: str | None = None
+    """The parallel group the step is a member of (its members run side by side); None on its own."""
+    pivot: bool = False
+    """The saga's pivot, its point of no return: once it succeeded, the saga only goes forward."""
 
     @classmethod
     def from_json(cls, data: Json) -> Step:
@@ -208,6 +212,8 @@ class Step:
             next_attempt_at=_time(data.get("next_attempt_at")),
             effect_in_place=bool(data.get("effect_in_place", False)),
             resolution=Resolution.from_json(data.get("resolution")),
+            group=_opt_str(data.get("group")),
+            pivot=bool(data.get("pivot", False)),
         )
 
 
@@ -217,6 +223,9 @@ class ExecutionError:
 
     step: str | None
     message: str
+    direction: str | None = None
+    """`action` when a forward call failed at or past the pivot (nothing was rolled back; a retry
+    carries the saga forward), `compensation` when a compensation gave up; None from older servers."""
 
     def __str__(self) -> str:
         return f"{self.step}: {self.message}" if self.step else self.message
@@ -277,7 +286,11 @@ class Execution:
             status=ExecutionStatus(data["status"]),
             input=data.get("input"),
             steps=tuple(Step.from_json(s) for s in data.get("steps") or ()),
-            error=ExecutionError(step=_opt_str(error.get("step")), message=str(error.get("message")))
+            error=ExecutionError(
+                step=_opt_str(error.get("step")),
+                message=str(error.get("message")),
+                direction=_opt_str(error.get("direction")),
+            )
             if isinstance(error, Mapping)
             else None,
             trace_id=_opt_str(data.get("trace_id")),

@@ -73,7 +73,7 @@ def test_validate_takes_a_file_and_warns_of_secrets_not_set_here(
     )
     assert main(["validate", str(shipped), str(keyed)]) == 0  # a warning is not a failure
     assert capsys.readouterr().out.splitlines() == [
-        f"ok  {shipped} (order-checkout v1, 3 steps)",
+        f"ok  {shipped} (order-checkout v1, 5 steps)",
         f"ok  {keyed} (keyed v1, 1 step)",
         f"warn {keyed}: steps[0].action.headers.Authorization: secret 'psp_key' is not set:"
         " set SAGA_SECRET_PSP_KEY (not in this environment)",
