@@ -91,13 +91,19 @@ def _sqlalchemy_url(url: str) -> str:
     return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
 
 
-def multiply_executions(url: str, target: int, *, chunk_executions: int = 50_000) -> dict[str, Any]:
+def multiply_executions(
+    url: str, target: int, *, attention_copies: int | None = None, chunk_executions: int = 50_000
+) -> dict[str, Any]:
     """Clone the executions stored at `url` (made by real sagas) until there are `target` of them.
 
-    Each copy gets the id `<seed id>.<n>`, no idempotency key, and times shifted back by n minutes,
-    so lists page through a long history; steps, events and pending actions are copied with it.
-    The column lists come from the database itself, so this follows the coordinator's schema.
-    Returns what it did. The coordinator must not be running.
+    Each copy gets the id `<seed id>.<n>`, the business key `<seed key>.<n>`, no idempotency key,
+    and times shifted back by n minutes (among them `finished_at_ms` and `attention_at_ms`, so
+    retention and the attention list see a long history); steps, events and pending actions are
+    copied with it. A seed that needs attention (`attention_at_ms` set, e.g. `failed`) is copied only
+    `attention_copies` times when given, so that a few hundred among a million need an operator, as
+    in a real database, rather than one in every thousand. The column lists come from the database
+    itself, so this follows the coordinator's schema. Returns what it did. The coordinator must not
+    be running.
     """
     from sqlalchemy import create_engine, inspect, text
 
@@ -112,8 +118,15 @@ def multiply_executions(url: str, target: int, *, chunk_executions: int = 50_000
             copies = max(0, -(-(target - seeds) // seeds))
             conn.execute(text("DROP TABLE IF EXISTS bench_seed"))
             conn.execute(text("DROP TABLE IF EXISTS bench_n"))
-            conn.execute(text("CREATE TABLE bench_seed (id VARCHAR PRIMARY KEY)"))
-            conn.execute(text("INSERT INTO bench_seed (id) SELECT id FROM executions"))
+            # `last_n`: how many copies of this seed to make.
+            conn.execute(text("CREATE TABLE bench_seed (id VARCHAR PRIMARY KEY, last_n INTEGER NOT NULL)"))
+            conn.execute(
+                text(
+                    "INSERT INTO bench_seed (id, last_n) SELECT id, CASE WHEN attention_at_ms IS NOT NULL "
+                    "THEN :attention ELSE :copies END FROM executions"
+                ),
+                {"copies": copies, "attention": copies if attention_copies is None else min(copies, attention_copies)},
+            )
             conn.execute(text("CREATE TABLE bench_n (n INTEGER PRIMARY KEY)"))
             if copies:
                 conn.execute(text("INSERT INTO bench_n (n) VALUES (:n)"), [{"n": n} for n in range(1, copies + 1)])
@@ -128,6 +141,14 @@ def multiply_executions(url: str, target: int, *, chunk_executions: int = 50_000
             conn.execute(text("DROP TABLE bench_n"))
             stored = int(conn.execute(text("SELECT count(*) FROM executions")).scalar_one())
             events = int(conn.execute(text("SELECT count(*) FROM execution_events")).scalar_one())
+            by_status = {
+                str(status): int(count)
+                for status, count in conn.execute(text("SELECT status, count(*) FROM executions GROUP BY status"))
+            }
+            attention = int(
+                conn.execute(text("SELECT count(*) FROM executions WHERE attention_at_ms IS NOT NULL")).scalar_one()
+            )
+            keyed = int(conn.execute(text("SELECT count(DISTINCT business_key) FROM executions")).scalar_one())
         if url.startswith("postgresql"):
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("VACUUM ANALYZE"))
@@ -138,6 +159,9 @@ def multiply_executions(url: str, target: int, *, chunk_executions: int = 50_000
         "copies": copies,
         "executions": stored,
         "events": events,
+        "by_status": by_status,
+        "needing_attention": attention,
+        "distinct_keys": keyed,
         "seconds": time.monotonic() - started,
     }
 
@@ -146,7 +170,8 @@ def _clone_statement(table: str, columns: list[str]) -> str:
     key = "id" if table == "executions" else "execution_id"
     expressions = []
     for column in columns:
-        if column == key:
+        if column == key or column == "business_key":
+            # NULL stays NULL (an execution of a saga without `key:`); a key gets `.<n>` like the id.
             expressions.append(f"x.{column} || '.' || CAST(c.n AS VARCHAR)")
         elif column == "idempotency_key":
             expressions.append("NULL")
@@ -158,5 +183,5 @@ def _clone_statement(table: str, columns: list[str]) -> str:
     return (
         f"INSERT INTO {table} ({names}) SELECT {', '.join(expressions)} "
         f"FROM {table} x JOIN bench_seed s ON s.id = x.{key} "
-        "CROSS JOIN bench_n c WHERE c.n BETWEEN :first AND :last"
+        "CROSS JOIN bench_n c WHERE c.n BETWEEN :first AND :last AND c.n <= s.last_n"
     )

@@ -7,7 +7,8 @@
 - `floor`: the same participant calls, made directly by a bare asyncio loop: same paths, bodies,
   headers, retries (same fixed backoff) and compensations, same concurrency. No coordinator.
 - `start`: start executions without waiting (the recovery part's in-flight load).
-- `get`: GET each of `paths` (round robin) `count` times at `concurrency`; every answer must be 200.
+- `get`: GET each of `paths` (round robin) `count` times at `concurrency`; every answer must be 200
+  (`pause_s`: an untimed wait between requests, for a probe under another job's load).
 - `pages`: from each of `paths`, follow `next_cursor` for `pages` pages, one request at a time.
 
 Every loop is bounded by `count` and by `duration_s`; every request by `request_timeout_s`.
@@ -71,11 +72,19 @@ def summary(values: list[float]) -> dict[str, float | None]:
 
 
 async def run_pool(
-    concurrency: int, count: int, duration_s: float, one: Callable[[int], Awaitable[bool]], tally: Tally
+    concurrency: int,
+    count: int,
+    duration_s: float,
+    one: Callable[[int], Awaitable[bool]],
+    tally: Tally,
+    *,
+    pause_s: float = 0.0,
 ) -> float:
     """Run `one(i)` for i in 0..count-1 on `concurrency` workers until done or `duration_s` ends.
 
-    Returns the wall time from the first start to the last finish.
+    With `pause_s`, each worker waits that long (untimed) between operations: a probe that samples
+    latency under someone else's load without becoming a load itself. Returns the wall time from the
+    first start to the last finish.
     """
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -90,6 +99,8 @@ async def run_pool(
             t0 = time.perf_counter()
             if await one(index):
                 tally.latencies_ms.append((time.perf_counter() - t0) * 1000)
+            if pause_s:
+                await asyncio.sleep(pause_s)
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return loop.time() - started
@@ -268,7 +279,8 @@ async def _get(job: dict[str, Any], tally: Tally) -> float:
                 return False
             return True
 
-        return await run_pool(job["concurrency"], job["count"], job["duration_s"], one, tally)
+        pause_s = float(job.get("pause_s", 0.0))
+        return await run_pool(job["concurrency"], job["count"], job["duration_s"], one, tally, pause_s=pause_s)
 
 
 async def _pages(job: dict[str, Any], tally: Tally) -> float:

@@ -1,8 +1,10 @@
 """The benchmark run: processes, databases, the parts, and the outputs.
 
 Parts (`--part`, repeatable): `throughput` (the scenario grid with its floor), `profile` (py-spy on
-the coordinator under happy/SQLite/C=50), `memory` (RSS after 5k and 50k executions), `api` (GET and
-list latency with 1M executions stored) and `recovery` (10k in-flight executions, kill -9, restart).
+the coordinator under happy/SQLite/C=50), `memory` (RSS after 5k and 50k executions), `api` (GET,
+list, key and attention latency with 1M executions stored), `purge` (the happy workload while
+retention deletes 1M finished executions, against the same workload without) and `recovery` (10k
+in-flight executions, kill -9, restart).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import argparse
 import json
 import os
 import platform
-import random
 import shutil
 import signal
 import subprocess
@@ -23,13 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import databases, profiling, report
+from bench import api_latency, databases, profiling, purge_load, report
 from bench.procs import PYTHON, SAGA, Processes, Usage, free_port, get_json, http, wait_until_up
 from bench.scenarios import MEASURED, SCENARIOS, STEPS, Scenario, write_sagas
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-PARTS = ("throughput", "profile", "memory", "api", "recovery")
+PARTS = ("throughput", "profile", "memory", "api", "purge", "recovery")
 MB = 1024 * 1024
 
 
@@ -73,13 +74,17 @@ class Harness:
         self.participant_usage = Usage(child.pid)
         write_sagas(self.sagas_dir, self.participant_url)
 
-    def start_coordinator(self, db: databases.Database, name: str, *, wait: bool = True) -> Coordinator:
-        """`saga serve` on `db`; with `wait`, once `/healthz` answers (startup includes recovery)."""
+    def start_coordinator(
+        self, db: databases.Database, name: str, *, wait: bool = True, env: dict[str, str] | None = None
+    ) -> Coordinator:
+        """`saga serve` on `db` (with `env` added, e.g. `SAGA_RETENTION`); with `wait`, once `/healthz`
+        answers (startup includes recovery)."""
         port = free_port()
         log = self.scratch / f"coordinator-{name}.log"
         env = {
             "SAGA_ALLOWED_TARGETS": self.participant_url.removeprefix("http://"),
             "SAGA_LOG_LEVEL": self.args.coordinator_log_level,
+            **(env or {}),
         }
         argv = [SAGA, "serve", "--port", str(port), "--database-url", db.url, "--sagas-dir", str(self.sagas_dir)]
         child = self.procs.spawn(argv, log=log, env=env)
@@ -371,150 +376,15 @@ class Harness:
             "problems": problems[:10],
         }
 
-    # -- API latency with many stored executions ---------------------------------------------------
+    # -- API latency with many stored executions; purging them under load -------------------------
 
     def api(self) -> dict[str, Any]:
-        rows = self.args.api_rows
-        out: dict[str, Any] = {"measured_at": now_iso(), "rows": rows, "databases": {}}
-        for kind in self.args.db:
-            out["databases"][kind] = self._api_on(kind, rows)
-        return out
+        """GET, list, key, attention and console latency with `--api-rows` stored (`bench/api_latency.py`)."""
+        return api_latency.measure_api(self)
 
-    def _api_on(self, kind: str, rows: int) -> dict[str, Any]:
-        db = self.database(kind)
-        try:
-            coordinator = self.start_coordinator(db, f"api-seed-{kind}")
-            seeds: list[str] = []
-            try:
-                for name, count in (("happy", self.args.api_seeds * 4 // 5), ("rollback", self.args.api_seeds // 5)):
-                    job = {
-                        "mode": "saga",
-                        "coordinator_url": coordinator.url,
-                        "scenario": name,
-                        "concurrency": 50,
-                        "count": count,
-                        "duration_s": 300,
-                        "prefix": "seed",
-                    }
-                    self.driver(job)
-                cursor: str | None = None
-                for _ in range(1000):
-                    query = "" if cursor is None else f"&cursor={cursor}"
-                    page = get_json(f"{coordinator.url}/v1/executions?limit=500{query}")
-                    seeds += [item["id"] for item in page["items"]]
-                    cursor = page["next_cursor"]
-                    if cursor is None:
-                        break
-            finally:
-                self.stop_coordinator(coordinator)
-            print(f"  api/{kind}: cloning {len(seeds)} executions up to {rows} ...", flush=True)
-            seeding = databases.multiply_executions(db.url, rows)
-            print(
-                f"  api/{kind}: {seeding['executions']} executions, {seeding['events']} events stored "
-                f"in {seeding['seconds']:.0f}s",
-                flush=True,
-            )
-            coordinator = self.start_coordinator(db, f"api-{kind}")
-            try:
-                rng = random.Random(7)
-                ids = [
-                    seed if n == 0 else f"{seed}.{n}"
-                    for seed, n in ((rng.choice(seeds), rng.randint(0, seeding["copies"])) for _ in range(5000))
-                ]
-                base = {"coordinator_url": coordinator.url, "duration_s": 120}
-                # Warm the connection pool and the OS cache for a fair steady state, not a cold start.
-                self.driver(
-                    {
-                        **base,
-                        "mode": "get",
-                        "paths": [f"/v1/executions/{i}" for i in ids[:200]],
-                        "concurrency": 1,
-                        "count": 200,
-                    }
-                )
-                get_one = self.driver(
-                    {
-                        **base,
-                        "mode": "get",
-                        "paths": [f"/v1/executions/{i}" for i in ids[200:]],
-                        "concurrency": 1,
-                        "count": 2000,
-                    }
-                )
-                get_one_c10 = self.driver(
-                    {
-                        **base,
-                        "mode": "get",
-                        "concurrency": 10,
-                        "count": 2000,
-                        "paths": [f"/v1/executions/{i}" for i in ids[2200:4200]],
-                    }
-                )
-                events = self.driver(
-                    {
-                        **base,
-                        "mode": "get",
-                        "concurrency": 1,
-                        "count": 500,
-                        "paths": [f"/v1/executions/{i}/events" for i in ids[4200:4700]],
-                    }
-                )
-                list_paths = [
-                    "/v1/executions?limit=50",
-                    "/v1/executions?limit=50&saga=bench-happy",
-                    "/v1/executions?limit=50&status=compensated",
-                    "/v1/executions?limit=50&saga=bench-rollback&status=compensated",
-                ]
-                list_pages = self.driver({**base, "mode": "pages", "paths": list_paths, "pages": 100})
-                # The web console's list page (counts per status, filters) and execution pages, as HTML.
-                console_list = self.driver(
-                    {
-                        **base,
-                        "mode": "get",
-                        "concurrency": 1,
-                        "count": 400,
-                        "paths": [
-                            "/ui/executions",
-                            "/ui/executions?saga=bench-happy",
-                            "/ui/executions?status=compensated",
-                            "/ui/executions?saga=bench-rollback&status=compensated",
-                        ],
-                    }
-                )
-                console_execution = self.driver(
-                    {
-                        **base,
-                        "mode": "get",
-                        "concurrency": 1,
-                        "count": 300,
-                        "paths": [f"/ui/executions/{i}" for i in ids[4700:5000]],
-                    }
-                )
-                startup = coordinator.startup_s
-                rss = coordinator.usage.rss_bytes() / MB
-            finally:
-                self.stop_coordinator(coordinator)
-        finally:
-            self.drop(db)
-        result = {
-            "seeding": seeding,
-            "startup_s": startup,
-            "rss_mb": rss,
-            "get_one": get_one,
-            "get_one_c10": get_one_c10,
-            "events_page": events,
-            "list_pages": list_pages,
-            "console_list": console_list,
-            "console_execution": console_execution,
-        }
-        for key in ("get_one", "get_one_c10", "events_page", "list_pages", "console_list", "console_execution"):
-            lat = result[key]["latency_ms"]
-            print(
-                f"  api/{kind}: {key:<12} n={result[key]['ok']:>5} errors={result[key]['errors']} "
-                f"p50 {lat['p50']:.1f} ms  p99 {lat['p99']:.1f} ms",
-                flush=True,
-            )
-        return result
+    def purge(self) -> dict[str, Any]:
+        """The happy workload with and without retention purging (`bench/purge_load.py`)."""
+        return purge_load.measure_purge(self)
 
     # -- recovery ----------------------------------------------------------------------------------
 
@@ -691,6 +561,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--memory-db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--api-rows", type=int, default=1_000_000)
     parser.add_argument("--api-seeds", type=int, default=1000, help="real executions the API part clones")
+    parser.add_argument("--api-failed", type=int, default=300, help="failed executions among --api-rows")
+    parser.add_argument("--purge-rows", type=int, default=1_000_000, help="finished executions the purge part stores")
+    parser.add_argument(
+        "--purge-seconds", type=float, default=120.0, help="the happy workload's time, without and with purging"
+    )
     parser.add_argument("--recovery-executions", type=int, default=10_000)
     parser.add_argument("--recovery-timeout", type=float, default=900.0, help="seconds to wait for all terminal")
     parser.add_argument("--startup-timeout", type=float, default=300.0)

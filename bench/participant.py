@@ -35,6 +35,7 @@ _BODIES = {
     200: b'{"ok":true}',
     201: b'{"ok":true,"id":"r-1"}',
     409: b'{"error":"conflict"}',
+    500: b'{"error":"cannot undo"}',
     503: b'{"error":"busy, try again"}',
 }
 _GATE_LIMIT_S = 900.0

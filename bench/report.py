@@ -17,7 +17,12 @@ BARS_TEXT = {
     "memory": "RSS after 50k executions <= 1.1 x RSS after 5k",
     "api_get": "1M stored: GET one execution p99 <= 20 ms",
     "api_list": "1M stored: one list page p99 <= 30 ms",
+    "api_key": "1M stored: GET /v1/executions?key=<key> p99 <= 30 ms",
+    "api_attention": "1M stored: GET /v1/executions?attention=true p99 <= 30 ms",
     "console_list": "1M stored: the console's list page p99 <= 50 ms",
+    "purge_throughput": "retention purging 1M: sagas/s >= 0.8 x without purging",
+    "purge_get": "retention purging 1M: GET one p99 <= 2 x without purging",
+    "purge_growth": "retention purging: the database stops growing (MB grown while purging)",
     "recovery_first": "10k in flight: first attempts resume <= 5 s after restart",
     "recovery_all": "10k in flight: all terminal <= 60 s after restart",
 }
@@ -122,7 +127,11 @@ def evaluate_bars(results: dict[str, Any]) -> list[dict[str, Any]]:
     worst_console = max(
         (d["console_list"]["latency_ms"]["p99"] for d in api.values() if d.get("console_list")), default=None
     )
+    for key, figure in (("api_key", "by_key"), ("api_attention", "attention")):
+        worst = max((d[figure]["latency_ms"]["p99"] for d in api.values() if d.get(figure)), default=None)
+        add(key, worst, 30.0, at_most=True, at_scale=api_scale)
     add("console_list", worst_console, 50.0, at_most=True, at_scale=api_scale)
+    _purge_bars(results, add)
     recovery_scale = results.get("recovery", {}).get("executions", 0) >= 10_000
     recovery = results.get("recovery", {}).get("databases", {})
     first = max((d["first_resumed_s"] for d in recovery.values() if d.get("first_resumed_s") is not None), default=None)
@@ -131,6 +140,20 @@ def evaluate_bars(results: dict[str, Any]) -> list[dict[str, Any]]:
     add("recovery_first", first, 5.0, at_most=True, verified=recovered, at_scale=recovery_scale)
     add("recovery_all", last, 60.0, at_most=True, verified=recovered, at_scale=recovery_scale)
     return bars
+
+
+def _purge_bars(results: dict[str, Any], add: Any) -> None:
+    """The purge part's bars: the worst database of each (ratios within one run, growth in MB)."""
+    purge = results.get("purge", {})
+    measured = list(purge.get("databases", {}).values())
+    scale = purge.get("rows", 0) >= 1_000_000
+    verified = all(d["without"]["verified"] and d["purging"]["verified"] for d in measured)
+    ratios = [d["throughput_ratio"] for d in measured if d.get("throughput_ratio") is not None]
+    add("purge_throughput", min(ratios, default=None), 0.8, at_most=False, verified=verified, at_scale=scale)
+    get_ratios = [d["get_p99_ratio"] for d in measured if d.get("get_p99_ratio") is not None]
+    add("purge_get", max(get_ratios, default=None), 2.0, at_most=True, verified=verified, at_scale=scale)
+    growth = [d["purging"]["growth_mb"] for d in measured]
+    add("purge_growth", max(growth, default=None), 0.0, at_most=True, verified=verified, at_scale=scale)
 
 
 def bars_table(bars: list[dict[str, Any]]) -> str:
@@ -255,7 +278,7 @@ def markdown(results: dict[str, Any]) -> str:
         "Parts: "
         + "; ".join(
             f"{part} {results[part].get('measured_at', '?')} (commit `{results[part].get('commit', '?')}`)"
-            for part in ("throughput", "profile", "memory", "api", "recovery")
+            for part in ("throughput", "profile", "memory", "api", "purge", "recovery")
             if part in results
         )
         + ".",
@@ -278,6 +301,7 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{_fmt(c['coordinator_cpu_ms_per_saga'], 1)} | {'verified' if c['verified'] else 'FAILED'} |"
             )
         lines.append("")
+    lines += _api_markdown(results.get("api", {})) + _purge_markdown(results.get("purge", {}))
     bars = results.get("bars", [])
     if bars:
         lines += ["| bar | measured | state |", "|---|--:|---|"]
@@ -286,3 +310,70 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {bar['text']} | {value} | {bar['state']} |")
         lines.append("")
     return "\n".join(lines)
+
+
+_API_ROWS = (
+    ("get_one", "GET one execution"),
+    ("get_one_c10", "GET one execution, C=10"),
+    ("events_page", "GET its events"),
+    ("list_pages", "a list page (4 lists x 100 pages)"),
+    ("by_key", "?key=<key> (one of 1M)"),
+    ("attention", "?attention=true (first page)"),
+    ("console_list", "console list page"),
+    ("console_execution", "console execution page"),
+)
+
+
+def _api_markdown(api: dict[str, Any]) -> list[str]:
+    dbs = api.get("databases", {})
+    if not dbs:
+        return []
+    kinds = list(dbs)
+    lines = [
+        f"API latency with {api.get('rows', 0):,} executions stored (one request at a time unless said; "
+        "n = requests measured):",
+        "",
+        "| request | " + " | ".join(f"{k} p50 ms | {k} p99 ms | n" for k in kinds) + " |",
+        "|---|" + "--:|--:|--:|" * len(kinds),
+    ]
+    for key, label in _API_ROWS:
+        cells = []
+        for kind in kinds:
+            figure = dbs[kind].get(key)
+            if figure is None:
+                cells.append("- | - | -")
+                continue
+            lat = figure["latency_ms"]
+            cells.append(f"{_fmt(lat['p50'])} | {_fmt(lat['p99'])} | {figure['ok']}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _purge_markdown(purge: dict[str, Any]) -> list[str]:
+    dbs = purge.get("databases", {})
+    if not dbs:
+        return []
+    lines = [
+        f"Retention under load: {purge.get('rows', 0):,} finished executions stored, the happy workload at C=50 "
+        f"for {purge.get('seconds', 0):.0f} s without purging, then {purge.get('seconds', 0):.0f} s with "
+        f"`SAGA_RETENTION={purge.get('retention', '?')}` (GET one: a probe every 20 ms; n = sagas / requests):",
+        "",
+        "| db | phase | sagas/s (n) | GET one p50 / p99 ms (n) | deleted (/s) | size before -> after MB | "
+        "free pages / dead tuples |",
+        "|---|---|--:|--:|--:|--:|--:|",
+    ]
+    for kind, d in dbs.items():
+        for phase in ("without", "purging"):
+            p = d[phase]
+            load, probe, after = p["load"], p["probe"], p["storage_after"]
+            spare = after.get("freelist_count", after.get("dead_tuples"))
+            lines.append(
+                f"| {kind} | {phase} | {load['throughput']:.1f} ({load['ok']}) | "
+                f"{_fmt(probe['latency_ms']['p50'])} / {_fmt(probe['latency_ms']['p99'])} ({probe['ok']}) | "
+                f"{p['deleted']} ({p['deleted_per_s']:.0f}) | "
+                f"{p['storage_before']['bytes'] / 2**20:.0f} -> {after['bytes'] / 2**20:.0f} | {spare} |"
+            )
+        lines.append(
+            f"| {kind} | ratio | {_fmt(d['throughput_ratio'], 2)} x | {_fmt(d['get_p99_ratio'], 2)} x (p99) | | | |"
+        )
+    return [*lines, ""]

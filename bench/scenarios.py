@@ -22,6 +22,10 @@ RETRY_FAILURES = 2
 SLOW_DELAY_S = 0.050
 """`slow` and `group`: the participant takes 50 ms on every call."""
 
+FAIL_COMPENSATION_ATTEMPTS = 2
+"""`fail`: the second step's compensation answers 500 to each of its attempts, so the rollback gives
+up after this many and the execution ends `failed` (it then needs attention)."""
+
 STEP_TIMEOUT = "20s"
 RECOVER_TIMEOUT = "600s"
 """`recover`'s first step is held open by the participant until the harness opens the gate."""
@@ -64,6 +68,13 @@ class Scenario:
             }
         if self.name == "retry":
             return {self.action_path(1): 1, self.action_path(2): RETRY_FAILURES + 1, self.action_path(3): 1}
+        if self.name == "fail":
+            return {
+                self.action_path(1): 1,
+                self.action_path(2): 1,
+                self.action_path(3): 1,
+                self.compensation_path(2): FAIL_COMPENSATION_ATTEMPTS,
+            }
         return {self.action_path(step): 1 for step in range(1, STEPS + 1)}
 
     @property
@@ -91,18 +102,25 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("slow", "completed", "3 steps, every call takes 50 ms"),
         Scenario("group", "completed", "3 steps in one parallel group, every call takes 50 ms"),
         Scenario("recover", "completed", "the first step is held open until the harness opens the gate"),
+        Scenario(
+            "fail", "failed", "the third step answers 409 and the compensation of the second 500, so it ends failed"
+        ),
     )
 }
 
 MEASURED = ("happy", "rollback", "retry", "slow", "group")
-"""The scenarios of the throughput suite (`recover` belongs to the recovery part)."""
+"""The scenarios of the throughput suite (`recover` belongs to the recovery part, `fail` seeds the
+executions needing attention of the api part)."""
+
+KEY_TEMPLATE = "{{ input.i }}"
+"""Every scenario's business key: the driver's `i` (`<prefix>-<n>`), distinct per execution."""
 
 
 def participant_answer(scenario: str, step: str, compensation: bool, seen: int) -> int:
     """The status the participant answers; `seen` counts this key on this path, this call included."""
     if compensation:
-        return 200
-    if scenario == "rollback" and step == "s3":
+        return 500 if scenario == "fail" and step == "s2" else 200
+    if scenario in ("rollback", "fail") and step == "s3":
         return 409
     if scenario == "retry" and step == "s2" and seen <= RETRY_FAILURES:
         return 503
@@ -116,12 +134,18 @@ def saga_yaml(scenario: Scenario, participant_url: str) -> str:
         f"name: {scenario.saga}",
         "version: 1",
         f"description: 'benchmark: {scenario.description}'",
+        f'key: "{KEY_TEMPLATE}"',
         "defaults:",
         f"  timeout: {timeout}",
         f"  retry: {{max_attempts: {RETRY_MAX_ATTEMPTS}, initial_interval: {RETRY_INTERVAL_MS}ms, multiplier: 1,"
         " jitter: none}",
-        "steps:",
     ]
+    if scenario.name == "fail":
+        lines.append(
+            f"  compensation_retry: {{max_attempts: {FAIL_COMPENSATION_ATTEMPTS}, initial_interval: "
+            f"{RETRY_INTERVAL_MS}ms, multiplier: 1, jitter: none}}"
+        )
+    lines.append("steps:")
     indent = "  "
     if scenario.parallel:
         lines += ["  - parallel:", "      name: all", "      steps:"]
