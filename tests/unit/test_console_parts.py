@@ -65,7 +65,15 @@ def test_csrf_tokens_belong_to_their_cookie() -> None:
 def test_filters_read_from_the_url_and_handed_on_in_one_place() -> None:
     view = ExecutionFilter.from_query({"saga": "trip", "status": "failed", "attention": "true", "key": "ord-1"})
     assert not view.problems and view.attention
-    assert list_arguments(view) == {"saga": "trip", "status": ExecutionStatus.FAILED}
+    assert list_arguments(view) == {
+        "saga": "trip",
+        "status": ExecutionStatus.FAILED,
+        "key": "ord-1",
+        "attention": True,
+        "id_prefix": None,
+        "created_after_ms": None,
+        "created_before_ms": None,
+    }
     assert view.query(cursor="abc") == "saga=trip&status=failed&key=ord-1&attention=true&cursor=abc"
     bad = ExecutionFilter.from_query({"status": "lost", "created_after": "soon", "saga": "x" * 201})
     assert set(bad.problems) == {"status", "created_after", "saga"}
