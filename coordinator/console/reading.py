@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from coordinator.api.schemas import EventView, ExecutionView, event_view, execution_view
-from coordinator.console.attempts import Attempt, read_attempts
+from coordinator.console.attempts import Attempt, read_attempts, said
 from coordinator.console.timeline import Timeline, layout_timeline
 from coordinator.engine import SagaService
 from coordinator.ports import ExecutionRecord, StoredEvent
@@ -55,14 +55,15 @@ async def read_execution(
     """Everything the page shows. Raises ExecutionNotFound."""
     record = record or await service.execution(execution_id)
     events = await _history(service, execution_id)
-    attempts = read_attempts(e.event for e in events)
+    attempts = read_attempts(events)
     by_step: dict[str, list[Attempt]] = {step.name: [] for step in record.state.steps}
     for attempt in attempts:
         by_step.setdefault(attempt.step, []).append(attempt)
-    with_exchange: set[int] = set()
+    shown: list[Attempt] = []
     for lane in by_step.values():
         for direction in {a.direction for a in lane}:
-            with_exchange.update(id(a) for a in [a for a in lane if a.direction is direction][-EXCHANGES_SHOWN:])
+            shown += [a for a in lane if a.direction is direction][-EXCHANGES_SHOWN:]
+    await _read_what_was_said(service, execution_id, shown)
     trace_id = trace_id_of(record.trace_context)
     now_ms = time.time_ns() // 1_000_000
     return ExecutionPage(
@@ -71,7 +72,7 @@ async def read_execution(
         history=[event_view(e) for e in (events if all_history else events[-HISTORY_SHOWN:])],
         history_total=len(events),
         attempts_by_step=by_step,
-        with_exchange=with_exchange,
+        with_exchange={id(a) for a in shown},
         timeline=layout_timeline(record.state, attempts, [e.event for e in events], now_ms=now_ms),
         trace_link=trace_url.replace("{trace_id}", trace_id) if trace_url and trace_id else None,
         key=record.business_key,
@@ -79,11 +80,22 @@ async def read_execution(
 
 
 async def _history(service: SagaService, execution_id: str) -> list[StoredEvent]:
+    """Every entry, without what was said: reading and decoding every request and response was
+    most of the time of a long execution's page, and the page shows a few of them."""
     events: list[StoredEvent] = []
     after = 0
     while True:
-        page = await service.list_events(execution_id, after_seq=after, limit=HISTORY_PAGE)
+        page = await service.list_events(execution_id, after_seq=after, limit=HISTORY_PAGE, exchanges=False)
         events.extend(page.items)
         if page.next_cursor is None or not page.items:
             return events
         after = page.items[-1].seq
+
+
+async def _read_what_was_said(service: SagaService, execution_id: str, attempts: list[Attempt]) -> None:
+    """Fill in the request and response of `attempts` (those whose exchange the page shows)."""
+    wanted = {a.outcome_seq: a for a in attempts if a.outcome_seq is not None}
+    if not wanted:
+        return
+    for stored in await service.events_at(execution_id, wanted.keys()):
+        said(wanted[stored.seq], stored.event)
