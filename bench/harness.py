@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import databases, profiling, report
+from bench import big_execution, databases, profiling, report
 from bench.procs import PYTHON, SAGA, Processes, Usage, free_port, get_json, http, wait_until_up
 from bench.scenarios import MEASURED, SCENARIOS, STEPS, Scenario, write_sagas
 
@@ -414,6 +414,8 @@ class Harness:
                 f"in {seeding['seconds']:.0f}s",
                 flush=True,
             )
+            big = big_execution.store_into(db.url)
+            print(f"  api/{kind}: stored {big.id}: {big.steps} steps, {big.events} history events", flush=True)
             coordinator = self.start_coordinator(db, f"api-{kind}")
             try:
                 rng = random.Random(7)
@@ -490,6 +492,11 @@ class Harness:
                         "paths": [f"/ui/executions/{i}" for i in ids[4700:5000]],
                     }
                 )
+                # One long execution's page (bar: <= 200 ms): every attempt in the timeline, each request
+                # and response of the latest attempts, the newest history entries.
+                console_big_execution = self.driver(
+                    {**base, "mode": "get", "concurrency": 1, "count": 30, "paths": [f"/ui/executions/{big.id}"]}
+                )
                 startup = coordinator.startup_s
                 rss = coordinator.usage.rss_bytes() / MB
             finally:
@@ -506,8 +513,10 @@ class Harness:
             "list_pages": list_pages,
             "console_list": console_list,
             "console_execution": console_execution,
+            "console_big_execution": {**console_big_execution, "events": big.events, "steps": big.steps},
         }
-        for key in ("get_one", "get_one_c10", "events_page", "list_pages", "console_list", "console_execution"):
+        console_pages = ("console_list", "console_execution", "console_big_execution")
+        for key in ("get_one", "get_one_c10", "events_page", "list_pages", *console_pages):
             lat = result[key]["latency_ms"]
             print(
                 f"  api/{kind}: {key:<12} n={result[key]['ok']:>5} errors={result[key]['errors']} "
