@@ -21,19 +21,12 @@ earlier ones show their status, duration and error (the API's history has their 
 retried fifty times would otherwise make a page of megabytes."""
 
 
-@dataclass(frozen=True, slots=True)
-class ExecutionPage:
-    """One execution as its page shows it."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionSummary:
+    """What the top of an execution page shows: cheap, read on every view."""
 
     record: ExecutionRecord
     view: ExecutionView
-    history: list[EventView]
-    """The newest HISTORY_SHOWN entries, oldest first (all of them when the page asked)."""
-    history_total: int
-    attempts_by_step: dict[str, list[Attempt]]
-    with_exchange: set[int]
-    """`id()` of the attempts whose request and response the page shows (see EXCHANGES_SHOWN)."""
-    timeline: Timeline
     trace_link: str | None
     key: str | None
     """The business key, when the record has one."""
@@ -42,6 +35,33 @@ class ExecutionPage:
     def live(self) -> bool:
         """Whether the page should keep watching (the execution has not ended)."""
         return not self.record.state.status.is_terminal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionPage(ExecutionSummary):
+    """One execution as its whole page shows it: the summary, and what its history says."""
+
+    history: list[EventView]
+    """The newest HISTORY_SHOWN entries, oldest first (all of them when the page asked)."""
+    history_total: int
+    attempts_by_step: dict[str, list[Attempt]]
+    with_exchange: set[int]
+    """`id()` of the attempts whose request and response the page shows (see EXCHANGES_SHOWN)."""
+    timeline: Timeline
+
+
+async def read_summary(
+    service: SagaService, execution_id: str, *, trace_url: str | None, record: ExecutionRecord | None = None
+) -> ExecutionSummary:
+    """The top of the page. Raises ExecutionNotFound."""
+    record = record or await service.execution(execution_id)
+    trace_id = trace_id_of(record.trace_context)
+    return ExecutionSummary(
+        record=record,
+        view=execution_view(record, await service.output(record), now_ms=service.now_ms()),
+        trace_link=trace_url.replace("{trace_id}", trace_id) if trace_url and trace_id else None,
+        key=record.business_key,
+    )
 
 
 async def read_execution(
@@ -53,7 +73,8 @@ async def read_execution(
     all_history: bool = False,
 ) -> ExecutionPage:
     """Everything the page shows. Raises ExecutionNotFound."""
-    record = record or await service.execution(execution_id)
+    summary = await read_summary(service, execution_id, trace_url=trace_url, record=record)
+    record = summary.record
     events = await _history(service, execution_id)
     attempts = read_attempts(events)
     by_step: dict[str, list[Attempt]] = {step.name: [] for step in record.state.steps}
@@ -64,18 +85,17 @@ async def read_execution(
         for direction in {a.direction for a in lane}:
             shown += [a for a in lane if a.direction is direction][-EXCHANGES_SHOWN:]
     await _read_what_was_said(service, execution_id, shown)
-    trace_id = trace_id_of(record.trace_context)
     now_ms = time.time_ns() // 1_000_000
     return ExecutionPage(
         record=record,
-        view=execution_view(record, await service.output(record), now_ms=service.now_ms()),
+        view=summary.view,
+        trace_link=summary.trace_link,
+        key=summary.key,
         history=[event_view(e) for e in (events if all_history else events[-HISTORY_SHOWN:])],
         history_total=len(events),
         attempts_by_step=by_step,
         with_exchange={id(a) for a in shown},
         timeline=layout_timeline(record.state, attempts, [e.event for e in events], now_ms=now_ms),
-        trace_link=trace_url.replace("{trace_id}", trace_id) if trace_url and trace_id else None,
-        key=record.business_key,
     )
 
 

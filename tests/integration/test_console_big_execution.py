@@ -52,6 +52,10 @@ async def test_a_long_execution_shows_every_attempt_and_the_latest_exchanges(tmp
             assert f"idempotency-key: step-000-{shown - 1}\n" not in html
             assert len(re.findall(r'<tr class="ev-', html)) == HISTORY_SHOWN
             assert f"show all {big.events}</a>" in html
+            started = time.perf_counter()
+            again = await browser.get(f"/ui/executions/{big.id}")
+            print(f"again, its sections kept: {(time.perf_counter() - started) * 1000:.0f} ms")
+            assert again.text == html  # an ended execution's sections, drawn once
             everything = await browser.get(f"/ui/executions/{big.id}?history=all")
             assert len(re.findall(r'<tr class="ev-', everything.text)) == big.events
     finally:
