@@ -12,6 +12,7 @@ import random
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from bench import big_execution
 from bench.procs import get_json
 from bench.seeding import seed_database
 
@@ -28,6 +29,7 @@ MEASURES = (
     "attention",
     "console_list",
     "console_execution",
+    "console_big_execution",
 )
 """The figures of each database, in the order they are printed."""
 
@@ -47,6 +49,8 @@ def _on(harness: Harness, kind: str, rows: int) -> dict[str, Any]:
     db = harness.database(kind)
     try:
         seeded = seed_database(harness, db, rows, failed=harness.args.api_failed, name="api")
+        big = big_execution.store_into(db.url)
+        print(f"  api/{kind}: stored {big.id}: {big.steps} steps, {big.events} history events", flush=True)
         coordinator = harness.start_coordinator(db, f"api-{kind}")
         try:
             rng = random.Random(7)
@@ -89,6 +93,12 @@ def _on(harness: Harness, kind: str, rows: int) -> dict[str, Any]:
                 400,
             )
             result["console_execution"] = get([f"/ui/executions/{i}" for i in ids[4700:5000]], 300)
+            # One long execution (100 steps, ~5,000 history entries): the first view is uncached.
+            result["console_big_execution"] = {
+                **get([f"/ui/executions/{big.id}"], 30),
+                "events": big.events,
+                "steps": big.steps,
+            }
             result["attention_listed"] = _attention_total(coordinator.url)
             result["startup_s"] = coordinator.startup_s
             result["rss_mb"] = coordinator.usage.rss_bytes() / MB

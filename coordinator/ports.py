@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
@@ -271,11 +271,22 @@ class SagaStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def list_events(self, execution_id: str, *, after_seq: int = 0, limit: int) -> Page[StoredEvent]:
+    async def list_events(
+        self, execution_id: str, *, after_seq: int = 0, limit: int, exchanges: bool = True
+    ) -> Page[StoredEvent]:
         """History entries with seq > `after_seq`, oldest first. Raises ExecutionNotFound.
 
         `next_cursor` is the last seq of the page as text, to be passed back as `after_seq`.
+
+        Without `exchanges`, every entry's `request` and `response` are None: they are neither
+        read nor decoded (most of the cost of a long history), for a view that shows the outline
+        of every attempt and what was said for a few (see `events_at`).
         """
+
+    @abc.abstractmethod
+    async def events_at(self, execution_id: str, seqs: Collection[int]) -> list[StoredEvent]:
+        """The history entries at the positions `seqs`, in full, oldest first; positions the
+        history does not have are left out. Raises ExecutionNotFound."""
 
     @abc.abstractmethod
     async def claim(

@@ -17,6 +17,7 @@ from litestar.template import TemplateConfig
 from coordinator.console import formatting
 from coordinator.console.access import CONSOLE_OPT, ConsoleState, console_guard, page_scope
 from coordinator.console.actions import ExecutionActions
+from coordinator.console.bulk import BulkPages
 from coordinator.console.errors import EXCEPTION_HANDLERS
 from coordinator.console.executions import ExecutionPages
 from coordinator.console.login import LoginPages
@@ -56,7 +57,7 @@ def build_console(settings: Settings) -> Console:
     state = ConsoleState(signer=SessionSigner(grants), grants=grants, trace_url=settings.trace_url)
     pages = Router(
         path=PREFIX,
-        route_handlers=[home, ExecutionPages, ExecutionActions, SagaPages, LoginPages, unknown_page],
+        route_handlers=[home, ExecutionPages, ExecutionActions, BulkPages, SagaPages, LoginPages, unknown_page],
         guards=[console_guard],
         exception_handlers=EXCEPTION_HANDLERS,
         opt={CONSOLE_OPT: state},

@@ -8,6 +8,7 @@ from typing import Any
 
 from coordinator.core.history import HistoryEvent, HistoryEventType
 from coordinator.core.state import Direction
+from coordinator.ports import StoredEvent
 
 _STARTS = (HistoryEventType.ATTEMPT_STARTED, HistoryEventType.ATTEMPT_RESENT)
 _ENDS = (HistoryEventType.ATTEMPT_SUCCEEDED, HistoryEventType.ATTEMPT_FAILED)
@@ -39,6 +40,8 @@ class Attempt:
     """Superseded by a re-send before its outcome was recorded (the coordinator restarted)."""
     wait_ms: int | None = None
     """The wait before the next attempt, when a retry was scheduled after this one."""
+    outcome_seq: int | None = None
+    """The history position of its outcome (when read from stored entries): where what was said is."""
 
     @property
     def compensation(self) -> bool:
@@ -53,12 +56,13 @@ class Attempt:
         return f"HTTP {self.status_code}" if self.status_code is not None else "no answer"
 
 
-def read_attempts(events: Iterable[HistoryEvent]) -> list[Attempt]:
+def read_attempts(events: Iterable[HistoryEvent | StoredEvent]) -> list[Attempt]:
     """Every attempt in the order it was sent; each outcome and scheduled wait folded into its attempt."""
     attempts: list[Attempt] = []
     open_: dict[tuple[str, Direction, int | None], Attempt] = {}
     last: dict[tuple[str, Direction], Attempt] = {}
-    for event in events:
+    for entry in events:
+        event, seq = (entry.event, entry.seq) if isinstance(entry, StoredEvent) else (entry, None)
         step = event.step or ""
         direction = event.direction or Direction.ACTION
         key = (step, direction, event.attempt)
@@ -77,6 +81,7 @@ def read_attempts(events: Iterable[HistoryEvent]) -> list[Attempt]:
                 answered = Attempt(step, direction, event.attempt, None)
                 attempts.append(answered)
             _finish(answered, event)
+            answered.outcome_seq = seq
             last[(step, direction)] = answered
         elif event.type is HistoryEventType.RETRY_SCHEDULED and (step, direction) in last:
             last[(step, direction)].wait_ms = event.delay_ms or 0
@@ -90,7 +95,12 @@ def _finish(attempt: Attempt, event: HistoryEvent) -> None:
     attempt.status_code = event.status_code
     attempt.error = event.error
     attempt.duration_ms = event.duration_ms
-    attempt.request = event.request.as_context() if event.request else None
-    attempt.response = event.response.as_context() if event.response else None
+    said(attempt, event)
     if attempt.started_ms is None and event.duration_ms is not None:
         attempt.started_ms = event.at_ms - event.duration_ms
+
+
+def said(attempt: Attempt, outcome: HistoryEvent) -> None:
+    """Put what was said (request and response) of the attempt's `outcome` entry into the attempt."""
+    attempt.request = outcome.request.as_context() if outcome.request else None
+    attempt.response = outcome.response.as_context() if outcome.response else None

@@ -9,11 +9,10 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 
 from coordinator.api.params import service_of
-from coordinator.console.access import state_of
 from coordinator.console.counts import StatusCounts
 from coordinator.console.filters import PAGE_SIZE, ExecutionFilter, list_arguments
 from coordinator.console.pages import render
-from coordinator.console.reading import read_execution
+from coordinator.console.sections import execution_context
 from coordinator.errors import InvalidInput
 
 WATCH_SECONDS = 15.0
@@ -57,10 +56,8 @@ class ExecutionPages(Controller):
 
         Unknown id: a 404 page.
         """
-        page = await read_execution(
-            service_of(request), execution_id, trace_url=state_of(request).trace_url, all_history=history == "all"
-        )
-        return render(request, "execution.html.j2", {"page": page})
+        context = await execution_context(request, execution_id, all_history=history == "all")
+        return render(request, "execution.html.j2", context)
 
     @get("/{execution_id:str}/watch")
     async def watch(
@@ -78,9 +75,9 @@ class ExecutionPages(Controller):
         record = await service.watch(execution_id, after, WATCH_SECONDS)
         if record is None:
             return render(request, "_watch.html.j2", {"execution_id": execution_id, "revision": after})
-        page = await read_execution(service, execution_id, trace_url=state_of(request).trace_url, record=record)
+        context = await execution_context(request, execution_id, record=record)
         swap = {"HX-Retarget": "#live", "HX-Reswap": "outerHTML"}
-        return render(request, "_live.html.j2", {"page": page}, headers=swap)
+        return render(request, "_live.html.j2", context, headers=swap)
 
 
 def _counts(request: Request[Any, Any, Any]) -> StatusCounts:

@@ -88,6 +88,18 @@ class ExecutionFilter:
         """Whether any filter is set."""
         return bool(self.query())
 
+    @property
+    def bulk_ready(self) -> bool:
+        """Whether a bulk action can take this filter as it is: valid, narrowed by saga, status, key
+        or attention, and by nothing a bulk action cannot honour (an id prefix, a time range)."""
+        narrowed = bool(self.saga or self.status or self.key or self.attention)
+        unsupported = bool(self.id_prefix or self.created_after or self.created_before)
+        return narrowed and not unsupported and not self.problems
+
+    def bulk_query(self) -> str:
+        """The part of this filter a bulk action takes, as a query string."""
+        return self.query(id_prefix="", created_after="", created_before="")
+
 
 def list_arguments(view: ExecutionFilter) -> dict[str, Any]:
     """The keyword arguments of `SagaService.list_executions` for this filter: the one place they meet."""

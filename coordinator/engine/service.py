@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from coordinator.core.spec import SagaSpec
@@ -99,9 +99,18 @@ class SagaService:
         """How many executions are in each status, of one saga when given (absent statuses: none)."""
         return await self._parts.store.count_by_status(saga=saga)
 
-    async def list_events(self, execution_id: str, *, after_seq: int = 0, limit: int) -> Page[StoredEvent]:
-        """History entries after `after_seq`, oldest first. Raises ExecutionNotFound."""
-        return await self._parts.store.list_events(execution_id, after_seq=after_seq, limit=limit)
+    async def list_events(
+        self, execution_id: str, *, after_seq: int = 0, limit: int, exchanges: bool = True
+    ) -> Page[StoredEvent]:
+        """History entries after `after_seq`, oldest first (without what was said unless `exchanges`).
+
+        Raises ExecutionNotFound.
+        """
+        return await self._parts.store.list_events(execution_id, after_seq=after_seq, limit=limit, exchanges=exchanges)
+
+    async def events_at(self, execution_id: str, seqs: Collection[int]) -> list[StoredEvent]:
+        """The history entries at positions `seqs`, in full, oldest first. Raises ExecutionNotFound."""
+        return await self._parts.store.events_at(execution_id, seqs)
 
     async def cancel(self, execution_id: str) -> ExecutionRecord:
         """Stop the forward phase and roll back. Raises ExecutionStateConflict when it cannot be cancelled."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import replace
 
 from coordinator.core.history import HistoryEvent
@@ -273,15 +274,27 @@ class MemoryStore(SagaStore):
                 counts[status] = counts.get(status, 0) + 1
         return counts
 
-    async def list_events(self, execution_id: str, *, after_seq: int = 0, limit: int) -> Page[StoredEvent]:
+    async def list_events(
+        self, execution_id: str, *, after_seq: int = 0, limit: int, exchanges: bool = True
+    ) -> Page[StoredEvent]:
         """See `SagaStore.list_events`; `next_cursor` is the `after_seq` of the next page, as text."""
         await self._enter()
         paging.check_limit(limit)
         if execution_id not in self._executions:
             raise ExecutionNotFound(execution_id)
         rows = [r for r in self._events[execution_id] if r["seq"] > after_seq][: limit + 1]
+        if not exchanges:
+            rows = [{**r, "request": None, "response": None} for r in rows]
         found = [codec.event_from_row(r) for r in rows]
         return paging.page_of(found, limit, lambda e: paging.event_cursor(e.seq))
+
+    async def events_at(self, execution_id: str, seqs: Collection[int]) -> list[StoredEvent]:
+        """See `SagaStore.events_at`."""
+        await self._enter()
+        if execution_id not in self._executions:
+            raise ExecutionNotFound(execution_id)
+        wanted = set(seqs)
+        return [codec.event_from_row(r) for r in self._events[execution_id] if r["seq"] in wanted]
 
     async def claim(
         self, owner: str, *, lease_ms: int, limit: int, ids: list[str] | None = None, force: bool = False

@@ -7,11 +7,11 @@ commit themselves. SQLAlchemy Core on the SQLModel tables keeps the statements e
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, case, func, insert, literal, select, tuple_, update
+from sqlalchemy import Connection, Result, case, func, insert, literal, select, tuple_, update
 
 from coordinator.core.history import HistoryEvent
 from coordinator.core.state import ExecutionState, ExecutionStatus
@@ -29,8 +29,11 @@ E = tables.events_table
 P = tables.pending_table
 
 
-def _rows(result: Iterable[Any]) -> list[Row]:
-    return [dict(r._mapping) for r in result]
+def _rows(result: Result[Any]) -> list[Row]:
+    # The column names are read once: `dict(row._mapping)` has SQLAlchemy build a key view per row,
+    # which was the larger part of reading a long history.
+    names = tuple(result.keys())
+    return [dict(zip(names, row, strict=True)) for row in result]
 
 
 # -- definitions ---------------------------------------------------------------------------------
@@ -299,10 +302,36 @@ def count_by_status(conn: Connection, saga: str | None) -> dict[ExecutionStatus,
     return {ExecutionStatus(status): int(count) for status, count in conn.execute(query)}
 
 
-def events(conn: Connection, execution_id: str, after_seq: int, limit: int) -> list[StoredEvent]:
-    """Up to `limit` history entries with seq > `after_seq`. Raises ExecutionNotFound."""
-    query = select(E).where(E.c.execution_id == execution_id, E.c.seq > after_seq).order_by(E.c.seq).limit(limit)
+_EXCHANGE_COLUMNS = frozenset({"request", "response"})
+_OUTLINE = [column for column in E.c if column.name not in _EXCHANGE_COLUMNS]
+"""Every history column but what was said: a long history's bulk, and most of its decoding."""
+_SEQS_PER_QUERY = 500
+"""Positions per `IN (...)` of `events_at`: well under every database's limit of parameters."""
+
+
+def events(
+    conn: Connection, execution_id: str, after_seq: int, limit: int, *, exchanges: bool = True
+) -> list[StoredEvent]:
+    """Up to `limit` history entries with seq > `after_seq` (without request and response unless
+    `exchanges`). Raises ExecutionNotFound."""
+    columns = [E] if exchanges else _OUTLINE
+    query = (
+        select(*columns).where(E.c.execution_id == execution_id, E.c.seq > after_seq).order_by(E.c.seq).limit(limit)
+    )
     found = [codec.event_from_row(r) for r in _rows(conn.execute(query))]
+    if not found and not execution_exists(conn, execution_id):
+        raise ExecutionNotFound(execution_id)
+    return found
+
+
+def events_at(conn: Connection, execution_id: str, seqs: Sequence[int]) -> list[StoredEvent]:
+    """The history entries at positions `seqs`, in full, oldest first. Raises ExecutionNotFound."""
+    wanted = sorted(set(seqs))
+    found: list[StoredEvent] = []
+    for start in range(0, len(wanted), _SEQS_PER_QUERY):
+        chunk = wanted[start : start + _SEQS_PER_QUERY]
+        query = select(E).where(E.c.execution_id == execution_id, E.c.seq.in_(chunk)).order_by(E.c.seq)
+        found += [codec.event_from_row(r) for r in _rows(conn.execute(query))]
     if not found and not execution_exists(conn, execution_id):
         raise ExecutionNotFound(execution_id)
     return found

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TypeVar
@@ -333,11 +333,20 @@ class SqlStore(SagaStore):
         """See `SagaStore.count_by_status`."""
         return await self._read(lambda conn: queries.count_by_status(conn, saga))
 
-    async def list_events(self, execution_id: str, *, after_seq: int = 0, limit: int) -> Page[StoredEvent]:
+    async def list_events(
+        self, execution_id: str, *, after_seq: int = 0, limit: int, exchanges: bool = True
+    ) -> Page[StoredEvent]:
         """See `SagaStore.list_events`; `next_cursor` is the `after_seq` of the next page, as text."""
         paging.check_limit(limit)
-        found = await self._read(lambda conn: queries.events(conn, execution_id, after_seq, limit + 1))
+        found = await self._read(
+            lambda conn: queries.events(conn, execution_id, after_seq, limit + 1, exchanges=exchanges)
+        )
         return paging.page_of(found, limit, lambda e: paging.event_cursor(e.seq))
+
+    async def events_at(self, execution_id: str, seqs: Collection[int]) -> list[StoredEvent]:
+        """See `SagaStore.events_at`."""
+        wanted = list(seqs)
+        return await self._read(lambda conn: queries.events_at(conn, execution_id, wanted))
 
     async def claim(
         self, owner: str, *, lease_ms: int, limit: int, ids: list[str] | None = None, force: bool = False

@@ -181,3 +181,31 @@ def test_the_saga_page_shows_the_definition_and_its_diagram(
     assert page.locator("svg.diagram .box-undo").count() == 3
     assert f"name: {name}" in page.inner_text("pre.yaml")
     save_shot(page, shots, "saga")
+
+
+def test_retry_all_failed_of_a_saga_through_the_confirmation(
+    console_server: ConsoleServer, browser_instance: Any, shots: Path
+) -> None:
+    name = f"batch-{uuid.uuid4().hex[:6]}"
+    prefix = _saga(console_server, name)
+    console_server.participant.on(f"{prefix}/b", Reply(400, {"error": "invalid order"}))
+    console_server.participant.on(f"{prefix}/a/undo", Reply(500, {"error": "refund service down"}))
+    ids = [console_server.start(name, {"order": f"ord-{n}"}, wait="10s")["id"] for n in range(3)]
+    page = _page(browser_instance)
+    _login(page, console_server, ADMIN_TOKEN, then=f"/ui/executions?saga={name}&status=failed")
+    console_server.participant.script[f"{prefix}/a/undo"].clear()
+    console_server.participant.on(f"{prefix}/a/undo", Reply(200, {"refunded": True}))
+    page.click("text=Retry all matching…")
+    page.wait_for_url(re.compile(".*/ui/bulk/retry\\?.*"))
+    assert page.inner_text("h1") == "Retry 3 executions?"
+    assert sorted(page.locator(".bulk-accepted a").all_inner_texts()) == sorted(ids)
+    save_shot(page, shots, "confirm-bulk-retry")
+    page.click(".confirm button[type=submit]")
+    page.wait_for_selector("text=Retry: 3 accepted")
+    assert page.locator(".bulk-accepted a").count() == 3
+    save_shot(page, shots, "bulk-retry-done")
+    for execution_id in ids:
+        status = console_server.api.get(f"/v1/executions/{execution_id}?wait=10s").json()["status"]
+        assert status == "compensated", execution_id
+    page.goto(console_server.url + f"/ui/executions?saga={name}")
+    assert page.locator(".counts").inner_text().count("compensated") == 1

@@ -19,6 +19,7 @@ from coordinator.settings import Settings
 from coordinator.telemetry import Telemetry
 from saga_examples.serve import serve_asgi
 from tests.integration.scripted_participant import ScriptedParticipant, serve_participant
+from tests.security.console_support import ServedConsole, serve_console
 
 
 class Canary:
@@ -104,3 +105,10 @@ def one_step(url: str, *, name: str = "probe", compensation: str | None = None, 
     if compensation is not None:
         step["compensation"] = {"method": "POST", "url": compensation}
     return {"name": name, "steps": [step]}
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[ServedConsole]:
+    """The console's coordinator (see `console_support.serve_console`)."""
+    async with serve_console(tmp_path) as console:
+        yield console

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from markupsafe import Markup
 
 from coordinator.console.diagram import layout_diagram
 from coordinator.console.filters import ExecutionFilter, list_arguments
+from coordinator.console.sections import RenderedSections
 from coordinator.console.session import SESSION_SECONDS, SessionSigner
 from coordinator.core.state import ExecutionStatus
 from coordinator.engine.changes import CommitSignals
@@ -115,3 +117,15 @@ async def test_commit_signals_wake_the_watchers_of_that_execution_only() -> None
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(later.wait(), 0.05)
     assert len(signals) == 0
+
+
+def test_rendered_sections_drop_the_least_recently_shown_beyond_their_limit() -> None:
+    kept = RenderedSections(limit=10)
+    kept.put(("a", 1, False), Markup("aaaa"))
+    kept.put(("b", 1, False), Markup("bbbb"))
+    assert kept.get(("a", 1, False)) == "aaaa"  # now the most recent
+    kept.put(("c", 1, False), Markup("cccc"))
+    assert kept.get(("b", 1, False)) is None and len(kept) == 2
+    assert kept.get(("a", 2, False)) is None  # another revision is another page
+    kept.put(("huge", 1, False), Markup("x" * 11))
+    assert kept.get(("huge", 1, False)) is None and len(kept) == 2
