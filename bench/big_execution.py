@@ -41,7 +41,7 @@ class BigExecution:
 async def store_big_execution(store: SagaStore, execution_id: str = "big-execution") -> BigExecution:
     """Write the saga's definition and the execution (a commit per step, as the engine would)."""
     await store.add_definition(_definition())
-    names = [f"step-{i:03d}" for i in range(STEPS)]
+    names = [f"step_{i:03d}" for i in range(STEPS)]
     state = ExecutionState(
         id=execution_id,
         saga=SAGA,
@@ -197,9 +197,9 @@ def _definition() -> StoredDefinition:
         "name": SAGA,
         "steps": [
             {
-                "name": f"step-{i:03d}",
-                "action": {"method": "POST", "url": f"http://participant.internal:8000/step-{i:03d}"},
-                "compensation": {"method": "POST", "url": f"http://participant.internal:8000/step-{i:03d}/undo"},
+                "name": f"step_{i:03d}",
+                "action": {"method": "POST", "url": f"http://participant.internal:8000/step_{i:03d}"},
+                "compensation": {"method": "POST", "url": f"http://participant.internal:8000/step_{i:03d}/undo"},
             }
             for i in range(STEPS)
         ],

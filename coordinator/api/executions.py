@@ -106,7 +106,7 @@ class ExecutionController(Controller):
         )
         now = service.now_ms()
         # Specs are compiled once per saga version and cached: no query per item.
-        items = [execution_view(r, now_ms=now, spec=await service.spec_of(r)) for r in page.items]
+        items = [execution_view(r, now_ms=now, spec=await service.spec_of(r), brief=True) for r in page.items]
         return ExecutionList(items=items, next_cursor=page.next_cursor)
 
     @get(

@@ -334,7 +334,7 @@ def _exchange(exchange: AttemptExchange | None) -> ExchangeView | None:
     )
 
 
-def _step_view(state: ExecutionState, index: int, spec: SagaSpec | None) -> StepView:
+def _step_view(state: ExecutionState, index: int, spec: SagaSpec | None, brief: bool) -> StepView:
     s = state.steps[index]
     wakeup = next((w for w in state.wakeups if w.step == index), None)
     step_spec = spec.steps[index] if spec is not None and index < len(spec.steps) else None
@@ -347,8 +347,8 @@ def _step_view(state: ExecutionState, index: int, spec: SagaSpec | None) -> Step
         last_status_code=s.last_status_code,
         started_at=iso(s.started_at_ms),
         finished_at=iso(s.finished_at_ms),
-        response=s.response.as_context() if s.response else None,
-        last_attempt=_exchange(s.last_exchange),
+        response=s.response.as_context() if s.response and not brief else None,
+        last_attempt=_exchange(s.last_exchange) if not brief else None,
         next_attempt_at=iso(wakeup.due_at_ms) if wakeup else None,
         effect_in_place=s.status in _EFFECT_STANDS or (s.status is StepStatus.FAILED and s.effect_possible),
         resolution=ResolutionView(note=s.resolution.note, actor=s.resolution.actor, at=iso(s.resolution.at_ms))
@@ -377,10 +377,17 @@ def _next_attempt(state: ExecutionState) -> NextAttemptView | None:
 
 
 def execution_view(
-    record: ExecutionRecord, output: OutputResult | None = None, *, now_ms: int, spec: SagaSpec | None = None
+    record: ExecutionRecord,
+    output: OutputResult | None = None,
+    *,
+    now_ms: int,
+    spec: SagaSpec | None = None,
+    brief: bool = False,
 ) -> ExecutionView:
     """API shape of an execution at `now_ms` (attention is judged then); `output` for a completed
-    one read on its own; with the saga's `spec`, each step says its group and whether it is the pivot."""
+    one read on its own; with the saga's `spec`, each step says its group and whether it is the pivot.
+    `brief` (lists) leaves out each step's `response` and `last_attempt`: their bodies would make a
+    page of 50 executions megabytes; `GET /v1/executions/{id}` has them."""
     state = record.state
     return ExecutionView(
         id=state.id,
@@ -388,7 +395,7 @@ def execution_view(
         version=state.version,
         status=state.status.value,
         input=record.input,
-        steps=[_step_view(state, i, spec) for i in range(len(state.steps))],
+        steps=[_step_view(state, i, spec, brief) for i in range(len(state.steps))],
         error=_error_view(state),
         trace_id=trace_id_of(record.trace_context),
         created_at=iso(state.created_at_ms),

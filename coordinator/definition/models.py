@@ -19,7 +19,8 @@ from coordinator.definition.expressions import TemplateSyntaxError, parse_templa
 from coordinator.definition.urls import MAX_URL_LENGTH, split_url
 from coordinator.durations import parse_duration_ms
 
-MAX_STEPS = 50
+MAX_STEPS = 100
+"""Steps (and group members) in one saga: a long checkout or onboarding, and what the console must draw."""
 MAX_GROUP_MEMBERS = 32
 """At most this many members in one parallel group (SPEC section 7.1)."""
 STEP_TAG = "<step>"

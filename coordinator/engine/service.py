@@ -11,6 +11,7 @@ from coordinator.definition import OutputResult, render_output
 from coordinator.engine.bulk import BulkAction, BulkActions, BulkFilter, BulkReport
 from coordinator.engine.collaborators import Collaborators
 from coordinator.engine.operations import Operations
+from coordinator.errors import InvalidInput, NotFound
 from coordinator.ports import ExecutionQuery, ExecutionRecord, Page, StoredDefinition, StoredEvent
 
 
@@ -124,9 +125,14 @@ class SagaService:
         """Mark `step`'s failed compensation as done by an operator and carry the rollback on (see Operations)."""
         return await self._operations.resolve(execution_id, step, note=note, actor=actor)
 
-    async def spec_of(self, record: ExecutionRecord) -> SagaSpec:
-        """The compiled saga version `record` runs: its groups and pivot, for views of its steps."""
-        return await self._parts.registry.spec(record.state.saga, record.state.version)
+    async def spec_of(self, record: ExecutionRecord) -> SagaSpec | None:
+        """The compiled saga version `record` runs (its groups and pivot, for views of its steps);
+        None when that version is not stored or no longer compiles under today's rules (a view then
+        shows no groups rather than failing)."""
+        try:
+            return await self._parts.registry.spec(record.state.saga, record.state.version)
+        except (NotFound, InvalidInput):
+            return None
 
     async def output(self, record: ExecutionRecord) -> OutputResult | None:
         """A completed execution's output (its `output:` template, else the last step's body); None before."""

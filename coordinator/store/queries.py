@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, Result, case, func, insert, literal, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, Result, case, func, insert, literal, select, tuple_, update
 
 from coordinator.core.history import HistoryEvent
 from coordinator.core.state import ExecutionState, ExecutionStatus
@@ -251,7 +251,14 @@ def list_records(
         select_ = select_.where(X.c.attention_at_ms <= query.attention_at_ms)
     if after is not None:
         select_ = select_.where(tuple_(X.c.created_at_ms, X.c.id) < tuple_(*after))
-    select_ = select_.order_by(X.c.created_at_ms.desc(), X.c.id.desc()).limit(limit)
+    newest: ColumnElement[Any] = X.c.created_at_ms
+    if query.attention_at_ms is not None and query.key is None:
+        # The few that need attention are found on their own index and sorted: with the plain
+        # column, the planners walk the newest-first index of all executions and filter each row
+        # (measured: 179 ms p99 on SQLite with 300 of 1M). `+ 0` makes the order an expression, so
+        # no index can serve it and the attention index serves the WHERE instead.
+        newest = X.c.created_at_ms + 0
+    select_ = select_.order_by(newest.desc(), X.c.id.desc()).limit(limit)
     return _records(conn, _rows(conn.execute(select_)))
 
 

@@ -339,10 +339,10 @@ def test_compensation_may_read_its_own_step() -> None:
 
 def test_too_many_steps() -> None:
     document = minimal()
-    document["steps"] = [{"name": f"s{i}", "action": {"method": "GET", "url": "http://h/"}} for i in range(51)]
+    document["steps"] = [{"name": f"s{i}", "action": {"method": "GET", "url": "http://h/"}} for i in range(101)]
 
     problem = only_problem(document)
-    assert (problem.path, problem.message) == ("steps", "must have at most 50 items")
+    assert (problem.path, problem.message) == ("steps", "must have at most 100 items")
 
 
 def test_every_problem_is_reported_at_once_in_path_order() -> None:
