@@ -59,7 +59,7 @@ async def operate(request: Request[Any, Any, Any], name: FromPath[str]) -> Respo
 
 @get("/_ledger")
 async def ledger() -> dict[str, Any]:
-    return {"requests": LEDGER, "overlaps": OVERLAPS, "active": len(ACTIVE)}
+    return {"requests": LEDGER, "overlaps": OVERLAPS, "active": len(ACTIVE), "active_keys": sorted(ACTIVE)}
 
 
 def main() -> None:

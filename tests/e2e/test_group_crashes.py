@@ -48,6 +48,16 @@ def _resent(coordinator: Coordinator, ids: list[str]) -> dict[str, int]:
     return counts
 
 
+def _members_out(participant: Participant) -> bool:
+    """Both members of a group have a call open at the participant right now."""
+    keys = participant.ledger()["active_keys"]
+    return all(any(k.endswith(f":{member}:action") for k in keys) for member in ("charge", "book"))
+
+
+def _compensations_out(participant: Participant) -> bool:
+    return any(k.endswith(":compensation") for k in participant.ledger()["active_keys"])
+
+
 def test_sigkill_while_group_calls_are_in_flight_forward_and_rolling_back(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -59,8 +69,8 @@ def test_sigkill_while_group_calls_are_in_flight_forward_and_rolling_back(
         coordinator.start()
         ids = start_group_sagas(coordinator.url, 12)
 
-        # 1) forward: reserve took one latency; the members' calls are out now
-        time.sleep(LATENCY_MS / 1000 * 1.5)
+        # 1) forward: once a reserve answered, its group's members are out (they take LATENCY_MS)
+        wait_until(lambda: _members_out(participant), timeout=30, what="a group's members in flight")
         coordinator.kill()
         coordinator.start()
 
@@ -70,7 +80,7 @@ def test_sigkill_while_group_calls_are_in_flight_forward_and_rolling_back(
             return bool(r.json()["items"])
 
         wait_until(compensating, timeout=30, what="an execution rolling its group back")
-        time.sleep(LATENCY_MS / 1000 / 3)
+        wait_until(lambda: _compensations_out(participant), timeout=30, what="compensations in flight")
         coordinator.kill()
         coordinator.start()
 
@@ -102,9 +112,9 @@ def test_a_replica_takes_over_a_group_in_flight(tmp_path: Path, shared_postgres:
         a.start()
         b.start()
         ids = start_group_sagas(a.url, 12)
-        time.sleep(LATENCY_MS / 1000 * 1.5)
-        killed_at = time.time()
+        wait_until(lambda: _members_out(participant), timeout=30, what="a group's members in flight")
         a.kill()
+        killed_at = time.time()  # once `a` is dead: whatever arrives later comes from `b`
         executions = all_terminal(b, ids)
         ledger = participant.ledger()
         check_group_invariants(executions, ledger)
