@@ -5,13 +5,14 @@ beneath, on one time axis shared by every row, so a rollback reads bottom-up in 
 and each undo sits under the step it undoes. Marks that concern the whole execution (rollback
 began, cancel asked, an operator's retry) are vertical lines across every row.
 
-Built so the shapes to come slot in: parallel group members are rows too (a `group` per row
-stacks them under one heading), and a pivot is one more `Mark`. Pure: the template only draws.
+A parallel group's members are rows side by side in time and stacked under one bracket (a
+`GroupBand`); the pivot is a vertical line at the moment it succeeded: the point of no return.
+Pure: the template only draws.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from coordinator.console.attempts import Attempt
@@ -85,7 +86,18 @@ class Row:
     forward_y: float
     compensation_y: float
     group: str | None = None
-    """The parallel group the step belongs to (later shapes); rows of one group sit together."""
+    """The parallel group the step belongs to; rows of one group sit together under its bracket."""
+    pivot: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GroupBand:
+    """A parallel group: a bracket left of its members' rows, which ran side by side."""
+
+    name: str
+    y1: float
+    y2: float
+    members: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,14 +118,26 @@ class Timeline:
     bars: list[Bar] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)
     marks: list[Mark] = field(default_factory=list)
+    groups: list[GroupBand] = field(default_factory=list)
     ticks: list[Tick] = field(default_factory=list)
     span_ms: int = 0
 
 
 def layout_timeline(
-    state: ExecutionState, attempts: Sequence[Attempt], events: Sequence[HistoryEvent], *, now_ms: int
+    state: ExecutionState,
+    attempts: Sequence[Attempt],
+    events: Sequence[HistoryEvent],
+    *,
+    now_ms: int,
+    groups: Mapping[str, str] | None = None,
+    pivot: str | None = None,
 ) -> Timeline:
-    """Place every attempt, wait and mark of the execution; `now_ms` ends what is still in flight."""
+    """Place every attempt, wait and mark of the execution; `now_ms` ends what is still in flight.
+
+    `groups` names the parallel group of each member step and `pivot` the pivot step, as the saga's
+    definition says (both absent when the definition cannot be read: the rows are then drawn plain).
+    """
+    groups = groups or {}
     origin = state.created_at_ms
     running = not state.status.is_terminal
     ends = [state.updated_at_ms, *(e.at_ms for e in events)]
@@ -132,12 +156,14 @@ def layout_timeline(
     for index, step_state in enumerate(state.steps):
         top = AXIS_HEIGHT + index * ROW_HEIGHT
         rows.append(
-            Row(step_state.name, step_state.status.value, top, top + _FORWARD_LANE, top + _COMPENSATION_LANE)
+            Row(step_state.name, step_state.status.value, top, top + _FORWARD_LANE, top + _COMPENSATION_LANE,
+                group=groups.get(step_state.name), pivot=step_state.name == pivot)
         )
     by_name = {row.name: row for row in rows}
     timeline = Timeline(width=LABEL_WIDTH + PLOT_WIDTH + 16, height=AXIS_HEIGHT + len(rows) * ROW_HEIGHT + 8,
                         rows=rows, span_ms=span)
     timeline.ticks = [Tick(x_of(origin + t), duration(t) if t else "0") for t in _tick_offsets(span)]
+    timeline.groups = _group_bands(rows)
 
     lanes: dict[tuple[str, Direction], list[Attempt]] = {}
     for attempt in attempts:
@@ -168,7 +194,26 @@ def layout_timeline(
                 Mark(x_of(event.at_ms), row.compensation_y - 2, row.compensation_y + LANE_HEIGHT + 2,
                      "resolved by hand", "mark-resolved")
             )
+    if pivot is not None and pivot in by_name:
+        passed = next((a.ended_ms for a in attempts if a.step == pivot and a.direction is Direction.ACTION
+                       and a.succeeded and a.ended_ms is not None), None)
+        if passed is not None:
+            timeline.marks.append(Mark(x_of(passed), AXIS_HEIGHT - 4, bottom, "point of no return", "mark-pivot"))
     return timeline
+
+
+def _group_bands(rows: Sequence[Row]) -> list[GroupBand]:
+    """One band per run of consecutive rows of the same group (a group's members are adjacent)."""
+    bands: list[GroupBand] = []
+    run: list[Row] = []
+    for row in [*rows, None]:
+        if run and (row is None or row.group != run[0].group):
+            assert run[0].group is not None
+            bands.append(GroupBand(run[0].group, run[0].y, run[-1].y + ROW_HEIGHT, tuple(r.name for r in run)))
+            run = []
+        if row is not None and row.group is not None:
+            run.append(row)
+    return bands
 
 
 def _lay_lane(

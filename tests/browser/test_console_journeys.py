@@ -209,3 +209,26 @@ def test_retry_all_failed_of_a_saga_through_the_confirmation(
         assert status == "compensated", execution_id
     page.goto(console_server.url + f"/ui/executions?saga={name}")
     assert page.locator(".counts").inner_text().count("compensated") == 1
+
+
+def test_a_parallel_group_is_bracketed_and_the_pivot_drawn_as_a_line(
+    console_server: ConsoleServer, browser_instance: Any, shots: Path
+) -> None:
+    name = f"shop-{uuid.uuid4().hex[:6]}"
+    base = f"{console_server.participant.url}/{name}"
+    a, b, c = three_steps(base, name=name)["steps"]
+    pivot_step = {"name": "d", "action": dict(a["action"], url=f"{base}/d"), "pivot": True}
+    console_server.register(
+        {"name": name, "steps": [a, {"parallel": {"name": "pay_and_book", "steps": [b, c]}}, pivot_step]}
+    )
+    execution = console_server.start(name, {"order": "ord-7"}, wait="10s")
+    assert execution["status"] == "completed", execution
+    page = _page(browser_instance)
+    _login(page, console_server, ADMIN_TOKEN, then=f"/ui/executions/{execution['id']}")
+    timeline = page.locator("svg.timeline")
+    band = timeline.locator(".group-band")
+    assert band.count() == 1 and "b | c" in band.locator("title").inner_html()
+    pivot = timeline.locator(".mark-pivot")
+    assert pivot.count() == 1 and "point of no return" in (pivot.locator("text").text_content() or "")
+    assert "pivot" in (timeline.locator(".pivot-label").text_content() or "")
+    save_shot(page, shots, "execution-group-pivot")

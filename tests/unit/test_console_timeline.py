@@ -106,3 +106,44 @@ def test_forty_steps_with_retries_get_a_row_each() -> None:
         mine = [b for b in timeline.bars if b.y == row.forward_y]
         assert len(mine) == 2
     assert all(LABEL_WIDTH <= b.x <= LABEL_WIDTH + PLOT_WIDTH for b in timeline.bars)
+
+
+def test_group_members_overlap_in_time_under_one_bracket_and_the_pivot_is_a_line_when_it_succeeded() -> None:
+    history = [
+        ev(0, H.EXECUTION_STARTED),
+        ev(0, H.ATTEMPT_STARTED, "reserve", A, 1),
+        ev(10, H.ATTEMPT_SUCCEEDED, "reserve", A, 1, status_code=201, duration_ms=10),
+        ev(10, H.ATTEMPT_STARTED, "charge", A, 1),
+        ev(10, H.ATTEMPT_STARTED, "book", A, 1),
+        ev(40, H.ATTEMPT_SUCCEEDED, "book", A, 1, status_code=200, duration_ms=30),
+        ev(50, H.ATTEMPT_SUCCEEDED, "charge", A, 1, status_code=201, duration_ms=40),
+        ev(50, H.ATTEMPT_STARTED, "ship", A, 1),
+        ev(70, H.ATTEMPT_SUCCEEDED, "ship", A, 1, status_code=200, duration_ms=20),
+        ev(70, H.EXECUTION_COMPLETED),
+    ]
+    names = ["reserve", "charge", "book", "ship"]
+    timeline = layout_timeline(
+        state(dict.fromkeys(names, StepStatus.SUCCEEDED), status=ExecutionStatus.COMPLETED, end=70),
+        read_attempts(history), history, now_ms=T0 + 70,
+        groups={"charge": "pay-and-book", "book": "pay-and-book"}, pivot="ship",
+    )
+    (band,) = timeline.groups
+    charge_row, book_row = timeline.rows[1], timeline.rows[2]
+    assert band.members == ("charge", "book") and band.y1 == charge_row.y and band.y2 == book_row.y + ROW_HEIGHT
+    charge_bar = next(b for b in timeline.bars if b.y == charge_row.forward_y)
+    book_bar = next(b for b in timeline.bars if b.y == book_row.forward_y)
+    assert charge_bar.x == book_bar.x  # side by side in time, stacked in rows
+    assert [r.pivot for r in timeline.rows] == [False, False, False, True]
+    (pivot,) = [m for m in timeline.marks if m.css == "mark-pivot"]
+    ship_bar = next(b for b in timeline.bars if b.y == timeline.rows[3].forward_y)
+    assert abs(pivot.x - (ship_bar.x + ship_bar.width)) < 0.01 and pivot.label == "point of no return"
+
+
+def test_a_pivot_that_never_succeeded_draws_no_line() -> None:
+    history = [ev(0, H.EXECUTION_STARTED), ev(0, H.ATTEMPT_STARTED, "ship", A, 1),
+               ev(5, H.ATTEMPT_FAILED, "ship", A, 1, status_code=500, duration_ms=5, error="HTTP 500")]
+    timeline = layout_timeline(
+        state({"ship": StepStatus.FAILED}, status=ExecutionStatus.FAILED, end=5),
+        read_attempts(history), history, now_ms=T0 + 5, pivot="ship",
+    )
+    assert not [m for m in timeline.marks if m.css == "mark-pivot"] and timeline.rows[0].pivot
