@@ -137,6 +137,7 @@ EVENT_MARKS: Mapping[HistoryEventType, Mark] = {
     HistoryEventType.STEP_FAILED: Mark("✗", Look(Colour.RED)),
     HistoryEventType.ROLLBACK_STARTED: Mark("⟲", WARNING),
     HistoryEventType.CANCEL_REQUESTED: Mark("⏹", WARNING),
+    HistoryEventType.CANCEL_WITHDRAWN: Mark("⏭", WARNING),
     HistoryEventType.RETRY_REQUESTED: Mark("⟳", Look(Colour.CYAN)),
     HistoryEventType.COMPENSATION_RESOLVED: Mark("✎", WARNING),  # an operator's word, not a call
     HistoryEventType.EXECUTION_COMPLETED: Mark("■", Look(Colour.GREEN)),

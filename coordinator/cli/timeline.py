@@ -249,6 +249,8 @@ class _Timeline:
                 return self._marked(kind, f"{step} failed: {error}")
             case HistoryEventType.CANCEL_REQUESTED:
                 return self._marked(kind, f"cancel requested: {error or 'by an operator'}")
+            case HistoryEventType.CANCEL_WITHDRAWN:
+                return self._marked(kind, f"cancel withdrawn: {error}")
             case HistoryEventType.RETRY_REQUESTED if event.get("direction") == Direction.ACTION:
                 failed = self._failed_before(index)
                 return self._marked(kind, "operator retry: carrying on forward" + (f" from {failed}" if failed else ""))

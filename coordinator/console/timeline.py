@@ -35,6 +35,7 @@ _CHAR = 6.4
 _MARKS: dict[HistoryEventType, tuple[str, str]] = {
     HistoryEventType.ROLLBACK_STARTED: ("rollback", "mark-rollback"),
     HistoryEventType.CANCEL_REQUESTED: ("cancel", "mark-cancel"),
+    HistoryEventType.CANCEL_WITHDRAWN: ("cancel withdrawn: past the pivot", "mark-cancel"),
     HistoryEventType.RETRY_REQUESTED: ("operator retry", "mark-retry"),
 }
 

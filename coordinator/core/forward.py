@@ -147,8 +147,16 @@ def advance(draft: Draft) -> None:
         return  # members of the group are still at work: the last one to settle moves on
     if draft.pivot_passed() and state.cancel_reason is not None:
         # The cancel arrived while the pivot's call was in flight, and the pivot then succeeded:
-        # past the point of no return nothing is rolled back, so the cancel has nothing to do.
+        # past the point of no return nothing is rolled back, so the cancel has nothing to do,
+        # and the history says so (the operator saw their cancel accepted).
         draft.update(cancel_reason=None)
+        pivot = draft.spec.pivot_index
+        assert pivot is not None  # pivot_passed()
+        draft.record(
+            HistoryEventType.CANCEL_WITHDRAWN,
+            step=draft.step_spec(pivot).name,
+            error="the pivot succeeded while the cancel waited for its call: nothing is rolled back past it",
+        )
     if draft.state.cancel_reason is not None:
         begin_rollback(draft, ExecutionError(step=None, message=draft.state.cancel_reason))
         return

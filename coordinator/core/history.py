@@ -27,6 +27,9 @@ class HistoryEventType(StrEnum):
     STEP_FAILED = "step_failed"
     ROLLBACK_STARTED = "rollback_started"
     CANCEL_REQUESTED = "cancel_requested"
+    CANCEL_WITHDRAWN = "cancel_withdrawn"
+    """A cancel waited for the pivot's call, and the pivot succeeded: past the point of no return
+    nothing is rolled back, so the saga goes on forward and the cancel did nothing."""
     RETRY_REQUESTED = "retry_requested"
     COMPENSATION_RESOLVED = "compensation_resolved"
     """An operator marked a failed compensation as done by hand; the rollback carries on."""

@@ -36,6 +36,7 @@ def log_level(type_: HistoryEventType) -> int | None:
             | HistoryEventType.ROLLBACK_STARTED
             | HistoryEventType.EXECUTION_COMPENSATED
             | HistoryEventType.COMPENSATION_RESOLVED
+            | HistoryEventType.CANCEL_WITHDRAWN
         ):
             return logging.WARNING
         case (

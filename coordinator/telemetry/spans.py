@@ -23,7 +23,12 @@ from coordinator.telemetry.context import PARENT_KEY, span_context_of, step_span
 from coordinator.telemetry.ids import preset_ids
 
 _ROOT_EVENTS = frozenset(
-    {HistoryEventType.ROLLBACK_STARTED, HistoryEventType.CANCEL_REQUESTED, HistoryEventType.RETRY_REQUESTED}
+    {
+        HistoryEventType.ROLLBACK_STARTED,
+        HistoryEventType.CANCEL_REQUESTED,
+        HistoryEventType.CANCEL_WITHDRAWN,
+        HistoryEventType.RETRY_REQUESTED,
+    }
 )
 _STEP_ENDS = frozenset({HistoryEventType.ATTEMPT_SUCCEEDED, HistoryEventType.STEP_FAILED})
 

@@ -135,3 +135,16 @@ def test_a_pivot_whose_outcome_stays_unknown_ends_failed_and_a_cancel_rolls_back
 def test_a_group_that_comes_first_starts_all_its_members_at_once() -> None:
     run = Run(saga(*(replace(step(name), group="first") for name in ("x", "y", "z"))))
     assert [c.step_name for c in _calls(run)] == ["x", "y", "z"]
+
+
+def test_a_cancel_that_waited_for_the_pivot_which_then_succeeded_is_withdrawn_in_the_history() -> None:
+    run = Run(GROUP)
+    for name in ("reserve", "charge", "book"):
+        _answer(run, name, OK)
+    run.feed(CancelRequested(reason="customer asked"))  # the pivot's call is in flight
+    assert run.state.cancel_reason == "customer asked"
+    _answer(run, "ship", OK)
+    assert run.state.cancel_reason is None and run.state.status is ExecutionStatus.RUNNING
+    assert [c.step_name for c in _calls(run)] == ["confirm"]  # forward, never back
+    withdrawn = [e for e in run.last.history if e.type == "cancel_withdrawn"]
+    assert len(withdrawn) == 1 and withdrawn[0].step == "ship" and "pivot" in (withdrawn[0].error or "")
