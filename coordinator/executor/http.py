@@ -14,7 +14,9 @@ from coordinator import __version__
 from coordinator.core.outcome import OutcomeKind, RequestSnapshot, StepOutcome, TruncatedBody
 from coordinator.executor.classify import classify_response, classify_transport_error, decode_body
 from coordinator.executor.connection_progress import never_connected
+from coordinator.executor.decoding import BoundedDecoder, CorruptBody
 from coordinator.executor.limits import request_problem
+from coordinator.executor.network_errors import InterimAnswer
 from coordinator.executor.policy import TargetPolicy
 from coordinator.executor.transport import POLICY_EXTENSION, GuardedTransport, Resolver, TargetRefused, system_resolver
 from coordinator.ports import AttemptTracer, NullAttemptTracer, OutboundRequest, StepExecutor
@@ -125,6 +127,10 @@ class HttpStepExecutor(StepExecutor):
             async with asyncio.timeout_at(deadline):
                 response = await self._client.send(http_request, stream=True)
                 try:
+                    if response.status_code < 200:
+                        # aiohttp reads past 100/102/103 to the final answer; a 101 nobody asked for
+                        # (or any other 1xx handed up) is the end of HTTP on this connection.
+                        raise InterimAnswer(response.status_code, response.reason_phrase, request=http_request)
                     body_bytes, truncated = await self._read_bounded(response, deadline)
                 finally:
                     await response.aclose()
@@ -161,20 +167,35 @@ class HttpStepExecutor(StepExecutor):
 
         The part past the limit gets the attempt's time minus a margin: a participant that
         answered must not turn into a timeout (an unknown outcome) because its body is endless.
+        A compressed body is decoded here, never past the limit (`BoundedDecoder`), and not read
+        on at all past it: its decoded size could be a thousand times what comes over the wire.
         """
         limit = self._max_response_bytes
+        decoder = BoundedDecoder(response.headers.get("content-encoding"))
         kept = bytearray()
         digest = hashlib.sha256()
         size = 0
-        chunks = response.aiter_bytes()
-        async for chunk in chunks:
-            size += len(chunk)
-            digest.update(chunk)
-            kept += chunk[: limit - len(kept)]
-            if size > limit:
-                break
+        chunks = response.aiter_raw()
+        try:
+            async for raw in chunks:
+                chunk = decoder.decode(raw, limit + 1 - len(kept)) if decoder.decodes else raw
+                size += len(chunk)
+                digest.update(chunk)
+                kept += chunk[: limit - len(kept)]
+                if size > limit:
+                    break
+            else:
+                tail = decoder.flush(limit + 1 - len(kept))
+                size += len(tail)
+                digest.update(tail)
+                kept += tail[: limit - len(kept)]
+        except CorruptBody:
+            # The participant answered; what decoded before the damage is all there is to keep.
+            return bytes(kept), None
         if size <= limit:
             return bytes(kept), None
+        if decoder.decodes:
+            return bytes(kept), TruncatedBody(size_bytes=size, sha256=None, kept_bytes=len(kept))
         complete = False
         loop = asyncio.get_running_loop()
         margin = max(0.0, min(0.05, (deadline - loop.time()) / 10))
