@@ -131,11 +131,14 @@ async def endless_headers(_: asyncio.StreamReader, writer: Writer) -> None:
     await _forever(writer, b"".join(b"x-filler-%d: %s\r\n" % (i, b"f" * 100) for i in range(500)))
 
 
-def _answer(raw: bytes) -> Behaviour:
+def _answer(raw: bytes, *, then_close: bool = False) -> Behaviour:
+    """Write `raw`; then close (a complete answer) or wait (the client decides when it is over)."""
+
     async def answer(_: asyncio.StreamReader, writer: Writer) -> None:
         writer.write(raw)
         await writer.drain()
-        await asyncio.sleep(3600)  # the client decides when the exchange is over
+        if not then_close:
+            await asyncio.sleep(3600)
 
     return answer
 
@@ -155,7 +158,7 @@ async def endless_1xx(_: asyncio.StreamReader, writer: Writer) -> None:
 
 
 async def redirect_loop(_: asyncio.StreamReader, writer: Writer) -> None:
-    writer.write(b"HTTP/1.1 302 Found\r\nlocation: /redirect-loop\r\ncontent-length: 0\r\n\r\n")
+    writer.write(b"HTTP/1.1 302 Found\r\nlocation: /redirect-loop\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
     await writer.drain()
 
 
@@ -172,7 +175,9 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "reset-mid-body": reset_mid_body,
     "continue": _answer(
         b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\n"
-        b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{\"id\": \"c\"}"
+        b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 11\r\n"
+        b"connection: close\r\n\r\n{\"id\": \"c\"}",
+        then_close=True,
     ),
     "endless-1xx": endless_1xx,
     "switching": _answer(
@@ -228,7 +233,7 @@ class MisbehavingServer:
             pass  # closing: asyncio's stream callback would log a cancelled handler as an error
         finally:
             self._tasks.discard(task)
-            writer.transport.abort()
+            writer.close()  # a graceful close sends what was written; `reset-mid-body` aborts on its own
 
     async def _serve(self, reader: asyncio.StreamReader, writer: Writer) -> None:
         first = await reader.readexactly(1)
@@ -250,14 +255,19 @@ class MisbehavingServer:
         path = request_line.split(" ")[1].lstrip("/").split("?")[0]
         if path == "hits":  # how many requests each path got: a test tells one call from a resend
             body = json.dumps(self.hits).encode()
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body))
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+                % len(body)
+            )
             writer.write(body)
             await writer.drain()
             return
         self.hits[path] = self.hits.get(path, 0) + 1
         behaviour = BEHAVIOURS.get(path)
         if behaviour is None:
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}"
+            )
             await writer.drain()
             return
         await behaviour(reader, writer)

@@ -37,20 +37,26 @@ class BoundedDecoder:
             self._wbits = _ZLIB_WBITS
         self._inflater = zlib.decompressobj(self._wbits) if self._wbits is not None else None
         self._started = False
+        self._tail = b""
 
     @property
     def decodes(self) -> bool:
         """Whether the body is decoded here (else the bytes are passed on as they are)."""
         return self._inflater is not None
 
-    def decode(self, data: bytes, room: int) -> bytes:
-        """The decoded bytes of `data`, at most `room` of them (`room` > 0).
+    @property
+    def pending(self) -> bool:
+        """Input is left over from the last `decode` (it stopped at `room`): `decode(b"", room)` goes on."""
+        return bool(self._tail)
 
-        Fewer than `room` means all of `data` was used; exactly `room` may leave input unused,
-        which a caller that stops at its limit never needs.
+    def decode(self, data: bytes, room: int) -> bytes:
+        """The decoded bytes of what is pending plus `data`, at most `room` of them (`room` > 0).
+
+        Fewer than `room` means all input was used; at `room`, the rest is kept as `pending`.
         """
         if self._inflater is None:
             return data
+        data = self._tail + data if self._tail else data
         try:
             out = self._inflater.decompress(data, room)
         except zlib.error as error:
@@ -64,6 +70,7 @@ class BoundedDecoder:
             except zlib.error as again:
                 raise CorruptBody(str(again)) from again
         self._started = True
+        self._tail = self._inflater.unconsumed_tail
         return out
 
     def flush(self, room: int) -> bytes:
