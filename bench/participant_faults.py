@@ -5,9 +5,11 @@ For each case of `bench/misbehaving.py` (served by its own process), a fresh cal
 (`build_client`, `HttpStepExecutor`, default `SAGA_MAX_RESPONSE_BYTES`), warms up with one ordinary
 call, then sends 50 calls of the case at once. It reports its RSS before, its peak (VmHWM) and
 after, the largest event-loop lag seen by `LoopLagSampler` (the sampler behind
-`saga_event_loop_lag_seconds`) and the outcomes. A fresh process per case keeps one case's peak out
-of the next one's. `ok` (a plain 200) is the baseline. Figures, not asserts: the fault tests
-(`tests/integration/test_misbehaving_participants.py`) hold the classification and the lag bound.
+`saga_event_loop_lag_seconds`) with the part of it the loop's thread was running (`held`: the rest
+is the machine making the process wait for a CPU), the 1-minute load average, and the outcomes.
+A fresh process per case keeps one case's peak out of the next one's. `ok` (a plain 200) is the
+baseline. Figures, not asserts: the fault tests (`tests/integration/test_misbehaving_participants.py`)
+hold the classification and the lag bound.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import asyncio
 import collections
 import json
+import os
 import subprocess
 import sys
 import time
@@ -77,6 +80,8 @@ async def _call(case: Case, port: int, cap: int) -> dict[str, Any]:
         "rss_peak_growth_mb": round(_rss_mb("VmHWM") - before, 1),
         "rss_after_growth_mb": round(_rss_mb("VmRSS") - before, 1),
         "max_loop_lag_ms": round(lag.max_lag_s * 1000, 1),
+        "max_loop_held_ms": round(lag.max_held_s * 1000, 1),
+        "load_1m": round(os.getloadavg()[0], 1),
         "outcomes": dict(kinds),
         "max_duration_ms": max(o.duration_ms or 0 for o in outcomes),
     }
@@ -109,7 +114,8 @@ def measure_participants(harness: Harness) -> dict[str, Any]:
             print(
                 f"  {row['case']:16} {row['seconds']:6.2f} s  RSS {row['rss_before_mb']:6.1f} MB, "
                 f"peak +{row['rss_peak_growth_mb']:6.1f} MB, after +{row['rss_after_growth_mb']:6.1f} MB, "
-                f"max lag {row['max_loop_lag_ms']:6.1f} ms  {row['outcomes']}",
+                f"max lag {row['max_loop_lag_ms']:6.1f} ms (held {row['max_loop_held_ms']:5.1f}), "
+                f"load {row['load_1m']:4.1f}  {row['outcomes']}",
                 flush=True,
             )
     finally:
