@@ -58,6 +58,7 @@ CASES: tuple[Case, ...] = (
     Case("bad-header", "a header line without a colon", Happened.BROKE),
     Case("bad-length", "Content-Length: abc", Happened.BROKE),
     Case("reset-mid-body", "200, half the announced body, then a TCP reset", Happened.BROKE),
+    Case("reset-past-cap", "200 announcing 100 MB, 2 MB of it (past the cap), then a reset", Happened.ANSWERED, 200),
     Case("continue", "100 Continue and 103 Early Hints, then 201", Happened.ANSWERED, 201),
     Case("endless-1xx", "100 Continue forever, never a final status", Happened.TIMED_OUT),
     Case("switching", "101 Switching Protocols to a request that asked for no upgrade", Happened.BROKE),
@@ -147,6 +148,20 @@ async def reset_mid_body(_: asyncio.StreamReader, writer: Writer) -> None:
     writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 100000\r\n\r\n" + b"r" * 50_000)
     await writer.drain()
     await asyncio.sleep(0.05)
+    _reset(writer)
+
+
+async def reset_past_cap(_: asyncio.StreamReader, writer: Writer) -> None:
+    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n\r\n" % HUGE_BYTES)
+    block = b"p" * _BLOCK
+    for _ in range(2 * MB // _BLOCK):
+        writer.write(block)
+        await writer.drain()
+    await asyncio.sleep(0.05)
+    _reset(writer)
+
+
+def _reset(writer: Writer) -> None:
     sock = writer.get_extra_info("socket")
     # SO_LINGER with a zero timeout: close() sends a RST instead of a FIN.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -173,6 +188,7 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "bad-header": _answer(b"HTTP/1.1 200 OK\r\nthis line has no colon\r\ncontent-length: 0\r\n\r\n"),
     "bad-length": _answer(b"HTTP/1.1 200 OK\r\ncontent-length: abc\r\n\r\nhello"),
     "reset-mid-body": reset_mid_body,
+    "reset-past-cap": reset_past_cap,
     "continue": _answer(
         b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\n"
         b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 11\r\n"

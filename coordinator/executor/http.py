@@ -168,7 +168,8 @@ class HttpStepExecutor(StepExecutor):
         """Keep at most `max_response_bytes`; past that, read on (up to a bound) only to size and hash it.
 
         The part past the limit gets the attempt's time minus a margin: a participant that
-        answered must not turn into a timeout (an unknown outcome) because its body is endless.
+        answered must not turn into a timeout (an unknown outcome) because its body is endless,
+        nor into a broken connection because it broke past the part kept.
         A compressed body is decoded here, never past the limit (`BoundedDecoder`), and not read
         on at all past it: its decoded size could be a thousand times what comes over the wire.
         """
@@ -217,7 +218,9 @@ class HttpStepExecutor(StepExecutor):
                         break
                 else:
                     complete = True
-        except TimeoutError:
+        except (TimeoutError, httpx.TransportError):
+            # Only the part read to size and hash it is lost: what is kept arrived whole, so a
+            # connection that breaks here does not make an answered call an unknown outcome.
             pass
         return bytes(kept), TruncatedBody(
             size_bytes=size, sha256=digest.hexdigest() if complete else None, kept_bytes=len(kept)

@@ -197,7 +197,9 @@ def test_an_unasked_for_101_is_a_broken_answer_in_the_table() -> None:
 
 # -- whole sagas through a real coordinator --------------------------------------------------------
 
-SAGA_CASES = ("huge", "gzip-bomb", "silent", "reset-mid-body", "switching", "redirect-loop", "tls-to-plain")
+SAGA_CASES = (
+    "huge", "gzip-bomb", "silent", "reset-mid-body", "reset-past-cap", "switching", "redirect-loop", "tls-to-plain"
+)
 MAX_ATTEMPTS = 2
 
 
