@@ -59,6 +59,7 @@ CASES: tuple[Case, ...] = (
     Case("bad-length", "Content-Length: abc", Happened.BROKE),
     Case("reset-mid-body", "200, half the announced body, then a TCP reset", Happened.BROKE),
     Case("reset-past-cap", "200 announcing 100 MB, 2 MB of it (past the cap), then a reset", Happened.ANSWERED, 200),
+    Case("slow-tail", "200 with 512 KB: 256 KB, a 0.5 s pause, then the rest", Happened.ANSWERED, 200),
     Case("continue", "100 Continue and 103 Early Hints, then 201", Happened.ANSWERED, 201),
     Case("endless-1xx", "100 Continue forever, never a final status", Happened.TIMED_OUT),
     Case("switching", "101 Switching Protocols to a request that asked for no upgrade", Happened.BROKE),
@@ -157,8 +158,18 @@ async def reset_past_cap(_: asyncio.StreamReader, writer: Writer) -> None:
     for _ in range(2 * MB // _BLOCK):
         writer.write(block)
         await writer.drain()
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # the caller has read the part it keeps by then, even on a busy box
     _reset(writer)
+
+
+async def slow_tail(_: asyncio.StreamReader, writer: Writer) -> None:
+    half = b"s" * (256 * 1024)
+    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n\r\n" % (2 * len(half)))
+    writer.write(half)
+    await writer.drain()
+    await asyncio.sleep(0.5)
+    writer.write(half)
+    await writer.drain()
 
 
 def _reset(writer: Writer) -> None:
@@ -189,6 +200,7 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "bad-length": _answer(b"HTTP/1.1 200 OK\r\ncontent-length: abc\r\n\r\nhello"),
     "reset-mid-body": reset_mid_body,
     "reset-past-cap": reset_past_cap,
+    "slow-tail": slow_tail,
     "continue": _answer(
         b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\n"
         b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 11\r\n"

@@ -25,6 +25,8 @@ from coordinator.redaction import redact, redact_json, spellings
 USER_AGENT = f"saga-coordinator/{__version__}"
 """Sent on every participant call unless the step's definition sets its own."""
 _DRAIN_FACTOR = 64
+_MAX_SIZING = 4
+"""At most this many answers are read on past the limit at once (to size and hash them); the rest are cut there."""
 _DECODE_SLICE = 32 * 1024
 """A compressed body is inflated this many bytes at a time, the loop free to run between slices."""
 """A body past the limit is still read (not kept) up to this many limits, to record its size and hash."""
@@ -65,6 +67,8 @@ class HttpStepExecutor(StepExecutor):
         self._max_response_bytes = max_response_bytes
         self._policy = policy or TargetPolicy()
         self._tracer = tracer or NullAttemptTracer()
+        self._sizing = 0
+        """Answers being read past the limit right now, to size and hash them (at most `_MAX_SIZING`)."""
 
     async def aclose(self) -> None:
         """Close the client: for the one who built it (see `build_client`) and handed it over for good."""
@@ -167,6 +171,7 @@ class HttpStepExecutor(StepExecutor):
     async def _read_bounded(self, response: httpx.Response, deadline: float) -> tuple[bytes, TruncatedBody | None]:
         """Keep at most `max_response_bytes`; past that, read on (up to a bound) only to size and hash it.
 
+        At most `_MAX_SIZING` calls read on at once; the others cut their answer at the limit.
         The part past the limit gets the attempt's time minus a margin: a participant that
         answered must not turn into a timeout (an unknown outcome) because its body is endless,
         nor into a broken connection because it broke past the part kept.
@@ -204,11 +209,15 @@ class HttpStepExecutor(StepExecutor):
             return bytes(kept), None
         if size <= limit:
             return bytes(kept), None
-        if decoder.decodes:
+        if decoder.decodes or self._sizing >= _MAX_SIZING:
+            # Sizing is best effort: with every slot taken, reading megabytes more for each of many
+            # big answers at once starved the others' first bytes until they timed out (50 endless
+            # bodies at once: 33 of them an unknown outcome on the busy box).
             return bytes(kept), TruncatedBody(size_bytes=size, sha256=None, kept_bytes=len(kept))
         complete = False
         loop = asyncio.get_running_loop()
         margin = max(0.0, min(0.05, (deadline - loop.time()) / 10))
+        self._sizing += 1
         try:
             async with asyncio.timeout_at(deadline - margin):
                 async for chunk in chunks:
@@ -222,6 +231,8 @@ class HttpStepExecutor(StepExecutor):
             # Only the part read to size and hash it is lost: what is kept arrived whole, so a
             # connection that breaks here does not make an answered call an unknown outcome.
             pass
+        finally:
+            self._sizing -= 1
         return bytes(kept), TruncatedBody(
             size_bytes=size, sha256=digest.hexdigest() if complete else None, kept_bytes=len(kept)
         )

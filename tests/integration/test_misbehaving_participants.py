@@ -39,6 +39,7 @@ from coordinator.api import create_app
 from coordinator.core import CallSpec, OutcomeKind, StatusPattern
 from coordinator.executor import HttpStepExecutor, TargetPolicy, build_client
 from coordinator.executor.classify import Happened, expected
+from coordinator.executor.http import _MAX_SIZING
 from coordinator.executor.transport import Resolver
 from coordinator.ports import OutboundRequest
 from coordinator.runtime import Runtime
@@ -186,6 +187,28 @@ async def test_a_corrupt_compressed_body_is_still_an_answer(misbehaving_port: in
         await server.wait_closed()
     assert (outcome.kind, outcome.effect_unknown) == expected(CALL, Happened.ANSWERED, status=201), outcome
     assert outcome.status_code == 201
+
+
+async def test_only_a_few_answers_at_once_are_read_past_the_limit(misbehaving_port: int) -> None:
+    """Sizing (reading on past the limit for the size and hash) is best effort, a few calls at a time.
+
+    Without the bound, every one of 50 endless answers read 64 limits more, and on the busy box the
+    others' first bytes came too late: 33 of 50 answered calls became timeouts (unknown outcomes).
+    """
+    client = build_client(max_connections=AT_ONCE)
+    executor = HttpStepExecutor(client, max_response_bytes=CAP)
+    try:
+        outcomes = await asyncio.gather(
+            *(executor.send(_request(BY_NAME["slow-tail"], misbehaving_port)) for _ in range(AT_ONCE))
+        )
+    finally:
+        await client.aclose()
+    cuts = [o.response.truncated for o in outcomes if o.response is not None and o.response.truncated is not None]
+    assert len(cuts) == AT_ONCE, outcomes
+    sized = [c for c in cuts if c.sha256 is not None]
+    assert all(c.size_bytes == 512 * 1024 for c in sized)
+    # The first few to reach the limit hold the slots through the pause; the rest are cut at once.
+    assert 1 <= len(sized) <= 2 * _MAX_SIZING, f"{len(sized)} of {AT_ONCE} read to the end"
 
 
 def test_an_unasked_for_101_is_a_broken_answer_in_the_table() -> None:
