@@ -25,11 +25,11 @@ from coordinator.redaction import redact, redact_json, spellings
 USER_AGENT = f"saga-coordinator/{__version__}"
 """Sent on every participant call unless the step's definition sets its own."""
 _DRAIN_FACTOR = 64
+"""A body past the limit is still read (not kept) up to this many limits, to record its size and hash."""
 _MAX_SIZING = 4
 """At most this many answers are read on past the limit at once (to size and hash them); the rest are cut there."""
 _DECODE_SLICE = 32 * 1024
 """A compressed body is inflated this many bytes at a time, the loop free to run between slices."""
-"""A body past the limit is still read (not kept) up to this many limits, to record its size and hash."""
 
 
 def build_client(
@@ -193,8 +193,8 @@ class HttpStepExecutor(StepExecutor):
                     kept += chunk[: limit - len(kept)]
                     if size > limit or not decoder.pending:
                         break
-                    # A slice at a time, letting the loop run between: 50 bombs decoded in one
-                    # go each held the loop for ~100 ms when their chunks arrived together.
+                    # A slice at a time, letting the loop run between: 50 bombs inflated in one
+                    # go each showed ~100 ms of loop lag when their chunks arrived together.
                     await asyncio.sleep(0)
                     chunk = decoder.decode(b"", min(limit + 1 - len(kept), _DECODE_SLICE))
                 if size > limit:
