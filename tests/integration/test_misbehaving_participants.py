@@ -135,7 +135,9 @@ async def test_fifty_at_once_are_classified_by_the_table_capped_and_never_stall_
     for outcome in outcomes:
         assert (outcome.kind, outcome.effect_unknown) == (kind, effect_unknown), (case.what, outcome)
         assert outcome.status_code == (case.status if case.happened is Happened.ANSWERED else None), outcome
-        assert outcome.duration_ms is not None and outcome.duration_ms <= TIMEOUT_MS + 300, outcome
+        # Within the step's timeout (the slack is the busy box waking the deadline late): a trickle
+        # whose every byte restarted a read timeout would take its 1,000 seconds here.
+        assert outcome.duration_ms is not None and outcome.duration_ms <= TIMEOUT_MS + 1000, outcome
         if outcome.response is not None:
             assert _kept_size(outcome.response.body) <= CAP
             truncated = outcome.response.truncated
