@@ -3,8 +3,9 @@
 Parts (`--part`, repeatable): `throughput` (the scenario grid with its floor), `profile` (py-spy on
 the coordinator under happy/SQLite/C=50), `memory` (RSS after 5k and 50k executions), `api` (GET,
 list, key and attention latency with 1M executions stored), `purge` (the happy workload while
-retention deletes 1M finished executions, against the same workload without) and `recovery` (10k
-in-flight executions, kill -9, restart).
+retention deletes 1M finished executions, against the same workload without), `recovery` (10k
+in-flight executions, kill -9, restart) and `participants` (RSS and event-loop lag while 50 calls to
+a misbehaving participant run at once, per misbehaviour).
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import api_latency, databases, profiling, purge_load, report
+from bench import api_latency, databases, participant_faults, profiling, purge_load, report
 from bench.procs import PYTHON, SAGA, Processes, Usage, free_port, get_json, http, wait_until_up
 from bench.scenarios import MEASURED, SCENARIOS, STEPS, Scenario, write_sagas
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-PARTS = ("throughput", "profile", "memory", "api", "purge", "recovery")
+PARTS = ("throughput", "profile", "memory", "api", "purge", "recovery", "participants")
 MB = 1024 * 1024
 
 
@@ -385,6 +386,12 @@ class Harness:
     def purge(self) -> dict[str, Any]:
         """The happy workload with and without retention purging (`bench/purge_load.py`)."""
         return purge_load.measure_purge(self)
+
+    # -- misbehaving participants ------------------------------------------------------------------
+
+    def participants(self) -> dict[str, Any]:
+        """RSS and loop lag while 50 misbehaving calls run at once, per case (`bench/participant_faults.py`)."""
+        return participant_faults.measure_participants(self)
 
     # -- recovery ----------------------------------------------------------------------------------
 

@@ -278,7 +278,7 @@ def markdown(results: dict[str, Any]) -> str:
         "Parts: "
         + "; ".join(
             f"{part} {results[part].get('measured_at', '?')} (commit `{results[part].get('commit', '?')}`)"
-            for part in ("throughput", "profile", "memory", "api", "purge", "recovery")
+            for part in ("throughput", "profile", "memory", "api", "purge", "recovery", "participants")
             if part in results
         )
         + ".",

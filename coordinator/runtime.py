@@ -20,7 +20,7 @@ from coordinator.executor import HttpStepExecutor, TargetPolicy, build_client
 from coordinator.ports import Clock, SagaStore, StepExecutor, TimerService
 from coordinator.settings import Settings
 from coordinator.store import DailyArchive, open_store
-from coordinator.telemetry import Telemetry, TelemetryObserver, W3CTraceContexts
+from coordinator.telemetry import LoopLagSampler, Telemetry, TelemetryObserver, W3CTraceContexts
 from coordinator.telemetry.logs import install_redaction
 from coordinator.timers import SchedulerTimers
 
@@ -71,6 +71,8 @@ class Runtime:
     telemetry: Telemetry
     own_executor: HttpStepExecutor | None
     """The executor this runtime built (and closes); None when the caller passed one in."""
+    loop_lag: LoopLagSampler
+    """`saga_event_loop_lag_seconds`, sampled from `start()` to `close()`."""
 
     @property
     def service(self) -> SagaService:
@@ -139,10 +141,12 @@ class Runtime:
             engine=engine,
             telemetry=telemetry,
             own_executor=own_executor,
+            loop_lag=telemetry.loop_lag_sampler(),
         )
 
     async def start(self) -> None:
         """Register the sagas folder, start timers, and resume unfinished executions (in the background)."""
+        self.loop_lag.start()
         if self.settings.sagas_dir is not None:
             await self.register_directory()
         # A SQLite file has one process (a file lock enforces it): every lease on it is a dead
@@ -166,6 +170,7 @@ class Runtime:
     async def close(self) -> None:
         """Stop the engine (letting calls in flight finish), then release the executor's client and the database."""
         await self.engine.close(grace_s=self.settings.shutdown_grace_seconds)
+        await self.loop_lag.stop()
         if self.own_executor is not None:
             await self.own_executor.aclose()
         await self.store.close()

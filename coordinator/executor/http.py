@@ -14,7 +14,9 @@ from coordinator import __version__
 from coordinator.core.outcome import OutcomeKind, RequestSnapshot, StepOutcome, TruncatedBody
 from coordinator.executor.classify import classify_response, classify_transport_error, decode_body
 from coordinator.executor.connection_progress import never_connected
+from coordinator.executor.decoding import BoundedDecoder, CorruptBody
 from coordinator.executor.limits import request_problem
+from coordinator.executor.network_errors import InterimAnswer
 from coordinator.executor.policy import TargetPolicy
 from coordinator.executor.transport import POLICY_EXTENSION, GuardedTransport, Resolver, TargetRefused, system_resolver
 from coordinator.ports import AttemptTracer, NullAttemptTracer, OutboundRequest, StepExecutor
@@ -24,6 +26,10 @@ USER_AGENT = f"saga-coordinator/{__version__}"
 """Sent on every participant call unless the step's definition sets its own."""
 _DRAIN_FACTOR = 64
 """A body past the limit is still read (not kept) up to this many limits, to record its size and hash."""
+_MAX_SIZING = 4
+"""At most this many answers are read on past the limit at once (to size and hash them); the rest are cut there."""
+_DECODE_SLICE = 32 * 1024
+"""A compressed body is inflated this many bytes at a time, the loop free to run between slices."""
 
 
 def build_client(
@@ -61,6 +67,8 @@ class HttpStepExecutor(StepExecutor):
         self._max_response_bytes = max_response_bytes
         self._policy = policy or TargetPolicy()
         self._tracer = tracer or NullAttemptTracer()
+        self._sizing = 0
+        """Answers being read past the limit right now, to size and hash them (at most `_MAX_SIZING`)."""
 
     async def aclose(self) -> None:
         """Close the client: for the one who built it (see `build_client`) and handed it over for good."""
@@ -125,6 +133,10 @@ class HttpStepExecutor(StepExecutor):
             async with asyncio.timeout_at(deadline):
                 response = await self._client.send(http_request, stream=True)
                 try:
+                    if response.status_code < 200:
+                        # aiohttp reads past 100/102/103 to the final answer; a 101 nobody asked for
+                        # (or any other 1xx handed up) is the end of HTTP on this connection.
+                        raise InterimAnswer(response.status_code, response.reason_phrase, request=http_request)
                     body_bytes, truncated = await self._read_bounded(response, deadline)
                 finally:
                     await response.aclose()
@@ -159,25 +171,53 @@ class HttpStepExecutor(StepExecutor):
     async def _read_bounded(self, response: httpx.Response, deadline: float) -> tuple[bytes, TruncatedBody | None]:
         """Keep at most `max_response_bytes`; past that, read on (up to a bound) only to size and hash it.
 
+        At most `_MAX_SIZING` calls read on at once; the others cut their answer at the limit.
         The part past the limit gets the attempt's time minus a margin: a participant that
-        answered must not turn into a timeout (an unknown outcome) because its body is endless.
+        answered must not turn into a timeout (an unknown outcome) because its body is endless,
+        nor into a broken connection because it broke past the part kept.
+        A compressed body is decoded here, never past the limit (`BoundedDecoder`), and not read
+        on at all past it: its decoded size could be a thousand times what comes over the wire.
         """
         limit = self._max_response_bytes
+        decoder = BoundedDecoder(response.headers.get("content-encoding"))
         kept = bytearray()
         digest = hashlib.sha256()
         size = 0
-        chunks = response.aiter_bytes()
-        async for chunk in chunks:
-            size += len(chunk)
-            digest.update(chunk)
-            kept += chunk[: limit - len(kept)]
-            if size > limit:
-                break
+        chunks = response.aiter_raw()
+        try:
+            async for raw in chunks:
+                chunk = decoder.decode(raw, min(limit + 1 - len(kept), _DECODE_SLICE)) if decoder.decodes else raw
+                while True:
+                    size += len(chunk)
+                    digest.update(chunk)
+                    kept += chunk[: limit - len(kept)]
+                    if size > limit or not decoder.pending:
+                        break
+                    # A slice at a time, letting the loop run between: 50 bombs inflated in one
+                    # go each showed ~100 ms of loop lag when their chunks arrived together.
+                    await asyncio.sleep(0)
+                    chunk = decoder.decode(b"", min(limit + 1 - len(kept), _DECODE_SLICE))
+                if size > limit:
+                    break
+            else:
+                tail = decoder.flush(limit + 1 - len(kept))
+                size += len(tail)
+                digest.update(tail)
+                kept += tail[: limit - len(kept)]
+        except CorruptBody:
+            # The participant answered; what decoded before the damage is all there is to keep.
+            return bytes(kept), None
         if size <= limit:
             return bytes(kept), None
+        if decoder.decodes or self._sizing >= _MAX_SIZING:
+            # Sizing is best effort: with every slot taken, reading megabytes more for each of many
+            # big answers at once starved the others' first bytes until they timed out (50 endless
+            # bodies at once: 33 of them an unknown outcome on the busy box).
+            return bytes(kept), TruncatedBody(size_bytes=size, sha256=None, kept_bytes=len(kept))
         complete = False
         loop = asyncio.get_running_loop()
         margin = max(0.0, min(0.05, (deadline - loop.time()) / 10))
+        self._sizing += 1
         try:
             async with asyncio.timeout_at(deadline - margin):
                 async for chunk in chunks:
@@ -187,8 +227,12 @@ class HttpStepExecutor(StepExecutor):
                         break
                 else:
                     complete = True
-        except TimeoutError:
+        except (TimeoutError, httpx.TransportError):
+            # Only the part read to size and hash it is lost: what is kept arrived whole, so a
+            # connection that breaks here does not make an answered call an unknown outcome.
             pass
+        finally:
+            self._sizing -= 1
         return bytes(kept), TruncatedBody(
             size_bytes=size, sha256=digest.hexdigest() if complete else None, kept_bytes=len(kept)
         )

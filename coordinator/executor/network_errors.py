@@ -15,6 +15,15 @@ import ssl
 
 import aiohttp
 import httpx
+from aiohttp.http_exceptions import BadHttpMessage, HttpProcessingError, PayloadEncodingError
+
+
+class InterimAnswer(httpx.RemoteProtocolError):
+    """The participant's last word was a 1xx status (a `101 Switching Protocols` nobody asked for)."""
+
+    def __init__(self, status: int, reason: str, *, request: httpx.Request) -> None:
+        super().__init__(f"{status} {reason}".strip(), request=request)
+        self.status = status
 
 
 def connect_failure(error: httpx.TransportError, *, duration_ms: int) -> str | None:
@@ -49,12 +58,24 @@ def broken_connection(error: httpx.TransportError) -> str | None:
     if url is None:
         return None
     where = _endpoint(url)
+    if isinstance(error, InterimAnswer):
+        return f"{where} answered {error}, which is not a final answer (outcome unknown)"
     cause = _innermost(error)
     if isinstance(cause, ConnectionResetError):
         return f"connection reset by {where} after the request was sent (outcome unknown)"
     if isinstance(cause, aiohttp.ServerDisconnectedError):
         return f"connection closed by {where} before it answered (outcome unknown)"
+    if isinstance(cause, PayloadEncodingError):  # a body cut short (its length not met) or badly framed
+        return f"{where} broke off its answer: {_first_line(cause)} (outcome unknown)"
+    if isinstance(cause, BadHttpMessage):  # a status line or header llhttp cannot parse
+        return f"{where} answered with something that is not HTTP: {_first_line(cause)} (outcome unknown)"
     return None
+
+
+def _first_line(error: HttpProcessingError) -> str:
+    """The parser's message without the byte dump and caret it draws beneath (they span lines)."""
+    line = (error.message or type(error).__name__).strip().splitlines()[0]
+    return line.rstrip(":").strip()[:200]
 
 
 def _innermost(error: BaseException) -> BaseException:

@@ -2,6 +2,7 @@
 
 from coordinator.telemetry.context import new_trace_context, step_carrier, step_span_id, trace_id_of
 from coordinator.telemetry.logs import JsonFormatter, TextFormatter
+from coordinator.telemetry.loop_lag import LoopLagSampler
 from coordinator.telemetry.observer import TelemetryObserver
 from coordinator.telemetry.setup import Telemetry, TelemetryError
 from coordinator.telemetry.spans import saga_attributes, step_round
@@ -9,6 +10,7 @@ from coordinator.telemetry.trace_contexts import W3CTraceContexts
 
 __all__ = [
     "JsonFormatter",
+    "LoopLagSampler",
     "Telemetry",
     "TelemetryError",
     "TelemetryObserver",

@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from coordinator.ports import AttemptTracer
 from coordinator.telemetry.attempts import OtelAttemptTracer
 from coordinator.telemetry.ids import PresetIdGenerator
+from coordinator.telemetry.loop_lag import LoopLagSampler, lag_view
 
 SERVICE_NAME = "saga-coordinator"
 INSTRUMENTATION = "saga-coordinator"
@@ -107,9 +108,11 @@ class Telemetry:
             tracer_provider.add_span_processor(processor)
         registry = CollectorRegistry()
         meter_provider = MeterProvider(
-            resource=resource, metric_readers=[
+            resource=resource,
+            metric_readers=[
                 PrometheusMetricReader(registry=registry, disable_target_info=True, scope_info_enabled=False)
-            ]
+            ],
+            views=[lag_view()],
         )
         return cls(
             tracer_provider=tracer_provider,
@@ -131,6 +134,10 @@ class Telemetry:
         unsampled span id for the participant's `traceparent`.
         """
         return OtelAttemptTracer(self.tracer if self.tracing_enabled else None)
+
+    def loop_lag_sampler(self) -> LoopLagSampler:
+        """A sampler of this process's event-loop lag (`saga_event_loop_lag_seconds`); the runtime starts it."""
+        return LoopLagSampler(self.meter_provider.get_meter(INSTRUMENTATION))
 
     def prometheus_text(self) -> bytes:
         """Every metric in the Prometheus text format."""
