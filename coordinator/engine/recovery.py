@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from coordinator.core.events import Resumed
 from coordinator.engine.collaborators import Collaborators
@@ -50,9 +51,10 @@ class Recovery:
     async def renew(self) -> None:
         """Extend every lease we hold."""
         ownership = self._parts.ownership
+        sent_at = time.monotonic()
         try:
             await self._parts.store.renew(ownership.owner_id, lease_ms=ownership.lease_ms)
-            ownership.renewed()
+            ownership.renewed(at=sent_at)
         except Exception as error:
             log.warning("lease renewal failed; calls pause once the leases may lapse: %s", error)
 
