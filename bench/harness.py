@@ -4,8 +4,9 @@ Parts (`--part`, repeatable): `throughput` (the scenario grid with its floor), `
 the coordinator under happy/SQLite/C=50), `memory` (RSS after 5k and 50k executions), `api` (GET,
 list, key and attention latency with 1M executions stored), `purge` (the happy workload while
 retention deletes 1M finished executions, against the same workload without), `recovery` (10k
-in-flight executions, kill -9, restart) and `participants` (RSS and event-loop lag while 50 calls to
-a misbehaving participant run at once, per misbehaviour).
+in-flight executions, kill -9, restart), `participants` (RSS and event-loop lag while 50 calls to
+a misbehaving participant run at once, per misbehaviour) and `soak` (`--minutes`: two PostgreSQL
+replicas and SQLite under load while a nemesis injects faults; see tests/e2e/soak.py).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from bench.scenarios import MEASURED, SCENARIOS, STEPS, Scenario, write_sagas
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-PARTS = ("throughput", "profile", "memory", "api", "purge", "recovery", "participants")
+PARTS = ("throughput", "profile", "memory", "api", "purge", "recovery", "participants", "soak")
 MB = 1024 * 1024
 
 
@@ -496,6 +497,14 @@ class Harness:
         )
         return result
 
+    def soak(self) -> dict[str, Any]:
+        """The soak with a nemesis (tests/e2e/soak.py): faults by kind, violations, p99 and RSS over time."""
+        from tests.e2e import soak
+
+        found = soak.run(self.args.minutes, rate=self.args.soak_rate)
+        print(soak.summary(found), flush=True)
+        return found
+
     @staticmethod
     def _count_status(url: str, status: str, expected: int) -> int:
         total, cursor = 0, None
@@ -575,6 +584,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--recovery-executions", type=int, default=10_000)
     parser.add_argument("--recovery-timeout", type=float, default=900.0, help="seconds to wait for all terminal")
+    parser.add_argument("--minutes", type=float, default=2.0, help="the soak's length (load and nemesis)")
+    parser.add_argument("--soak-rate", type=float, default=4.0, help="sagas the soak starts per second")
     parser.add_argument("--startup-timeout", type=float, default=300.0)
     parser.add_argument("--pg-admin-url", default=databases.DEFAULT_PG_ADMIN_URL)
     parser.add_argument("--coordinator-log-level", default="INFO", help="SAGA_LOG_LEVEL of the coordinator")
@@ -613,6 +624,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n== {part}", flush=True)
             results[part] = getattr(harness, part)()
             results[part]["commit"] = results["machine"]["commit"]
+            failed = failed or bool(results[part].get("violations"))  # the soak's invariants
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         failed = True

@@ -91,7 +91,7 @@ class Runtime:
     ) -> Runtime:
         """Open the database (migrating it) and wire the engine. Nothing runs until `start()`."""
         telemetry = telemetry or Telemetry.from_env(os.environ, service_version=__version__)
-        store = await open_store(settings.database_url)
+        store = await open_store(settings.database_url, call_timeout_s=settings.db_timeout_seconds)
         clock = clock or SystemClock()
         timers = timers or SchedulerTimers()
         policy = TargetPolicy(settings.allowed_targets)

@@ -251,6 +251,9 @@ class Settings:
     """`SAGA_LEASE_SECONDS`: how long an execution stays with a replica that stopped renewing."""
     sweep_seconds: float = 2.0
     """`SAGA_SWEEP_SECONDS`: how often leases are renewed and expired ones taken over."""
+    db_timeout_seconds: float = 10.0
+    """`SAGA_DB_TIMEOUT_SECONDS`: the deadline of one PostgreSQL call (a transaction); past it the
+    call fails as unavailable and its connection is cut, so a partition never hangs a caller."""
     shutdown_grace_seconds: float = 20.0
     """`SAGA_SHUTDOWN_GRACE_SECONDS`: on SIGTERM, how long calls in flight may take to finish."""
     max_recovery_attempts: int = 5
@@ -297,6 +300,7 @@ class Settings:
             sweep_seconds=_float(env, "SAGA_SWEEP_SECONDS", 2.0),
             max_recovery_attempts=_int(env, "SAGA_MAX_RECOVERY_ATTEMPTS", 5, minimum=1),
             shutdown_grace_seconds=_float(env, "SAGA_SHUTDOWN_GRACE_SECONDS", 20.0),
+            db_timeout_seconds=_float(env, "SAGA_DB_TIMEOUT_SECONDS", 10.0),
             fault_points=_list(env, "SAGA_FAULT_POINT"),
             fault_nth=_int(env, "SAGA_FAULT_NTH", 1, minimum=1),
             fault_target=env.get("SAGA_FAULT_TARGET") or None,
@@ -324,6 +328,8 @@ class Settings:
                 f"SAGA_SWEEP_SECONDS ({self.sweep_seconds}) must be at most half of SAGA_LEASE_SECONDS "
                 f"({self.lease_seconds}), so a live replica renews its leases before they expire"
             )
+        if self.db_timeout_seconds <= 0:
+            raise SettingsError(f"SAGA_DB_TIMEOUT_SECONDS must be positive, got {self.db_timeout_seconds}")
         if self.log_format not in ("json", "text"):
             raise SettingsError(f"SAGA_LOG_FORMAT must be json or text, got {self.log_format!r}")
         if self.trace_url is not None and (

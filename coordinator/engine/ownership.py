@@ -28,9 +28,19 @@ class Ownership:
             return None
         return Lease(owner=self.owner_id, epoch=record.epoch)
 
-    def renewed(self) -> None:
-        """Leases were just extended in the database."""
-        self.renewed_at = time.monotonic()
+    def renewed(self, at: float | None = None) -> None:
+        """Leases were extended in the database by a renewal sent at monotonic time `at` (now if None).
+
+        The time the renewal was *sent*, not when its answer came: the database computed the new
+        expiry somewhere in between, and a slow answer (a congested or lossy path) must not make
+        this process believe its leases last longer than they do.
+        """
+        self.renewed_at = time.monotonic() if at is None else at
+
+    def lapse_s(self) -> float | None:
+        """How long ago the leases were last renewed, if that is too long to send calls; else None."""
+        since = time.monotonic() - self.renewed_at
+        return since if since * 1000 >= self.lease_ms * 0.8 else None
 
     def may_send(self) -> bool:
         """Whether our leases can still be live: a paused or cut-off process must not call out.

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from coordinator.core.events import Resumed
 from coordinator.engine.collaborators import Collaborators
 from coordinator.engine.cycle import EventCycle
-from coordinator.errors import StoreUnavailable
+from coordinator.errors import ExecutionNotFound, StoreUnavailable
 from coordinator.ports import Claim
 
 log = logging.getLogger("coordinator.engine")
@@ -50,9 +51,10 @@ class Recovery:
     async def renew(self) -> None:
         """Extend every lease we hold."""
         ownership = self._parts.ownership
+        sent_at = time.monotonic()
         try:
             await self._parts.store.renew(ownership.owner_id, lease_ms=ownership.lease_ms)
-            ownership.renewed()
+            ownership.renewed(at=sent_at)
         except Exception as error:
             log.warning("lease renewal failed; calls pause once the leases may lapse: %s", error)
 
@@ -103,6 +105,8 @@ class Recovery:
         """Resume one stalled execution; if the database fails again, it stays stalled for the next sweep."""
         try:
             await self._cycle.handle(execution_id, Resumed())
+        except ExecutionNotFound:
+            return  # a start whose insert failed after all: nothing to drive
         except Exception:
             self._cycle.stall(execution_id)
             log.warning("execution %s is still stalled; the next sweep retries", execution_id, exc_info=True)

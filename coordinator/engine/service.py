@@ -11,7 +11,7 @@ from coordinator.definition import OutputResult, render_output
 from coordinator.engine.bulk import BulkAction, BulkActions, BulkFilter, BulkReport
 from coordinator.engine.collaborators import Collaborators
 from coordinator.engine.operations import Operations
-from coordinator.errors import InvalidInput, NotFound
+from coordinator.errors import InvalidInput, NotFound, StoreUnavailable
 from coordinator.ports import ExecutionQuery, ExecutionRecord, Page, StoredDefinition, StoredEvent
 
 
@@ -162,3 +162,23 @@ class SagaService:
     async def ping(self) -> None:
         """Return if the database answers; raise StoreUnavailable if not."""
         await self._parts.store.ping()
+
+    async def readiness(self) -> str | None:
+        """Why this coordinator should get no traffic now, or None when it is ready.
+
+        Not ready while its leases may have lapsed (it sends no call then: a partition from the
+        database, a long pause) even if the database answers again, and while the database does
+        not answer or cannot take writes (see `SagaStore.ping`).
+        """
+        ownership = self._parts.ownership
+        lapse = ownership.lapse_s()
+        if lapse is not None:
+            return (
+                f"leases not renewed for {lapse:.1f} s (the lease is {ownership.lease_ms / 1000:g} s): "
+                "no call is sent until a renewal succeeds"
+            )
+        try:
+            await self._parts.store.ping()
+        except StoreUnavailable as error:
+            return error.detail
+        return None

@@ -15,15 +15,17 @@ from coordinator.store.connect import is_sqlite, normalise_url
 from coordinator.store.memory import MemoryStore
 from coordinator.store.migrate import upgrade_to_head
 from coordinator.store.single_writer import SingleWriterLock
-from coordinator.store.sql import SqlStore
+from coordinator.store.sql import DEFAULT_CALL_TIMEOUT_S, SqlStore
 
 __all__ = ["DailyArchive", "MemoryStore", "SqlStore", "open_store", "upgrade_to_head"]
 
 MEMORY_URL = "memory://"
 
 
-async def open_store(url: str, *, migrate: bool = True) -> SagaStore:
+async def open_store(url: str, *, migrate: bool = True, call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S) -> SagaStore:
     """The store for `url`; SQL databases are first migrated to the latest schema if `migrate`.
+
+    `call_timeout_s` is the deadline of each PostgreSQL call (see `store.deadlines`).
 
     Raises:
         ValueError: the URL is not `memory://`, a SQLite file or PostgreSQL.
@@ -38,7 +40,7 @@ async def open_store(url: str, *, migrate: bool = True) -> SagaStore:
         if migrate:
             # Alembic is synchronous: keep it off the event loop like every other database call.
             await asyncio.to_thread(upgrade_to_head, url)
-        return SqlStore(url, lock=lock)
+        return SqlStore(url, lock=lock, call_timeout_s=call_timeout_s)
     except BaseException:
         if lock is not None:
             lock.release()

@@ -70,26 +70,52 @@ def is_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
-def make_engine(url: URL, *, pool_size: int) -> Engine:
-    """A synchronous engine with pessimistic disconnect handling (`pool_pre_ping`)."""
+STATEMENT_TIMEOUT_MS = 30_000
+"""PostgreSQL cancels a statement running longer than this: a backstop for a statement whose client
+went away (the client's own deadline, `store.deadlines`, has long given up on it by then)."""
+KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT = 10, 5, 3
+"""TCP keepalives on both ends: a peer that vanished (a partition, a crashed host) is noticed in
+about 25 s even on a connection with nothing to send, and its session, locks and slot are freed."""
+
+
+def make_engine(url: URL, *, pool_size: int, statement_timeout_ms: int = STATEMENT_TIMEOUT_MS) -> Engine:
+    """A synchronous engine; SQLite pings pooled connections at checkout, PostgreSQL does not.
+
+    On PostgreSQL the store pings inside each call instead (`SqlStore._transaction`), where the
+    call's deadline can cut a ping that hangs; SQLAlchemy's `pool_pre_ping` runs before the store
+    learns which connection it got, beyond the reach of any deadline. Migrations pass
+    `statement_timeout_ms=0` (none): building an index on a big table may take minutes.
+    """
     if is_sqlite(url):
         # One worker thread uses the connections, but `close()` disposes of them from another.
         engine = create_engine(url, pool_pre_ping=True, connect_args={"check_same_thread": False})
         _configure_sqlite(engine)
         return engine
+    server_options = (
+        # A coordinator paused (SIGSTOP, a long GC, a frozen VM) or cut off inside a transaction
+        # would hold its row locks, and SKIP LOCKED claims would skip those executions for as long
+        # as it is away. Our transactions last milliseconds: the server ends a session idle in one.
+        f"idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
+        f"lock_timeout={LOCK_TIMEOUT_MS}",
+        f"statement_timeout={statement_timeout_ms}",
+        f"tcp_keepalives_idle={KEEPALIVE_IDLE_S}",
+        f"tcp_keepalives_interval={KEEPALIVE_INTERVAL_S}",
+        f"tcp_keepalives_count={KEEPALIVE_COUNT}",
+    )
     connect_args: dict[str, Any] = {
         "application_name": APPLICATION_NAME,
-        # A coordinator paused (SIGSTOP, a long GC, a frozen VM) inside a transaction would hold
-        # its row locks, and SKIP LOCKED claims would skip those executions for as long as it
-        # sleeps. Our transactions last milliseconds: the server ends a session idle in one.
-        "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS} -c lock_timeout={LOCK_TIMEOUT_MS}",
+        "options": " ".join(f"-c {option}" for option in server_options),
+        "keepalives": 1,
+        "keepalives_idle": KEEPALIVE_IDLE_S,
+        "keepalives_interval": KEEPALIVE_INTERVAL_S,
+        "keepalives_count": KEEPALIVE_COUNT,
     }
     if "connect_timeout" not in url.query:
         # Without it an unreachable host hangs until the OS gives up; /readyz must answer sooner.
+        # psycopg enforces it over the whole handshake, so a server that accepts and then says
+        # nothing (a half-open path) fails within it too.
         connect_args["connect_timeout"] = 5
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size, connect_args=connect_args
-    )
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, connect_args=connect_args)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -141,6 +167,17 @@ def is_unavailable(exc: SQLAlchemyError) -> bool:
         message = str(exc.orig).lower()
         return not any(marker in message for marker in _SQLITE_SCHEMA_ERRORS)
     return isinstance(exc, InterfaceError)
+
+
+_DISK_FULL_SQLSTATE = "53100"
+
+
+def is_disk_full(exc: SQLAlchemyError) -> bool:
+    """Whether a failure is the database's disk being full (SQLITE_FULL; PostgreSQL's disk_full)."""
+    cause = exc.orig if isinstance(exc, DBAPIError) else None
+    if isinstance(cause, sqlite3.Error):
+        return (getattr(cause, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_FULL
+    return getattr(cause, "sqlstate", None) == _DISK_FULL_SQLSTATE
 
 
 def describe(exc: SQLAlchemyError) -> str:

@@ -58,7 +58,7 @@ def upgrade_to(url: str, revision: str) -> None:
         StoreUnavailable: the database cannot be reached.
     """
     parsed = normalise_url(url)
-    engine = make_engine(parsed, pool_size=1)
+    engine = make_engine(parsed, pool_size=1, statement_timeout_ms=0)
     try:
         with engine.connect() as conn:
             conn.execution_options(**{WRITE: True})
@@ -79,7 +79,7 @@ def schema_differences(url: str) -> list[Any]:
 
     The items are Alembic autogenerate diffs; a test asserts there are none after migrating.
     """
-    engine = make_engine(normalise_url(url), pool_size=1)
+    engine = make_engine(normalise_url(url), pool_size=1, statement_timeout_ms=0)
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE, "compare_type": True})

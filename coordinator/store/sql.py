@@ -5,15 +5,19 @@ SQLAlchemy's engine is synchronous; every database call runs on a dedicated thre
 single writer anyway, and one thread keeps its locking trivial), and its writes are group-committed
 (see `group_commit`); PostgreSQL gets a small pool, and transactions of their own (its WAL writer
 already groups the flushes of concurrent commits, and one-row transactions cannot deadlock).
+On PostgreSQL each call has a deadline that also frees its thread (see `deadlines`): a partition
+never hangs a caller.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import shutil
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import Connection, literal, select
@@ -26,6 +30,7 @@ from coordinator.errors import (
     IdempotencyConflict,
     SagaNotFound,
     SagaVersionNotFound,
+    StorageFull,
     StoreUnavailable,
 )
 from coordinator.ports import (
@@ -42,7 +47,17 @@ from coordinator.ports import (
     StoredEvent,
 )
 from coordinator.store import codec, leases, paging, queries, retention
-from coordinator.store.connect import WRITE, describe, is_sqlite, is_unavailable, make_engine, normalise_url
+from coordinator.store.connect import (
+    STATEMENT_TIMEOUT_MS,
+    WRITE,
+    describe,
+    is_disk_full,
+    is_sqlite,
+    is_unavailable,
+    make_engine,
+    normalise_url,
+)
+from coordinator.store.deadlines import CallGuard
 from coordinator.store.group_commit import GroupCommit
 from coordinator.store.single_writer import SingleWriterLock
 
@@ -50,6 +65,12 @@ T = TypeVar("T")
 
 POSTGRES_WORKERS = 8
 """Default size of the PostgreSQL thread pool (and of its connection pool)."""
+DEFAULT_CALL_TIMEOUT_S = 10.0
+"""Default deadline of one PostgreSQL call (`SAGA_DB_TIMEOUT_SECONDS`)."""
+_FREE_TO_RESUME = 1024 * 1024
+"""Bytes free on a SQLite database's filesystem for readiness to report writes possible again."""
+_LONG_CALL_S = STATEMENT_TIMEOUT_MS / 1000
+"""Deadline of the calls that may legitimately take long (retention's batches and counts)."""
 _DEFINITIONS_KEPT = 1024
 """Parsed definition versions kept in memory (they are immutable, so never stale)."""
 _LAST_SEQS_KEPT = 10_000
@@ -62,10 +83,21 @@ class SqlStore(SagaStore):
     The schema must exist: `open_store` migrates before constructing one.
     """
 
-    def __init__(self, url: str, *, workers: int = POSTGRES_WORKERS, lock: SingleWriterLock | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        workers: int = POSTGRES_WORKERS,
+        lock: SingleWriterLock | None = None,
+        call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
+    ) -> None:
         self._lock = lock
+        self._call_timeout_s = call_timeout_s
         parsed = normalise_url(url)
         self._sqlite = is_sqlite(parsed)
+        self._directory = Path(parsed.database or ".").resolve().parent if self._sqlite else None
+        self._storage_full: str | None = None
+        """Why writes fail for want of space (SQLite), until a write succeeds or space is back."""
         size = 1 if self._sqlite else workers
         self._engine = make_engine(parsed, pool_size=size)
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="saga-store")
@@ -83,44 +115,83 @@ class SqlStore(SagaStore):
 
     # -- plumbing --------------------------------------------------------------------------------
 
-    async def _run(self, work: Callable[[], T]) -> T:
+    async def _run(self, work: Callable[[CallGuard | None], T], *, deadline_s: float | None = None) -> T:
+        """Run `work` on a store thread. On PostgreSQL, past the deadline: StoreUnavailable, and the
+        connection the call is blocked on is cut so that its thread is freed (see `deadlines`).
+
+        The cut is armed on the loop, not in this coroutine: a caller that is cancelled (a client
+        that hung up, a readiness probe's own shorter deadline) must not leave a thread hanging.
+        SQLite calls have no deadline: a local file answers or fails, and `busy_timeout` bounds
+        waiting for the writer's lock.
+        """
         if self._closed:
             raise StoreUnavailable("the store is closed")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        loop = asyncio.get_running_loop()
+        if self._sqlite:
+            return await loop.run_in_executor(self._executor, work, None)
+        limit = deadline_s if deadline_s is not None else self._call_timeout_s
+        guard = CallGuard()
+        cutter = loop.call_later(limit, guard.expire)
+        future = loop.run_in_executor(self._executor, work, guard)
+        future.add_done_callback(lambda _: cutter.cancel())
+        done, _ = await asyncio.wait({future}, timeout=limit)
+        if not done:
+            future.cancel()  # still queued: it never starts; running: the cut below ends it
+            guard.expire()
+            raise StoreUnavailable(f"database unavailable: no answer within the {limit:g} s deadline")
+        return future.result()
 
-    def _transaction(self, work: Callable[[Connection], T], *, write: bool) -> T:
+    def _transaction(self, work: Callable[[Connection], T], guard: CallGuard | None = None, *, write: bool) -> T:
         """Run `work` in one transaction, mapping an unreachable database to StoreUnavailable.
 
-        A read whose connection broke is retried once on a fresh connection (pre-ping only
-        catches connections that were already dead when checked out). A write is not: it may have
-        committed before the connection broke, and the caller must reload to find out.
+        On PostgreSQL the transaction starts with a ping, under the call's deadline; a connection
+        that turns out dead there (a server restart, a failover) is replaced and the call goes on,
+        as nothing was sent on it yet. A read whose connection broke later is retried once on a
+        fresh connection. A write is not: it may have committed before the connection broke, and
+        the caller must reload to find out.
         """
-        attempts = 1 if write else 2
-        for attempt in range(1, attempts + 1):
+        for attempt in (1, 2):
+            pinged = self._sqlite
             try:
                 with self._engine.connect() as conn:
-                    if write:
-                        conn.execution_options(**{WRITE: True})
-                    elif not self._sqlite:
-                        # One snapshot for the several SELECTs of a load or a list.
-                        conn.execution_options(isolation_level="REPEATABLE READ")
-                    with conn.begin():
-                        return work(conn)
+                    if guard is not None and not guard.attach(conn.connection.dbapi_connection):
+                        raise StoreUnavailable("database unavailable: the call's deadline passed before it began")
+                    try:
+                        if write:
+                            conn.execution_options(**{WRITE: True})
+                        elif not self._sqlite:
+                            # One snapshot for the several SELECTs of a load or a list.
+                            conn.execution_options(isolation_level="REPEATABLE READ")
+                        with conn.begin():
+                            if not pinged:
+                                conn.exec_driver_sql("SELECT 1")
+                                pinged = True
+                            result = work(conn)
+                    finally:
+                        if guard is not None:
+                            guard.detach()
+                if write:
+                    self._storage_full = None
+                return result
             except SQLAlchemyError as exc:
-                retry = isinstance(exc, DBAPIError) and exc.connection_invalidated and attempt < attempts
-                if retry:
+                if is_disk_full(exc):
+                    self._storage_full = f"the disk holding the database is full: {describe(exc)}"
+                    raise StorageFull(f"database unavailable: {self._storage_full}") from exc
+                invalidated = isinstance(exc, DBAPIError) and exc.connection_invalidated
+                cut = guard is not None and guard.expired
+                if invalidated and attempt == 1 and not cut and (not write or not pinged):
                     continue
                 if is_unavailable(exc):
                     raise StoreUnavailable(f"database unavailable: {describe(exc)}") from exc
                 raise
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    async def _read(self, work: Callable[[Connection], T]) -> T:
-        return await self._run(functools.partial(self._transaction, work, write=False))
+    async def _read(self, work: Callable[[Connection], T], *, deadline_s: float | None = None) -> T:
+        return await self._run(functools.partial(self._transaction, work, write=False), deadline_s=deadline_s)
 
-    async def _write(self, work: Callable[[Connection], T]) -> T:
+    async def _write(self, work: Callable[[Connection], T], *, deadline_s: float | None = None) -> T:
         if self._group is None:
-            return await self._run(functools.partial(self._transaction, work, write=True))
+            return await self._run(functools.partial(self._transaction, work, write=True), deadline_s=deadline_s)
         if self._closed:
             raise StoreUnavailable("the store is closed")
         done = self._group.enqueue(work)
@@ -323,11 +394,15 @@ class SqlStore(SagaStore):
         self, finished_before_ms: int, *, limit: int, archive: ArchiveWriter | None = None
     ) -> int:
         """See `SagaStore.purge_finished`."""
-        return await self._write(lambda conn: retention.purge_finished(conn, finished_before_ms, limit, archive))
+        return await self._write(
+            lambda conn: retention.purge_finished(conn, finished_before_ms, limit, archive), deadline_s=_LONG_CALL_S
+        )
 
     async def count_finished(self, finished_before_ms: int) -> int:
         """See `SagaStore.count_finished`."""
-        return await self._read(lambda conn: retention.count_finished(conn, finished_before_ms))
+        return await self._read(
+            lambda conn: retention.count_finished(conn, finished_before_ms), deadline_s=_LONG_CALL_S
+        )
 
     async def count_by_status(self, *, saga: str | None = None) -> dict[ExecutionStatus, int]:
         """See `SagaStore.count_by_status`."""
@@ -375,8 +450,19 @@ class SqlStore(SagaStore):
         await self._write(lambda conn: leases.set_quarantine(conn, execution_id, None))
 
     async def ping(self) -> None:
-        """Run `SELECT 1` on a pooled connection (the pool the store itself uses)."""
+        """Run `SELECT 1` on a pooled connection (the pool the store itself uses).
+
+        After a write failed for want of space, SQLite reads still work: StorageFull is raised
+        until a write succeeds or the database's filesystem has room again.
+        """
         await self._read(lambda conn: conn.execute(select(literal(1))).scalar_one())
+        reason = self._storage_full
+        if reason is None or self._directory is None:
+            return
+        free = shutil.disk_usage(self._directory).free
+        if free < _FREE_TO_RESUME:
+            raise StorageFull(f"database unavailable: {reason} ({free} bytes free in {self._directory})")
+        self._storage_full = None
 
     async def close(self) -> None:
         """Finish queued work, then stop the threads and close every connection. Idempotent."""
