@@ -49,6 +49,8 @@ from coordinator.core.state import (
     ExecutionState,
     ExecutionStatus,
     InFlightCall,
+    PendingWait,
+    PendingWakeup,
     StepState,
 )
 from coordinator.core.waiting import enter_wait, on_callback, on_heartbeat, on_wait_due, starts_wait
@@ -174,16 +176,21 @@ def _cancel_at_unknown_pivot(draft: Draft, event: CancelRequested) -> None:
     begin_rollback(draft, ExecutionError(step=None, message=event.reason))
 
 
+def wakeups_to_arm(state: ExecutionState) -> tuple[ArmWakeup, ...]:
+    """The timers a process driving `state` must have armed: each scheduled retry, and each wait's
+    next deadline (the participant still holds its callback URL: the wait goes on)."""
+    timers: list[PendingWakeup | PendingWait] = [*state.wakeups, *state.waits]
+    return tuple(
+        ArmWakeup(step=w.step, direction=w.direction, attempt=w.attempt, due_at_ms=w.due_at_ms) for w in timers
+    )
+
+
 def _on_resumed(draft: Draft) -> None:
     state = draft.state
     if state.busy:
         # Wake-ups first: a re-sent call's outcome may yet disarm them (fail fast).
-        for w in state.wakeups:
-            draft.act(ArmWakeup(step=w.step, direction=w.direction, attempt=w.attempt, due_at_ms=w.due_at_ms))
-        for wait in state.waits:
-            # The participant still holds the callback URL: keep waiting, until the same deadlines.
-            due = wait.due_at_ms
-            draft.act(ArmWakeup(step=wait.step, direction=wait.direction, attempt=wait.attempt, due_at_ms=due))
+        for arm in wakeups_to_arm(state):
+            draft.act(arm)
         for call in state.calls:
             _resume_in_flight(draft, call)
     elif state.status is ExecutionStatus.RUNNING:
