@@ -68,7 +68,7 @@ class ExecutionRecord:
         if self.quarantined is not None:
             return AttentionReason.QUARANTINED
         if state.attention_at_ms is not None and state.attention_at_ms <= now_ms:
-            return AttentionReason.STALLED
+            return AttentionReason.WAITING if state.waits else AttentionReason.STALLED
         return None
 
 
@@ -81,6 +81,8 @@ class AttentionReason(StrEnum):
     """Recovery stopped driving it: it kept crashing the coordinator."""
     STALLED = "stalled"
     """Unfinished, and no new history for longer than its saga's `alert_after`."""
+    WAITING = "waiting"
+    """Stalled while a step waits for its participant's callback (no callback or heartbeat came)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -242,6 +244,10 @@ class SagaStore(abc.ABC):
         """How many executions need attention at `now_ms`, by saga and reason: one indexed query."""
 
     @abc.abstractmethod
+    async def count_waiting(self) -> dict[str, int]:
+        """How many steps wait for a participant's callback now, by saga (sagas with none left out)."""
+
+    @abc.abstractmethod
     async def note_attention(self, now_ms: int, *, limit: int) -> list[ExecutionRecord]:
         """Executions that need attention at `now_ms` and were not noted since their last commit.
 
@@ -326,6 +332,14 @@ class SagaStore(abc.ABC):
     @abc.abstractmethod
     async def unquarantine(self, execution_id: str) -> None:
         """Let recovery drive the execution again (operator retry), with a fresh recovery count."""
+
+    @abc.abstractmethod
+    async def server_key(self, name: str, candidate: str, *, now_ms: int) -> str:
+        """The shared key called `name`: the stored one, or `candidate` stored now if there is none.
+
+        Every replica that asks gets the same value, even when several ask at once for the first
+        time (one insert wins; the others read it).
+        """
 
     @abc.abstractmethod
     async def ping(self) -> None:
@@ -476,6 +490,13 @@ class ExecutionObserver(abc.ABC):
     @abc.abstractmethod
     def needs_attention(self, record: ExecutionRecord, reason: AttentionReason) -> None:
         """`record` has just started to need an operator (told once per episode, by one replica)."""
+
+    def waiting_counted(self, counts: dict[str, int]) -> None:  # noqa: B027  # optional: a no-op by default
+        """The steps waiting for a callback now, by saga (the whole picture, every time)."""
+
+    def callback_answered(self, outcome: str) -> None:  # noqa: B027  # optional: a no-op by default
+        """A callback or heartbeat was answered: `succeeded`, `failed` or `heartbeat` when recorded;
+        else `duplicate`, `conflict`, `superseded` or `not_found`."""
 
 
 class NullObserver(ExecutionObserver):

@@ -10,6 +10,7 @@ them are masked. The executor redacts what it records of an attempt; the log fil
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -46,3 +47,23 @@ def redact_json(value: Any, forms: Sequence[str]) -> Any:
     if isinstance(value, list):
         return [redact_json(item, forms) for item in value]
     return value
+
+
+CALLBACK_PATH = "/v1/callbacks/"
+"""Where asynchronous participants report outcomes: `/v1/callbacks/<token>` (and `.../heartbeat`)."""
+
+
+_CALLBACK_TOKEN = re.compile(r"(/v1/callbacks/)[A-Za-z0-9_-]+")
+
+
+def mask_callback_tokens(text: str) -> str:
+    """`text` with the token of every callback URL or path in it replaced by `***`."""
+    return _CALLBACK_TOKEN.sub(r"\g<1>" + MASK, text) if CALLBACK_PATH in text else text
+
+
+def redact_callback_path(path: str) -> str:
+    """`path` with a callback token (a capability, like a secret) replaced by `***`."""
+    if not path.startswith(CALLBACK_PATH):
+        return path
+    _, slash, tail = path[len(CALLBACK_PATH) :].partition("/")
+    return f"{CALLBACK_PATH}{MASK}{slash}{tail}"

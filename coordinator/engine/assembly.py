@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from coordinator.engine.callbacks import Callbacks
 from coordinator.engine.collaborators import Collaborators
 from coordinator.engine.cycle import EventCycle
 from coordinator.engine.housekeeping import Housekeeping
@@ -16,8 +17,10 @@ class Engine:
     def __init__(self, parts: Collaborators) -> None:
         self.cycle = EventCycle(parts)
         self.recovery = Recovery(parts, self.cycle)
-        self.service = SagaService(parts, Operations(parts, self.cycle))
+        self.service = SagaService(parts, Operations(parts, self.cycle), Callbacks(parts, self.cycle))
         self.housekeeping = Housekeeping(parts)
+        self.callback_tokens = parts.callback_tokens
+        """Mints and verifies this engine's callback tokens (its key and public URL)."""
 
     def start(self, *, sweep_seconds: float, take_over_all: bool = False) -> None:
         """Fire wake-ups, renew and sweep leases, recover what gone processes left (see Recovery.start),

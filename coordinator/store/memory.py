@@ -55,6 +55,7 @@ class MemoryStore(SagaStore):
 
     def __init__(self) -> None:
         self._definitions: dict[tuple[str, int], Row] = {}
+        self._server_keys: dict[str, str] = {}
         self._executions: dict[str, Row] = {}
         self._steps: dict[str, list[Row]] = {}
         self._events: dict[str, list[Row]] = {}
@@ -230,8 +231,18 @@ class MemoryStore(SagaStore):
         counts: Counter[tuple[str, AttentionReason]] = Counter()
         for row in self._executions.values():
             if _needs_attention(row, now_ms):
-                counts[(row["saga_name"], _reason(row))] += 1
+                counts[(row["saga_name"], _reason(row, self._pending.get(row["id"], [])))] += 1
         return [AttentionCount(saga=saga, reason=reason, count=n) for (saga, reason), n in sorted(counts.items())]
+
+    async def count_waiting(self) -> dict[str, int]:
+        """See `SagaStore.count_waiting`."""
+        await self._enter()
+        counts: Counter[str] = Counter()
+        for execution_id, pending in self._pending.items():
+            waits = sum(1 for p in pending if p["kind"] == codec.WAIT)
+            if waits:
+                counts[self._executions[execution_id]["saga_name"]] += waits
+        return dict(counts)
 
     async def note_attention(self, now_ms: int, *, limit: int) -> list[ExecutionRecord]:
         """See `SagaStore.note_attention`."""
@@ -364,6 +375,11 @@ class MemoryStore(SagaStore):
             raise ExecutionNotFound(execution_id)
         return row
 
+    async def server_key(self, name: str, candidate: str, *, now_ms: int) -> str:
+        """See `SagaStore.server_key`."""
+        await self._enter()
+        return self._server_keys.setdefault(name, candidate)
+
     async def ping(self) -> None:
         """See `SagaStore.ping`: raises StoreUnavailable once closed."""
         await self._enter()
@@ -391,10 +407,12 @@ def _needs_attention(row: Row, now_ms: int) -> bool:
     return row["attention_at_ms"] is not None and row["attention_at_ms"] <= now_ms
 
 
-def _reason(row: Row) -> AttentionReason:
+def _reason(row: Row, pending: list[Row]) -> AttentionReason:
     if row["status"] == ExecutionStatus.FAILED.value:
         return AttentionReason.FAILED
-    return AttentionReason.QUARANTINED if row["quarantined"] is not None else AttentionReason.STALLED
+    if row["quarantined"] is not None:
+        return AttentionReason.QUARANTINED
+    return AttentionReason.WAITING if any(p["kind"] == codec.WAIT for p in pending) else AttentionReason.STALLED
 
 
 def _deletable(row: Row, finished_before_ms: int) -> bool:

@@ -44,6 +44,18 @@ def insert_definition(conn: Connection, row: Row) -> None:
     conn.execute(insert(D), row)
 
 
+def server_key(conn: Connection, name: str) -> str | None:
+    """The stored value of the shared key `name`, if any."""
+    K = tables.server_keys_table
+    value = conn.execute(select(K.c.value).where(K.c.name == name)).scalar()
+    return None if value is None else str(value)
+
+
+def insert_server_key(conn: Connection, row: Row) -> None:
+    """Insert a shared key; IntegrityError if one of that name exists."""
+    conn.execute(insert(tables.server_keys_table), row)
+
+
 def definition(conn: Connection, name: str, version: int | None) -> Row | None:
     """One version of `name`, or its latest when `version` is None."""
     query = select(D).where(D.c.name == name)
@@ -264,9 +276,11 @@ def list_records(
 
 def attention_counts(conn: Connection, now_ms: int) -> list[AttentionCount]:
     """Executions needing attention at `now_ms` by saga and reason: one range scan of the attention index."""
+    waits = select(P.c.execution_id).where(P.c.execution_id == X.c.id, P.c.kind == codec.WAIT).exists()
     reason = case(
         (X.c.status == ExecutionStatus.FAILED.value, literal(AttentionReason.FAILED.value)),
         (X.c.quarantined.is_not(None), literal(AttentionReason.QUARANTINED.value)),
+        (waits, literal(AttentionReason.WAITING.value)),
         else_=literal(AttentionReason.STALLED.value),
     ).label("reason")
     query = (
@@ -279,6 +293,17 @@ def attention_counts(conn: Connection, now_ms: int) -> list[AttentionCount]:
         AttentionCount(saga=row.saga_name, reason=AttentionReason(row.reason), count=int(row.n))
         for row in conn.execute(query)
     ]
+
+
+def count_waiting(conn: Connection) -> dict[str, int]:
+    """Steps waiting for a callback, by saga: the `wait` pending actions (few, whatever the history)."""
+    query = (
+        select(X.c.saga_name, func.count().label("n"))
+        .select_from(P.join(X, P.c.execution_id == X.c.id))
+        .where(P.c.kind == codec.WAIT)
+        .group_by(X.c.saga_name)
+    )
+    return {row.saga_name: int(row.n) for row in conn.execute(query)}
 
 
 def note_attention(conn: Connection, now_ms: int, limit: int) -> list[ExecutionRecord]:

@@ -12,6 +12,7 @@ never hangs a caller.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import shutil
 from collections.abc import Callable, Collection
@@ -386,6 +387,10 @@ class SqlStore(SagaStore):
         """See `SagaStore.attention_counts`."""
         return await self._read(lambda conn: queries.attention_counts(conn, now_ms))
 
+    async def count_waiting(self) -> dict[str, int]:
+        """See `SagaStore.count_waiting`."""
+        return await self._read(queries.count_waiting)
+
     async def note_attention(self, now_ms: int, *, limit: int) -> list[ExecutionRecord]:
         """See `SagaStore.note_attention`."""
         return await self._write(lambda conn: queries.note_attention(conn, now_ms, limit))
@@ -448,6 +453,18 @@ class SqlStore(SagaStore):
     async def unquarantine(self, execution_id: str) -> None:
         """See `SagaStore.unquarantine`."""
         await self._write(lambda conn: leases.set_quarantine(conn, execution_id, None))
+
+    async def server_key(self, name: str, candidate: str, *, now_ms: int) -> str:
+        """See `SagaStore.server_key`."""
+        stored = await self._read(lambda conn: queries.server_key(conn, name))
+        if stored is not None:
+            return stored
+        row = {"name": name, "value": candidate, "created_at_ms": now_ms}
+        with contextlib.suppress(IntegrityError):  # another replica made it first: theirs is the key
+            await self._write(lambda conn: queries.insert_server_key(conn, row))
+        stored = await self._read(lambda conn: queries.server_key(conn, name))
+        assert stored is not None  # inserted by us or by the replica that won
+        return stored
 
     async def ping(self) -> None:
         """Run `SELECT 1` on a pooled connection (the pool the store itself uses).
