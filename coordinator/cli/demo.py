@@ -1,4 +1,4 @@
-"""`saga demo`: the coordinator on SQLite with the example services, four sagas, their timelines."""
+"""`saga demo`: the coordinator on SQLite with the example services, five sagas, their timelines."""
 
 from __future__ import annotations
 
@@ -37,6 +37,12 @@ SCENARIOS: list[tuple[str, dict[str, Any], str]] = [
     (
         "A busy payment processor (503 twice): retried, then completes",
         {**ORDER, "order_id": "ord-1003", "card": "4000-0000-0000-0119"},
+        "completed",
+    ),
+    (
+        "A card that needs 3-D Secure: the payment service answers 202, the charge waits, "
+        "and the service calls back a moment later",
+        {**ORDER, "order_id": "ord-1005", "card": "4000-0000-0000-3220"},
         "completed",
     ),
 ]
