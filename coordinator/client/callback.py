@@ -24,6 +24,8 @@ token is added, and it is left out of `repr()` and of error messages.
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time
 from collections.abc import Mapping
 from enum import StrEnum
@@ -58,6 +60,7 @@ CALLBACK_HEADER = "X-Saga-Callback-Url"
 """The request header that carries the callback URL on every call of an `async:` step."""
 
 _CALLBACKS_SEGMENT = "/v1/callbacks/"
+_TOKEN_IN_TEXT = re.compile(r"(/v1/callbacks/)[^/?#\s\"']+")
 
 
 class Delivery(StrEnum):
@@ -95,9 +98,23 @@ class _Target:
         return Call("POST", self.path + suffix, body=body, headers=headers, idempotent=True)
 
 
-def _redact(url: str) -> str:
-    head, sep, _ = url.partition(_CALLBACKS_SEGMENT)
-    return f"{head}{sep}***" if sep else url
+def _redact(text: str) -> str:
+    return _TOKEN_IN_TEXT.sub(r"\1***", text)
+
+
+class _RedactCallbackTokens(logging.Filter):
+    """httpx logs every request's URL at INFO: keep the callback token out of the participant's logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redact(str(a)) if isinstance(a, str | httpx.URL) else a for a in record.args)
+        return True
+
+
+def _keep_tokens_out_of_httpx_logs() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _RedactCallbackTokens) for f in logger.filters):
+        logger.addFilter(_RedactCallbackTokens())
 
 
 def _outcome(succeeded: bool, body: Any, error: str | None) -> dict[str, Any]:
@@ -179,6 +196,7 @@ class Callback:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._target = _Target(url)
+        _keep_tokens_out_of_httpx_logs()
         # env={}: the token in the URL is the capability; SAGA_TOKEN is not sent along.
         self._config = Config.resolve(self._target.origin, None, timeout, retries, timeout, env={})
         self._http = httpx.Client(transport=transport, **self._config.client_options(headers))
@@ -245,6 +263,7 @@ class AsyncCallback:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._target = _Target(url)
+        _keep_tokens_out_of_httpx_logs()
         self._config = Config.resolve(self._target.origin, None, timeout, retries, timeout, env={})
         self._http = httpx.AsyncClient(transport=transport, **self._config.client_options(headers))
 

@@ -8,6 +8,7 @@ later work through `Callback` (in a worker thread, so the loop keeps serving) or
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -193,9 +194,14 @@ class Recording(httpx.BaseTransport):
 
 
 async def test_the_helper_sends_no_bearer_token_and_keeps_the_capability_out_of_what_it_prints(
-    coordinator: Coordinator, participant: ScriptedParticipant, saga_name: str, monkeypatch: pytest.MonkeyPatch
+    coordinator: Coordinator,
+    participant: ScriptedParticipant,
+    saga_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("SAGA_TOKEN", "the-operators-token")
+    caplog.set_level(logging.INFO, logger="httpx")  # httpx logs each request's URL at INFO
     execution_id, client = await started(coordinator, participant, saga_name)
     async with client:
         call = await nth_call(participant, "/charge")
@@ -212,6 +218,7 @@ async def test_the_helper_sends_no_bearer_token_and_keeps_the_capability_out_of_
         await asyncio.to_thread(participant_work)
         assert [str(r.url) for r in recording.requests] == [f"{url}/heartbeat", url]
         assert all("authorization" not in r.headers for r in recording.requests)
+        assert "/v1/callbacks/***" in caplog.text and token not in caplog.text
         assert (await client.wait(execution_id, timeout=10)).status == "completed"
 
 
