@@ -4,9 +4,9 @@ Tree (each class has a stable `code`; the API maps classes to HTTP statuses in o
 
 * CoordinatorError
   + NotFound
-    - SagaNotFound, SagaVersionNotFound, ExecutionNotFound
+    - SagaNotFound, SagaVersionNotFound, ExecutionNotFound, CallbackNotFound
   + Conflict
-    - DefinitionConflict, IdempotencyConflict, ExecutionStateConflict
+    - DefinitionConflict, IdempotencyConflict, ExecutionStateConflict, CallbackConflict
   + InvalidInput            carries `problems`: [(path, message)]
     - DefinitionInvalid, ExecutionInputInvalid, SecretNotSet
   + StaleRevision           another writer committed first (internal; retried by the engine)
@@ -81,6 +81,16 @@ class ExecutionNotFound(NotFound):
         self.execution_id = execution_id
 
 
+class CallbackNotFound(NotFound):
+    """A callback token that is not ours, or whose wait is over: the same answer for both."""
+
+    code = "callback_not_found"
+    title = "Callback not found"
+
+    def __init__(self) -> None:
+        super().__init__("no attempt waits for a callback with this token (unknown or expired)")
+
+
 class Conflict(CoordinatorError):
     """The request contradicts what is already recorded."""
 
@@ -107,6 +117,13 @@ class ExecutionStateConflict(Conflict):
 
     code = "execution_state_conflict"
     title = "Execution is not in a state that allows this"
+
+
+class CallbackConflict(Conflict):
+    """A callback contradicts what is recorded: another outcome came first, or a newer attempt runs."""
+
+    code = "callback_conflict"
+    title = "Callback conflicts with the recorded outcome"
 
 
 class InvalidInput(CoordinatorError):

@@ -328,6 +328,14 @@ class SagaStore(abc.ABC):
         """Let recovery drive the execution again (operator retry), with a fresh recovery count."""
 
     @abc.abstractmethod
+    async def server_key(self, name: str, candidate: str, *, now_ms: int) -> str:
+        """The shared key called `name`: the stored one, or `candidate` stored now if there is none.
+
+        Every replica that asks gets the same value, even when several ask at once for the first
+        time (one insert wins; the others read it).
+        """
+
+    @abc.abstractmethod
     async def ping(self) -> None:
         """Return if the database answers; raise StoreUnavailable if not."""
 

@@ -46,3 +46,15 @@ def redact_json(value: Any, forms: Sequence[str]) -> Any:
     if isinstance(value, list):
         return [redact_json(item, forms) for item in value]
     return value
+
+
+CALLBACK_PATH = "/v1/callbacks/"
+"""Where asynchronous participants report outcomes: `/v1/callbacks/<token>` (and `.../heartbeat`)."""
+
+
+def redact_callback_path(path: str) -> str:
+    """`path` with a callback token (a capability, like a secret) replaced by `***`."""
+    if not path.startswith(CALLBACK_PATH):
+        return path
+    _, slash, tail = path[len(CALLBACK_PATH) :].partition("/")
+    return f"{CALLBACK_PATH}{MASK}{slash}{tail}"

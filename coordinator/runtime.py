@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets as random_bytes
 import signal
 import time
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from types import FrameType
 from coordinator import __version__
 from coordinator.definition import find_definition_files, load_definition_file
 from coordinator.engine import CallPool, Collaborators, DefinitionRegistry, Engine, EnvSecretSource, SagaService
+from coordinator.engine.callback_tokens import CALLBACK_KEY_NAME, CallbackTokens
 from coordinator.engine.faults import FaultPoints
 from coordinator.engine.ownership import Ownership
 from coordinator.executor import HttpStepExecutor, TargetPolicy, build_client
@@ -50,6 +52,13 @@ def _chain(task: asyncio.Task[object]) -> list[FrameType]:
             frames.append(frame)
         coro = getattr(coro, "cr_await", None)
     return frames
+
+
+def _url_host(host: str) -> str:
+    """`host` as a URL writes it: an IPv6 address in brackets; a wildcard as the loopback address."""
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104  # a wildcard names no address a participant can use
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 class SystemClock(Clock):
@@ -101,6 +110,10 @@ class Runtime:
                 policy=policy,
                 tracer=telemetry.attempt_tracer(),
             )
+        callback_secret = settings.callback_key or await store.server_key(
+            CALLBACK_KEY_NAME, random_bytes.token_urlsafe(32), now_ms=clock.now_ms()
+        )
+        public_url = settings.public_url or f"http://{_url_host(settings.host)}:{settings.port}"
         secrets = EnvSecretSource()
         install_redaction(secrets.all_values)
         # Built before the observer and the engine: the observer's gauges read it, the engine fills it.
@@ -128,6 +141,7 @@ class Runtime:
                 faults=FaultPoints(
                     points=frozenset(settings.fault_points), nth=settings.fault_nth, target=settings.fault_target
                 ),
+                callback_tokens=CallbackTokens.from_secret(callback_secret, public_url),
                 max_recovery_attempts=settings.max_recovery_attempts,
                 retention_ms=settings.retention_ms,
                 archive=DailyArchive(settings.archive_dir) if settings.archive_dir is not None else None,

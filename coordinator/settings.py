@@ -11,7 +11,7 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -279,6 +279,12 @@ class Settings:
     trace_url: str | None = None
     """`SAGA_TRACE_URL`: a link to a trace viewer with `{trace_id}` in it, e.g.
     `http://jaeger:16686/trace/{trace_id}`; the console links each execution's trace there."""
+    public_url: str | None = None
+    """`SAGA_PUBLIC_URL`: the coordinator's address as participants reach it, the start of every
+    `X-Saga-Callback-Url`; unset: the address `saga serve` listens on."""
+    callback_key: str | None = field(default=None, repr=False)
+    """`SAGA_CALLBACK_KEY`: the secret that signs callback tokens; unset: one generated at first
+    start and kept in the database, so every replica agrees."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
@@ -307,6 +313,8 @@ class Settings:
             archive_dir=Path(archive) if (archive := env.get("SAGA_ARCHIVE_DIR")) else None,
             ui=_switch(env, "SAGA_UI", default=True),
             trace_url=env.get("SAGA_TRACE_URL") or None,
+            public_url=env.get("SAGA_PUBLIC_URL") or None,
+            callback_key=env.get("SAGA_CALLBACK_KEY") or None,
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given).validated()
@@ -315,6 +323,10 @@ class Settings:
         """Refuse values that cannot work, and unsafe combinations."""
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"--port must be between 0 and 65535, got {self.port}")
+        if self.public_url is not None and not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", self.public_url):
+            raise SettingsError(f"SAGA_PUBLIC_URL must be an http(s) URL without query, got {self.public_url!r}")
+        if self.callback_key is not None and len(self.callback_key) < 16:
+            raise SettingsError("SAGA_CALLBACK_KEY must be at least 16 characters (32 random ones are best)")
         if not self.database_url.startswith(("sqlite:", "postgresql:", "postgres:", "postgresql+", "memory:")):
             raise SettingsError(
                 f"--database-url must start with sqlite:, postgresql: or memory:, got {self.database_url!r}"

@@ -14,6 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from coordinator import __version__
 from coordinator.api.auth import require_scope
+from coordinator.api.callbacks import CallbackController
 from coordinator.api.executions import ExecutionController
 from coordinator.api.health import healthz, metrics, readyz
 from coordinator.api.problems import EXCEPTION_HANDLERS
@@ -55,7 +56,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Litesta
 
     console = build_console(settings) if settings.ui else None
     app = Litestar(
-        route_handlers=[v1, healthz, readyz, metrics, *(console.handlers if console else [])],
+        route_handlers=[v1, CallbackController, healthz, readyz, metrics, *(console.handlers if console else [])],
         template_config=console.templates if console else None,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -20,6 +20,7 @@ from coordinator.errors import (
     StaleRevision,
     StoreUnavailable,
 )
+from coordinator.redaction import CALLBACK_PATH, redact_callback_path
 
 log = logging.getLogger("coordinator.api")
 
@@ -81,11 +82,14 @@ def _validation_errors(exc: ValidationException) -> tuple[list[dict[str, str]], 
     return errors, in_body
 
 
-def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     """Litestar's own HTTP errors (unknown route, bad method, body too large, bad parameters)."""
     if isinstance(exc, ValidationException):
         errors, in_body = _validation_errors(exc)
         malformed = "malformed" in exc.detail.lower() or "decode" in exc.detail.lower()
+        if request.url.path.startswith(CALLBACK_PATH):
+            # Participants are told 422 for any body they got wrong, JSON syntax included (SPEC 7.3).
+            return problem(422, "Invalid request body", exc.detail, code="invalid_body", errors=errors)
         if in_body and not malformed:
             return problem(422, "Invalid request body", exc.detail, code="invalid_body", errors=errors)
         return problem(400, "Bad request", exc.detail, code="bad_request", errors=errors)
@@ -122,7 +126,8 @@ def too_deep_handler(_: Request[Any, Any, Any], exc: RecursionError) -> Response
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """A fault of ours: log it with its traceback, answer without internals."""
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    path = redact_callback_path(request.url.path)  # a callback token is a capability: never logged
+    log.exception("unhandled error on %s %s", request.method, path, exc_info=exc)
     return problem(500, "Internal error", "the coordinator failed to handle this request", code="internal_error")
 
 

@@ -110,6 +110,7 @@ def _server_class(database: str) -> type[Any]:
                     host, port = sock.getsockname()[:2]
                     shown = f"[{host}]" if ":" in host else host
                     log.info("listening on http://%s:%d (database %s, version %s)", shown, port, database, __version__)
+                    _callbacks_reach(self.config.app, f"http://{shown}:{port}")
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
@@ -125,6 +126,18 @@ def _server_class(database: str) -> type[Any]:
                     signal.signal(sig, handler)
 
     return Server
+
+
+def _callbacks_reach(app: Any, url: str) -> None:
+    """Without `SAGA_PUBLIC_URL`, callback URLs point at the address bound (its port, for `--port 0`)."""
+    state = getattr(app, "state", None)
+    runtime = getattr(state, "runtime", None)
+    settings = getattr(state, "settings", None)
+    if runtime is not None and settings is not None and settings.public_url is None:
+        host = url.split("://", 1)[1].rsplit(":", 1)[0]
+        if host in ("0.0.0.0", "[::]"):  # noqa: S104  # a wildcard is no address to call back on
+            url = url.replace(host, "127.0.0.1", 1)
+        runtime.service.listening(url)
 
 
 def _migrate(args: argparse.Namespace) -> int:

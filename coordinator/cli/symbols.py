@@ -114,6 +114,7 @@ STATUS_LOOKS: Mapping[str, Look] = {
     # Steps and executions share these names (running, failed, compensating, compensated).
     StepStatus.PENDING: FAINT,
     StepStatus.RUNNING: Look(Colour.CYAN),
+    StepStatus.WAITING: Look(Colour.CYAN),
     StepStatus.SUCCEEDED: Look(Colour.GREEN),
     StepStatus.FAILED: Look(Colour.RED, bold=True),
     StepStatus.COMPENSATING: Look(Colour.YELLOW),
@@ -133,6 +134,9 @@ EVENT_MARKS: Mapping[HistoryEventType, Mark] = {
     HistoryEventType.ATTEMPT_RESENT: Mark("·"),
     HistoryEventType.ATTEMPT_SUCCEEDED: Mark("✓", Look(Colour.GREEN)),
     HistoryEventType.ATTEMPT_FAILED: Mark("✗", Look(Colour.RED)),
+    HistoryEventType.ATTEMPT_WAITING: Mark("⧖", Look(Colour.CYAN)),
+    HistoryEventType.CALLBACK_RECEIVED: Mark("↵", Look(Colour.CYAN)),
+    HistoryEventType.HEARTBEAT_RECEIVED: Mark("♥"),
     HistoryEventType.RETRY_SCHEDULED: Mark(" ", WARNING),  # blank: the line sits under its attempt
     HistoryEventType.STEP_FAILED: Mark("✗", Look(Colour.RED)),
     HistoryEventType.ROLLBACK_STARTED: Mark("⟲", WARNING),

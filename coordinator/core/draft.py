@@ -18,7 +18,9 @@ from coordinator.core.state import (
     ExecutionStatus,
     InFlightCall,
     OperatorResolution,
+    PendingWait,
     PendingWakeup,
+    RecordedCallback,
     StepState,
     StepStatus,
 )
@@ -83,6 +85,7 @@ class Draft:
         response: ResponseSnapshot | Keep | None = KEEP,
         last_exchange: AttemptExchange | Keep | None = KEEP,
         resolution: OperatorResolution | Keep | None = KEEP,
+        callbacks: tuple[RecordedCallback, ...] | Keep = KEEP,
     ) -> None:
         """Replace the given fields of step `index` (keyword by keyword, so a misspelt one does not type-check)."""
         changes = _given(
@@ -100,6 +103,7 @@ class Draft:
             response=response,
             last_exchange=last_exchange,
             resolution=resolution,
+            callbacks=callbacks,
         )
         self.state = self.state.with_step(index, replace(self.state.steps[index], **changes))
 
@@ -111,6 +115,7 @@ class Draft:
         wakeup: PendingWakeup | Keep | None = KEEP,
         member_calls: tuple[InFlightCall, ...] | Keep = KEEP,
         member_wakeups: tuple[PendingWakeup, ...] | Keep = KEEP,
+        waits: tuple[PendingWait, ...] | Keep = KEEP,
         cancel_reason: str | Keep | None = KEEP,
         error: ExecutionError | Keep | None = KEEP,
     ) -> None:
@@ -121,6 +126,7 @@ class Draft:
             wakeup=wakeup,
             member_calls=member_calls,
             member_wakeups=member_wakeups,
+            waits=waits,
             cancel_reason=cancel_reason,
             error=error,
         )
@@ -159,6 +165,16 @@ class Draft:
             return
         wakeups = self.state.member_wakeups
         self.update(member_wakeups=tuple(w for w in wakeups if (w.step, w.direction) != (index, direction)))
+
+    def put_wait(self, wait: PendingWait) -> None:
+        """Record `wait` (replacing any wait of the same step and direction), in step order."""
+        key = (wait.step, wait.direction)
+        others = [w for w in self.state.waits if (w.step, w.direction) != key]
+        self.update(waits=tuple(sorted([*others, wait], key=lambda w: (w.step, w.direction.value))))
+
+    def drop_wait(self, index: int, direction: Direction) -> None:
+        """Step `index` no longer waits for a callback in `direction`."""
+        self.update(waits=tuple(w for w in self.state.waits if (w.step, w.direction) != (index, direction)))
 
     def disarm_wakeups(self) -> tuple[PendingWakeup, ...]:
         """Disarm every scheduled retry; return what was scheduled."""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from coordinator.core.outcome import StepOutcome
-from coordinator.core.state import Direction
+from coordinator.core.state import CallbackOutcome, Direction
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -21,6 +22,29 @@ class AttemptCompleted:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WakeupFired:
     """A scheduled retry is due."""
+
+    step: int
+    direction: Direction
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackReceived:
+    """A participant reported the outcome of an asynchronous attempt on its callback URL."""
+
+    step: int
+    direction: Direction
+    attempt: int
+    outcome: CallbackOutcome
+    body: Any = None
+    """On success: what later templates read as `steps.<name>.response.body`."""
+    error: str | None = None
+    """On failure: the participant's reason, shown in the execution's error."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeartbeatReceived:
+    """A participant said an asynchronous attempt is still being worked on."""
 
     step: int
     direction: Direction
@@ -58,4 +82,13 @@ class Resumed:
     """The coordinator (re)took charge of the execution, e.g. after a restart."""
 
 
-Event = AttemptCompleted | WakeupFired | CancelRequested | RetryRequested | ResolveRequested | Resumed
+Event = (
+    AttemptCompleted
+    | WakeupFired
+    | CallbackReceived
+    | HeartbeatReceived
+    | CancelRequested
+    | RetryRequested
+    | ResolveRequested
+    | Resumed
+)

@@ -28,8 +28,8 @@ def _saga_deadline_binds(draft: Draft, index: int) -> bool:
     return index == pivot and draft.step(pivot).attempt_budget_base == 0
 
 
-def _binding_deadline(draft: Draft, index: int) -> tuple[int, str] | None:
-    """The earliest deadline that bounds step `index`, with its name."""
+def binding_deadline(draft: Draft, index: int) -> tuple[int, str] | None:
+    """The earliest deadline that bounds step `index`, with its name (it bounds a wait for a callback too)."""
     candidates: list[tuple[int, str]] = []
     step_deadline = draft.step(index).deadline_at_ms
     if step_deadline is not None:
@@ -42,7 +42,7 @@ def _binding_deadline(draft: Draft, index: int) -> tuple[int, str] | None:
 def forward_timeout(draft: Draft, index: int) -> int | None:
     """The attempt's timeout, clamped so that no attempt outlives a deadline; None if one passed."""
     timeout = draft.step_spec(index).action.timeout_ms
-    bound = _binding_deadline(draft, index)
+    bound = binding_deadline(draft, index)
     if bound is not None:
         timeout = min(timeout, bound[0] - draft.now)
     return timeout if timeout > 0 else None
@@ -56,7 +56,7 @@ def attempt_forward(draft: Draft, index: int) -> None:
         return
     timeout = forward_timeout(draft, index)
     if timeout is None:
-        bound = _binding_deadline(draft, index)
+        bound = binding_deadline(draft, index)
         kind = bound[1] if bound else "saga"
         fail_step(draft, index, f"{kind} deadline passed before attempt {draft.step(index).attempts + 1}")
         return
@@ -123,7 +123,7 @@ def on_forward_outcome(draft: Draft, index: int, attempt: int, outcome: StepOutc
         return
     if retries_left:
         delay = retry_delay(draft, index, Direction.ACTION, attempt, spec.retry, outcome.retry_after_ms, nth=used)
-        bound = _binding_deadline(draft, index)
+        bound = binding_deadline(draft, index)
         if bound is not None and draft.now + delay >= bound[0]:
             fail_step(draft, index, f"{message}; the {bound[1]} deadline passes before attempt {attempt + 1}")
             return
@@ -143,8 +143,8 @@ def advance(draft: Draft) -> None:
     an execution committed between steps.
     """
     state = draft.state
-    if state.calls or state.wakeups:
-        return  # members of the group are still at work: the last one to settle moves on
+    if state.busy:
+        return  # members of the group are still at work (or waiting): the last one to settle moves on
     if draft.pivot_passed() and state.cancel_reason is not None:
         # The cancel arrived while the pivot's call was in flight, and the pivot then succeeded:
         # past the point of no return nothing is rolled back, so the cancel has nothing to do.

@@ -12,8 +12,10 @@ from coordinator.core.attempts import send_call, start_attempt
 from coordinator.core.draft import Draft
 from coordinator.core.events import (
     AttemptCompleted,
+    CallbackReceived,
     CancelRequested,
     Event,
+    HeartbeatReceived,
     ResolveRequested,
     Resumed,
     RetryRequested,
@@ -47,8 +49,11 @@ from coordinator.core.state import (
     ExecutionState,
     ExecutionStatus,
     InFlightCall,
+    PendingWait,
+    PendingWakeup,
     StepState,
 )
+from coordinator.core.waiting import enter_wait, on_callback, on_heartbeat, on_wait_due, starts_wait
 
 
 def begin_execution(spec: SagaSpec, execution_id: str, *, now_ms: int) -> Decision:
@@ -93,6 +98,12 @@ def decide(spec: SagaSpec, state: ExecutionState, event: Event, *, now_ms: int) 
             _on_attempt_completed(draft, event)
         case WakeupFired():
             _on_wakeup(draft, event)
+        case CallbackReceived():
+            if 0 <= event.step < len(state.steps):
+                on_callback(draft, event)
+        case HeartbeatReceived():
+            if 0 <= event.step < len(state.steps):
+                on_heartbeat(draft, event)
         case CancelRequested():
             _on_cancel(draft, event)
         case Resumed():
@@ -106,6 +117,9 @@ def _on_attempt_completed(draft: Draft, event: AttemptCompleted) -> None:
     current = draft.state.call_of(event.step, event.direction)
     if current is None or current.attempt != event.attempt:
         return  # late or duplicate: that attempt is no longer the one we wait for
+    if starts_wait(draft, event.step, event.direction, event.outcome):
+        enter_wait(draft, event.step, event.direction, event.attempt, event.outcome)
+        return
     if event.direction is Direction.ACTION:
         on_forward_outcome(draft, event.step, event.attempt, event.outcome)
     else:
@@ -115,6 +129,11 @@ def _on_attempt_completed(draft: Draft, event: AttemptCompleted) -> None:
 def _on_wakeup(draft: Draft, event: WakeupFired) -> None:
     if not 0 <= event.step < len(draft.state.steps):
         return
+    wait = draft.state.wait_of(event.step, event.direction)
+    if wait is not None:
+        if wait.attempt == event.attempt:
+            on_wait_due(draft, wait)
+        return  # a wait and a scheduled retry of one call never coexist: this wake-up is stale
     wakeup = draft.state.wakeup_of(event.step, event.direction)
     if wakeup is None or wakeup.attempt != event.attempt:
         return  # superseded: a cancel or a restart re-armed something else
@@ -138,8 +157,9 @@ def _on_cancel(draft: Draft, event: CancelRequested) -> None:
     waiting = draft.disarm_wakeups()
     for wakeup in waiting[:-1]:
         stop_step(draft, wakeup.step, event.reason)
-    if state.calls:
-        # The calls in flight finish or time out; the last outcome starts the rollback.
+    if state.calls or state.waits:
+        # The calls in flight (or awaiting their callback) finish or time out; the last outcome
+        # starts the rollback.
         if waiting:
             stop_step(draft, waiting[-1].step, event.reason)
         return
@@ -156,12 +176,21 @@ def _cancel_at_unknown_pivot(draft: Draft, event: CancelRequested) -> None:
     begin_rollback(draft, ExecutionError(step=None, message=event.reason))
 
 
+def wakeups_to_arm(state: ExecutionState) -> tuple[ArmWakeup, ...]:
+    """The timers a process driving `state` must have armed: each scheduled retry, and each wait's
+    next deadline (the participant still holds its callback URL: the wait goes on)."""
+    timers: list[PendingWakeup | PendingWait] = [*state.wakeups, *state.waits]
+    return tuple(
+        ArmWakeup(step=w.step, direction=w.direction, attempt=w.attempt, due_at_ms=w.due_at_ms) for w in timers
+    )
+
+
 def _on_resumed(draft: Draft) -> None:
     state = draft.state
-    if state.calls or state.wakeups:
+    if state.busy:
         # Wake-ups first: a re-sent call's outcome may yet disarm them (fail fast).
-        for w in state.wakeups:
-            draft.act(ArmWakeup(step=w.step, direction=w.direction, attempt=w.attempt, due_at_ms=w.due_at_ms))
+        for arm in wakeups_to_arm(state):
+            draft.act(arm)
         for call in state.calls:
             _resume_in_flight(draft, call)
     elif state.status is ExecutionStatus.RUNNING:

@@ -38,13 +38,17 @@ def next_compensation(draft: Draft) -> None:
         if not todo:
             continue
         for index in todo:
-            if state.call_of(index, Direction.COMPENSATION) or state.wakeup_of(index, Direction.COMPENSATION):
+            if (
+                state.call_of(index, Direction.COMPENSATION)
+                or state.wakeup_of(index, Direction.COMPENSATION)
+                or state.wait_of(index, Direction.COMPENSATION)
+            ):
                 continue  # already at work: its outcome or wake-up carries it on
             compensation = draft.step_spec(index).compensation
             assert compensation is not None  # needs_compensation checked it
             start_attempt(draft, index, Direction.COMPENSATION, compensation.timeout_ms)
         return
-    draft.update(status=ExecutionStatus.COMPENSATED, in_flight=None, wakeup=None)
+    draft.update(status=ExecutionStatus.COMPENSATED, in_flight=None, wakeup=None, waits=())
     draft.record(HistoryEventType.EXECUTION_COMPENSATED)
 
 
@@ -52,7 +56,7 @@ def continue_rollback(draft: Draft) -> None:
     """After a compensation settled: wait for the group's other compensations, then end `failed`
     if one of them gave up, else move on to the steps before (newest first)."""
     state = draft.state
-    if state.calls or state.wakeups:
+    if state.busy:
         return  # members of the group are still being compensated
     if any(step.status is StepStatus.COMPENSATION_FAILED for step in state.steps):
         error = state.error

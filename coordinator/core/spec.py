@@ -40,6 +40,16 @@ RETRY_ON_CONNECT = "connect"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AsyncSpec:
+    """An asynchronous call (SPEC section 7.3): a `202` answer means "working on it, I will call back"."""
+
+    timeout_ms: int
+    """How long to wait for the callback after the `202`; then the outcome is unknown."""
+    heartbeat_ms: int | None = None
+    """When set, a wait without a heartbeat (or the callback) for this long is also an unknown outcome."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallSpec:
     """One HTTP call, forward or compensating. Values may hold `{{ }}` templates.
 
@@ -57,6 +67,8 @@ class CallSpec:
     retry_on_status: tuple[StatusPattern, ...] = ()
     retry_on_timeout: bool = True
     retry_on_connect: bool = True
+    async_: AsyncSpec | None = None
+    """Set when the participant may answer `202` and report the outcome on its callback URL."""
 
     @property
     def url_template(self) -> str:

@@ -31,6 +31,8 @@ class StepStatus(StrEnum):
 
     PENDING = "pending"
     RUNNING = "running"
+    WAITING = "waiting"
+    """The participant answered `202`: the step waits for its callback (SPEC section 7.3)."""
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     COMPENSATING = "compensating"
@@ -70,6 +72,42 @@ class PendingWakeup:
     attempt: int
     """The attempt that starts when the wake-up fires."""
     due_at_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PendingWait:
+    """An asynchronous attempt that answered `202` and waits for its callback (SPEC section 7.3).
+
+    Its deadlines live here, in the database: `due_at_ms` is the next wake-up (the heartbeat
+    deadline, or the timeout when that comes first or there is no heartbeat), so a restart
+    re-arms it and a callback to any replica finds the attempt still waiting.
+    """
+
+    step: int
+    direction: Direction
+    attempt: int
+    since_ms: int
+    """When the `202` was recorded."""
+    timeout_at_ms: int
+    """When the wait ends without a callback: an unknown outcome."""
+    due_at_ms: int
+    """The next wake-up: the heartbeat deadline or `timeout_at_ms`, whichever comes first."""
+
+
+class CallbackOutcome(StrEnum):
+    """What a participant reported on its callback URL."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordedCallback:
+    """The callback recorded for one attempt, kept so a repeat is told from a conflicting one."""
+
+    direction: Direction
+    attempt: int
+    outcome: CallbackOutcome
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,6 +169,12 @@ class StepState:
     """The latest attempt of either direction, success or failure, as it was said."""
     resolution: OperatorResolution | None = None
     """Set when an operator resolved the step's failed compensation by hand."""
+    callbacks: tuple[RecordedCallback, ...] = ()
+    """The latest callback recorded in each direction (at most one per direction)."""
+
+    def callback_of(self, direction: Direction) -> RecordedCallback | None:
+        """The latest callback recorded for this step's calls in `direction`, if any."""
+        return next((c for c in self.callbacks if c.direction is direction), None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,6 +196,8 @@ class ExecutionState:
     `in_flight` holds the call of a step outside any group."""
     member_wakeups: tuple[PendingWakeup, ...] = ()
     """The scheduled retries of parallel group members; `wakeup` holds a lone step's."""
+    waits: tuple[PendingWait, ...] = ()
+    """Asynchronous attempts waiting for their callback, in step order (lone steps and members alike)."""
     cancel_reason: str | None = None
     """Set when an operator cancelled a running execution; rollback follows the call in flight."""
     error: ExecutionError | None = None
@@ -180,6 +226,15 @@ class ExecutionState:
     def wakeup_of(self, step: int, direction: Direction) -> PendingWakeup | None:
         """The scheduled retry of step `step` in `direction`, if any."""
         return next((w for w in self.wakeups if (w.step, w.direction) == (step, direction)), None)
+
+    def wait_of(self, step: int, direction: Direction) -> PendingWait | None:
+        """The wait for a callback of step `step` in `direction`, if any."""
+        return next((w for w in self.waits if (w.step, w.direction) == (step, direction)), None)
+
+    @property
+    def busy(self) -> bool:
+        """Whether any call is in flight, any retry scheduled, or any callback awaited."""
+        return bool(self.calls or self.wakeups or self.waits)
 
     def with_step(self, index: int, step: StepState) -> ExecutionState:
         """A copy with step `index` replaced."""

@@ -11,6 +11,7 @@ from coordinator.core.spec import (
     DEFAULT_ALERT_AFTER_MS,
     RETRY_ON_CONNECT,
     RETRY_ON_TIMEOUT,
+    AsyncSpec,
     CallSpec,
     SagaSpec,
     StatusPattern,
@@ -141,6 +142,11 @@ def _build_call(call: CallDocument, defaults: DefaultsDocument, *, compensation:
         ),
         retry_on_timeout=RETRY_ON_TIMEOUT in retry_on,
         retry_on_connect=RETRY_ON_CONNECT in retry_on,
+        async_=(
+            AsyncSpec(timeout_ms=call.async_.timeout, heartbeat_ms=call.async_.heartbeat)
+            if call.async_ is not None
+            else None
+        ),
     )
 
 

@@ -12,7 +12,18 @@ import re
 from typing import Annotated, Any, Literal
 
 import jsonschema
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
 from coordinator.core.spec import RETRY_ON_CONNECT, RETRY_ON_TIMEOUT, StatusPattern
 from coordinator.definition.expressions import TemplateSyntaxError, parse_template
@@ -45,6 +56,7 @@ RESERVED_HEADERS = frozenset(
     {
         "idempotency-key",
         "x-saga-execution-id",
+        "x-saga-callback-url",
         "x-saga-step",
         "traceparent",
         "tracestate",
@@ -253,8 +265,39 @@ class RetryDocument(_Document):
     jitter: Literal["none", "full", "equal"] | None = None
 
 
+MAX_ASYNC_TIMEOUT_MS = 30 * 24 * 3_600_000
+"""The longest an asynchronous step may wait for its callback (a transfer that settles in days)."""
+
+
+def _async_timeout(value: Any) -> int:
+    ms = parse_duration_ms(value)
+    if not 0 < ms <= MAX_ASYNC_TIMEOUT_MS:
+        raise ValueError("an async timeout must be more than 0 and at most 30d")
+    return ms
+
+
+AsyncTimeout = Annotated[int, BeforeValidator(_async_timeout), WithJsonSchema(_DURATION_SCHEMA)]
+
+
+class AsyncDocument(_Document):
+    """The call may answer `202` and report its outcome later on its callback URL (SPEC section 7.3)."""
+
+    timeout: AsyncTimeout
+    heartbeat: PositiveDuration | None = None
+
+    @field_validator("heartbeat")
+    @classmethod
+    def _heartbeat_below_timeout(cls, value: int | None, info: ValidationInfo) -> int | None:
+        timeout = info.data.get("timeout")
+        if value is not None and timeout is not None and value >= timeout:
+            raise ValueError("the heartbeat interval must be shorter than the async timeout")
+        return value
+
+
 class CallDocument(_Document):
     """One HTTP call, forward (`action`) or undoing (`compensation`)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
     method: Method
     url: Url
@@ -263,6 +306,13 @@ class CallDocument(_Document):
     timeout: Timeout | None = None
     success: Annotated[list[StatusText], Field(min_length=1)] | None = None
     retry_on: list[RetryOnText] | None = None
+    async_: Annotated[
+        AsyncDocument | None,
+        Field(
+            alias="async",
+            description="answer 202 and call back later: {timeout, heartbeat?} (SPEC 7.3)",
+        ),
+    ] = None
 
 
 class StepDocument(_Document):

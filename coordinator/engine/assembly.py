@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from coordinator.engine.callbacks import Callbacks
 from coordinator.engine.collaborators import Collaborators
 from coordinator.engine.cycle import EventCycle
 from coordinator.engine.housekeeping import Housekeeping
@@ -16,7 +17,7 @@ class Engine:
     def __init__(self, parts: Collaborators) -> None:
         self.cycle = EventCycle(parts)
         self.recovery = Recovery(parts, self.cycle)
-        self.service = SagaService(parts, Operations(parts, self.cycle))
+        self.service = SagaService(parts, Operations(parts, self.cycle), Callbacks(parts, self.cycle))
         self.housekeeping = Housekeeping(parts)
 
     def start(self, *, sweep_seconds: float, take_over_all: bool = False) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import secrets as random_bytes
 from dataclasses import dataclass, field
 
+from coordinator.engine.callback_tokens import CallbackTokens
 from coordinator.engine.calls import CallPool
 from coordinator.engine.faults import NO_FAULTS, FaultPoints
 from coordinator.engine.ownership import Ownership
@@ -37,6 +39,10 @@ class Collaborators:
     traces: TraceContexts = field(default_factory=NullTraceContexts)
     ownership: Ownership = field(default_factory=lambda: Ownership(lease_ms=15_000))
     faults: FaultPoints = field(default_factory=lambda: NO_FAULTS)
+    callback_tokens: CallbackTokens = field(
+        default_factory=lambda: CallbackTokens(random_bytes.token_bytes(32), "http://127.0.0.1:8080")
+    )
+    """Mints the callback URLs of asynchronous calls and verifies the callbacks (SPEC section 7.3)."""
     max_recovery_attempts: int = 5
     """Resumptions without progress before recovery quarantines an execution."""
     retention_ms: int | None = None

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from coordinator.core.actions import Decision
 from coordinator.core.events import AttemptCompleted, Event, WakeupFired
-from coordinator.core.machine import decide
+from coordinator.core.machine import decide, wakeups_to_arm
 from coordinator.core.spec import SagaSpec
 from coordinator.engine.changes import CommitSignals
 from coordinator.engine.collaborators import Collaborators
@@ -134,6 +134,16 @@ class EventCycle:
             ownership.owner_id, lease_ms=ownership.lease_ms, limit=1, ids=[record.state.id], force=True
         )
         return Lease(owner=ownership.owner_id, epoch=claims[0].epoch) if claims else None
+
+    async def rearm(self, execution_id: str) -> None:
+        """Arm this process's timers for every wake-up and wait the stored execution has (after
+        taking it over by an external event, which re-sends nothing)."""
+        record = await self._parts.store.load_execution(execution_id)
+        lease = self._parts.ownership.lease_of(record)
+        if lease is None:
+            return
+        spec = await self._parts.registry.spec(record.state.saga, record.state.version)
+        self._dispatcher.dispatch(record, spec, wakeups_to_arm(record.state))
 
     def last_committed(self, execution_id: str) -> ExecutionRecord | None:
         """The record this process last committed, while it drives the execution and it is not terminal."""

@@ -13,6 +13,7 @@ from coordinator.core.outcome import OutcomeKind, StepOutcome
 from coordinator.core.spec import SagaSpec
 from coordinator.core.state import Direction
 from coordinator.definition import TemplateError, build_context, render_request
+from coordinator.engine.callback_tokens import CALLBACK_URL_HEADER, CallbackTarget
 from coordinator.engine.collaborators import Collaborators
 from coordinator.ports import ExecutionRecord, OutboundRequest
 
@@ -106,6 +107,17 @@ class Dispatcher:
             "X-Saga-Step": action.step_name,
             "X-Saga-Coordinator": self._parts.ownership.owner_id,
         }
+        redact = rendered.secret_values
+        if call.async_ is not None:
+            # A capability for this attempt alone; like a secret, it is `***` in all that is kept.
+            tokens = self._parts.callback_tokens
+            token = tokens.mint(
+                CallbackTarget(
+                    execution_id=state.id, step=action.step, direction=action.direction, attempt=action.attempt
+                )
+            )
+            headers[CALLBACK_URL_HEADER] = tokens.url(token)
+            redact = redact | {token}
         request = OutboundRequest(
             method=rendered.method,
             url=rendered.url,
@@ -116,7 +128,7 @@ class Dispatcher:
             is_compensation=is_compensation,
             trace_carrier=trace.carrier,
             span_attributes=trace.attributes,
-            redact=rendered.secret_values,
+            redact=redact,
         )
         return await self._parts.executor.send(request)
 

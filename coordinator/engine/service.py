@@ -6,9 +6,10 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from coordinator.core.spec import SagaSpec
-from coordinator.core.state import ExecutionStatus
+from coordinator.core.state import CallbackOutcome, ExecutionStatus
 from coordinator.definition import OutputResult, render_output
 from coordinator.engine.bulk import BulkAction, BulkActions, BulkFilter, BulkReport
+from coordinator.engine.callbacks import CallbackAnswer, Callbacks
 from coordinator.engine.collaborators import Collaborators
 from coordinator.engine.operations import Operations
 from coordinator.errors import InvalidInput, NotFound
@@ -21,9 +22,10 @@ class SagaService:
     Callers never reach the store, registry or engine behind it: what they may do is what is here.
     """
 
-    def __init__(self, parts: Collaborators, operations: Operations) -> None:
+    def __init__(self, parts: Collaborators, operations: Operations, callbacks: Callbacks) -> None:
         self._parts = parts
         self._operations = operations
+        self._callbacks = callbacks
         self._bulk = BulkActions(parts, operations)
 
     # -- definitions ---------------------------------------------------------------------------
@@ -156,6 +158,19 @@ class SagaService:
         Raises ExecutionNotFound.
         """
         return await self._operations.watch(execution_id, after_revision, timeout_s)
+
+    # -- callbacks of asynchronous participants ---------------------------------------------------
+
+    async def callback(
+        self, token: str, outcome: CallbackOutcome | None, *, body: Any = None, error: str | None = None
+    ) -> CallbackAnswer:
+        """Record a participant's callback (or, with `outcome` None, its heartbeat); see Callbacks.report."""
+        return await self._callbacks.report(token, outcome, body=body, error=error)
+
+    def listening(self, public_url: str) -> None:
+        """Where participants reach this coordinator, once known (`saga serve --port 0`), unless
+        `SAGA_PUBLIC_URL` said so."""
+        self._parts.callback_tokens.public_url = public_url.rstrip("/")
 
     # -- health --------------------------------------------------------------------------------
 

@@ -14,12 +14,15 @@ from typing import Any
 
 from coordinator.core.history import HistoryEvent, HistoryEventType
 from coordinator.core.state import (
+    CallbackOutcome,
     Direction,
     ExecutionError,
     ExecutionState,
     ExecutionStatus,
     InFlightCall,
+    PendingWait,
     PendingWakeup,
+    RecordedCallback,
     StepState,
     StepStatus,
 )
@@ -40,6 +43,8 @@ MEMBER_CALL = "member_call"
 """A parallel group member's call in flight (several may be pending for one execution)."""
 MEMBER_WAKEUP = "member_wakeup"
 """A parallel group member's scheduled retry."""
+WAIT = "wait"
+"""An asynchronous attempt awaiting its callback (a lone step's or a member's alike)."""
 
 
 def dump_json(value: Any) -> str:
@@ -134,7 +139,29 @@ def step_row(execution_id: str, idx: int, step: StepState) -> Row:
         "response": snapshots.response_json(step.response),
         "last_exchange": snapshots.exchange_json(step.last_exchange),
         "resolution": snapshots.resolution_json(step.resolution),
+        "callbacks": _callbacks_json(step.callbacks),
     }
+
+
+def _callbacks_json(callbacks: tuple[RecordedCallback, ...]) -> str | None:
+    if not callbacks:
+        return None
+    return dump_json(
+        [{"direction": c.direction.value, "attempt": c.attempt, "outcome": c.outcome.value} for c in callbacks]
+    )
+
+
+def _callbacks_from_json(text: str | None) -> tuple[RecordedCallback, ...]:
+    if not text:
+        return ()
+    return tuple(
+        RecordedCallback(
+            direction=Direction(item["direction"]),
+            attempt=int(item["attempt"]),
+            outcome=CallbackOutcome(item["outcome"]),
+        )
+        for item in load_json(text)
+    )
 
 
 def step_rows(state: ExecutionState) -> list[Row]:
@@ -206,9 +233,22 @@ def pending_rows(state: ExecutionState) -> list[Row]:
                 "created_at_ms": state.updated_at_ms,
             }
         )
+    for wait in state.waits:
+        rows.append(
+            {
+                "execution_id": state.id,
+                "kind": WAIT,
+                "step": wait.step,
+                "direction": wait.direction.value,
+                "attempt": wait.attempt,
+                "timeout_ms": wait.timeout_at_ms - wait.since_ms,
+                "due_at_ms": wait.due_at_ms,
+                "created_at_ms": wait.since_ms,
+            }
+        )
     keys = [(row["step"], row["direction"]) for row in rows]
     if len(set(keys)) != len(keys):
-        raise ValueError(f"execution {state.id!r} has both a call in flight and a wake-up for one step")
+        raise ValueError(f"execution {state.id!r} has two of a call in flight, a wake-up and a wait for one step")
     return rows
 
 
@@ -229,6 +269,7 @@ def _step_from_row(row: Mapping[str, Any]) -> StepState:
         response=snapshots.response_from_json(row["response"]),
         last_exchange=snapshots.exchange_from_json(row.get("last_exchange")),
         resolution=snapshots.resolution_from_json(row.get("resolution")),
+        callbacks=_callbacks_from_json(row.get("callbacks")),
     )
 
 
@@ -238,6 +279,7 @@ class _Pending:
     wakeup: PendingWakeup | None = None
     member_calls: tuple[InFlightCall, ...] = ()
     member_wakeups: tuple[PendingWakeup, ...] = ()
+    waits: tuple[PendingWait, ...] = ()
 
 
 def _pending_from_rows(rows: Iterable[Mapping[str, Any]]) -> _Pending:
@@ -245,6 +287,7 @@ def _pending_from_rows(rows: Iterable[Mapping[str, Any]]) -> _Pending:
     wakeup: PendingWakeup | None = None
     member_calls: list[InFlightCall] = []
     member_wakeups: list[PendingWakeup] = []
+    waits: list[PendingWait] = []
     # Step order: the order the machine put the members in does not survive a database.
     for row in sorted(rows, key=lambda r: (int(r["step"]), str(r["direction"]))):
         direction = Direction(row["direction"])
@@ -269,9 +312,21 @@ def _pending_from_rows(rows: Iterable[Mapping[str, Any]]) -> _Pending:
                 wakeup = due
             else:
                 member_wakeups.append(due)
+        elif kind == WAIT:
+            since = row["created_at_ms"]
+            waits.append(
+                PendingWait(
+                    step=row["step"],
+                    direction=direction,
+                    attempt=row["attempt"],
+                    since_ms=since,
+                    timeout_at_ms=since + (row["timeout_ms"] or 0),
+                    due_at_ms=row["due_at_ms"],
+                )
+            )
         else:
             raise ValueError(f"unknown pending action kind {kind!r}")
-    return _Pending(in_flight, wakeup, tuple(member_calls), tuple(member_wakeups))
+    return _Pending(in_flight, wakeup, tuple(member_calls), tuple(member_wakeups), tuple(waits))
 
 
 def record_from_rows(
@@ -295,6 +350,7 @@ def record_from_rows(
         wakeup=outstanding.wakeup,
         member_calls=outstanding.member_calls,
         member_wakeups=outstanding.member_wakeups,
+        waits=outstanding.waits,
         cancel_reason=execution["cancel_reason"],
         error=None
         if message is None
@@ -346,7 +402,9 @@ def event_from_row(row: Mapping[str, Any]) -> StoredEvent:
     return StoredEvent(seq=row["seq"], event=event)
 
 
-_ARCHIVED_JSON = frozenset({"input", "trace_context", "response", "last_exchange", "resolution", "request"})
+_ARCHIVED_JSON = frozenset(
+    {"input", "trace_context", "response", "last_exchange", "resolution", "request", "callbacks"}
+)
 
 
 def archive_document(execution: Row, steps: Iterable[Row], history: Iterable[Row]) -> dict[str, Any]:

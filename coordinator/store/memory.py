@@ -55,6 +55,7 @@ class MemoryStore(SagaStore):
 
     def __init__(self) -> None:
         self._definitions: dict[tuple[str, int], Row] = {}
+        self._server_keys: dict[str, str] = {}
         self._executions: dict[str, Row] = {}
         self._steps: dict[str, list[Row]] = {}
         self._events: dict[str, list[Row]] = {}
@@ -363,6 +364,11 @@ class MemoryStore(SagaStore):
         if row is None:
             raise ExecutionNotFound(execution_id)
         return row
+
+    async def server_key(self, name: str, candidate: str, *, now_ms: int) -> str:
+        """See `SagaStore.server_key`."""
+        await self._enter()
+        return self._server_keys.setdefault(name, candidate)
 
     async def ping(self) -> None:
         """See `SagaStore.ping`: raises StoreUnavailable once closed."""

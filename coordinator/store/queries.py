@@ -44,6 +44,18 @@ def insert_definition(conn: Connection, row: Row) -> None:
     conn.execute(insert(D), row)
 
 
+def server_key(conn: Connection, name: str) -> str | None:
+    """The stored value of the shared key `name`, if any."""
+    K = tables.server_keys_table
+    value = conn.execute(select(K.c.value).where(K.c.name == name)).scalar()
+    return None if value is None else str(value)
+
+
+def insert_server_key(conn: Connection, row: Row) -> None:
+    """Insert a shared key; IntegrityError if one of that name exists."""
+    conn.execute(insert(tables.server_keys_table), row)
+
+
 def definition(conn: Connection, name: str, version: int | None) -> Row | None:
     """One version of `name`, or its latest when `version` is None."""
     query = select(D).where(D.c.name == name)

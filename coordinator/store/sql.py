@@ -10,6 +10,7 @@ already groups the flushes of concurrent commits, and one-row transactions canno
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
@@ -373,6 +374,18 @@ class SqlStore(SagaStore):
     async def unquarantine(self, execution_id: str) -> None:
         """See `SagaStore.unquarantine`."""
         await self._write(lambda conn: leases.set_quarantine(conn, execution_id, None))
+
+    async def server_key(self, name: str, candidate: str, *, now_ms: int) -> str:
+        """See `SagaStore.server_key`."""
+        stored = await self._read(lambda conn: queries.server_key(conn, name))
+        if stored is not None:
+            return stored
+        row = {"name": name, "value": candidate, "created_at_ms": now_ms}
+        with contextlib.suppress(IntegrityError):  # another replica made it first: theirs is the key
+            await self._write(lambda conn: queries.insert_server_key(conn, row))
+        stored = await self._read(lambda conn: queries.server_key(conn, name))
+        assert stored is not None  # inserted by us or by the replica that won
+        return stored
 
     async def ping(self) -> None:
         """Run `SELECT 1` on a pooled connection (the pool the store itself uses)."""

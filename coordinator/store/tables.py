@@ -106,6 +106,17 @@ class ExecutionStepRow(SQLModel, table=True):
     response: str | None = Field(default=None, sa_type=Text)
     last_exchange: str | None = Field(default=None, sa_type=Text)
     resolution: str | None = Field(default=None, sa_type=Text)
+    callbacks: str | None = Field(default=None, sa_type=Text)
+
+
+class ServerKeyRow(SQLModel, table=True):
+    """A key every replica shares (the callback tokens' HMAC key): made by the first to start."""
+
+    __tablename__ = "server_keys"
+
+    name: str = Field(primary_key=True, sa_type=KEY)
+    value: str = Field(sa_type=Text)
+    created_at_ms: int = Field(sa_type=BigInteger)
 
 
 class ExecutionEventRow(SQLModel, table=True):
@@ -136,8 +147,10 @@ class PendingActionRow(SQLModel, table=True):
     with the state on every commit. A lone step has at most one; a parallel group's members
     have one each, so one execution may have several.
 
-    `kind` is `call` (an attempt recorded as started; `due_at_ms` is when it times out) or
-    `wakeup` (a scheduled retry; `due_at_ms` is when it fires).
+    `kind` is `call` (an attempt recorded as started; `due_at_ms` is when it times out),
+    `wakeup` (a scheduled retry; `due_at_ms` is when it fires), or `wait` (an asynchronous attempt
+    awaiting its callback; `created_at_ms` is when it began waiting, `created_at_ms + timeout_ms`
+    when it times out, `due_at_ms` its next wake-up: the heartbeat deadline or the timeout).
     """
 
     __tablename__ = "pending_actions"
@@ -164,3 +177,4 @@ executions_table: Table = _table(ExecutionRow)
 steps_table: Table = _table(ExecutionStepRow)
 events_table: Table = _table(ExecutionEventRow)
 pending_table: Table = _table(PendingActionRow)
+server_keys_table: Table = _table(ServerKeyRow)

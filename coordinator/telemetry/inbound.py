@@ -15,6 +15,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from opentelemetry.util.http import get_excluded_urls
 
 from coordinator.ports import TRACE_HEADERS
+from coordinator.redaction import CALLBACK_PATH, redact_callback_path
 from coordinator.telemetry.setup import Telemetry
 
 Scope = MutableMapping[str, Any]
@@ -52,7 +53,12 @@ class ServerSpans:
 
     def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
         self._app = app
-        self._traced = OpenTelemetryMiddleware(
+        self._traced = self._middleware(app, telemetry)
+        self._traced_masked = self._middleware(_unmasked(app), telemetry)
+
+    @staticmethod
+    def _middleware(app: ASGIApp, telemetry: Telemetry) -> OpenTelemetryMiddleware:
+        return OpenTelemetryMiddleware(
             app,
             excluded_urls=get_excluded_urls(_EXCLUDED_URLS_KEY),
             default_span_details=_span_details,
@@ -64,10 +70,34 @@ class ServerSpans:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI call, inside a server span unless its path is a probe's."""
-        if scope.get("path") in UNTRACED_PATHS:
+        path = scope.get("path")
+        if path in UNTRACED_PATHS:
             await self._app(scope, receive, send)
+        elif isinstance(path, str) and path.startswith(CALLBACK_PATH):
+            # The token in a callback's path is a capability: spans and metrics see it as `***`,
+            # the handler the path as sent.
+            shown = redact_callback_path(path)
+            masked = {**scope, "path": shown, "raw_path": shown.encode(), _ORIGINAL: (path, scope.get("raw_path"))}
+            await self._traced_masked(masked, receive, send)
         else:
             await self._traced(scope, receive, send)
+
+
+_ORIGINAL = "saga.unmasked_path"
+
+
+def _unmasked(app: ASGIApp) -> ASGIApp:
+    """`app`, given back the path `ServerSpans` masked for the span."""
+
+    async def call(scope: Scope, receive: Receive, send: Send) -> None:
+        path, raw = scope[_ORIGINAL]
+        original = {k: v for k, v in scope.items() if k != _ORIGINAL}
+        original["path"] = path
+        if raw is not None:
+            original["raw_path"] = raw
+        await app(original, receive, send)
+
+    return call
 
 
 def with_server_spans(app: ASGIApp, telemetry: Telemetry) -> ASGIApp:

@@ -45,11 +45,15 @@ def log_level(type_: HistoryEventType) -> int | None:
             | HistoryEventType.RETRY_REQUESTED
             | HistoryEventType.ATTEMPT_RESENT
             | HistoryEventType.EXECUTION_COMPLETED
+            | HistoryEventType.ATTEMPT_WAITING
+            | HistoryEventType.CALLBACK_RECEIVED
         ):
             return logging.INFO
         case HistoryEventType.ATTEMPT_SUCCEEDED:
             # Each successful call is in the history and the trace; at INFO it would be most of the log.
             return logging.DEBUG
+        case HistoryEventType.HEARTBEAT_RECEIVED:
+            return logging.DEBUG  # a participant may heartbeat often; the history keeps each one
         case HistoryEventType.ATTEMPT_STARTED | HistoryEventType.STEP_FAILED:
             return None
         case _:

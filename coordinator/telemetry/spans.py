@@ -25,6 +25,9 @@ from coordinator.telemetry.ids import preset_ids
 _ROOT_EVENTS = frozenset(
     {HistoryEventType.ROLLBACK_STARTED, HistoryEventType.CANCEL_REQUESTED, HistoryEventType.RETRY_REQUESTED}
 )
+_WAIT_EVENTS = frozenset(
+    {HistoryEventType.ATTEMPT_WAITING, HistoryEventType.CALLBACK_RECEIVED, HistoryEventType.HEARTBEAT_RECEIVED}
+)
 _STEP_ENDS = frozenset({HistoryEventType.ATTEMPT_SUCCEEDED, HistoryEventType.STEP_FAILED})
 
 
@@ -148,6 +151,15 @@ class SpanEmitter:
                 )
             elif e.type is HistoryEventType.ATTEMPT_RESENT:
                 span.add_event(e.type, {"saga.attempt": e.attempt or 0}, timestamp=_ns(e.at_ms))
+            elif e.type in _WAIT_EVENTS:
+                # The step span runs from its first attempt to its end, so it covers the wait;
+                # these mark where the wait began and what the participant said during it.
+                details: dict[str, str | int] = {"saga.attempt": e.attempt or 0}
+                if e.type is HistoryEventType.CALLBACK_RECEIVED:
+                    details["saga.callback.outcome"] = e.outcome or ""
+                elif e.type is HistoryEventType.ATTEMPT_WAITING:
+                    details["saga.callback.timeout_ms"] = e.delay_ms or 0
+                span.add_event(e.type, details, timestamp=_ns(e.at_ms))
         if part.error is not None:
             span.set_status(Status(StatusCode.ERROR, part.error))
         span.end(end_time=_ns(ended))
