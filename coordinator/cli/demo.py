@@ -62,6 +62,7 @@ async def run_demo(*, sagas_dir: Path, color: bool = False, out: TextIO = sys.st
             await runtime.start()
             try:
                 async with serve_asgi(create_app(settings, runtime=runtime)) as url:
+                    runtime.service.listening(url)  # the payment service calls back here
                     return await _scenarios(url, examples.env, sagas_dir, color, out)
             finally:
                 await runtime.close()

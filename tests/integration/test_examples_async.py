@@ -31,6 +31,7 @@ async def _coordinator(tmp_path: Path) -> AsyncIterator[str]:
     await runtime.start()
     try:
         async with serve_asgi(create_app(settings, runtime=runtime)) as url:
+            runtime.service.listening(url)
             yield url
     finally:
         await runtime.close()
