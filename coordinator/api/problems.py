@@ -84,12 +84,13 @@ def _validation_errors(exc: ValidationException) -> tuple[list[dict[str, str]], 
 
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     """Litestar's own HTTP errors (unknown route, bad method, body too large, bad parameters)."""
+    if request.url.path.startswith(CALLBACK_PATH) and exc.status_code == 400:
+        # Participants are told 422 for any body they got wrong, JSON syntax included (SPEC 7.3).
+        errors = _validation_errors(exc)[0] if isinstance(exc, ValidationException) else []
+        return problem(422, "Invalid request body", exc.detail, code="invalid_body", errors=errors)
     if isinstance(exc, ValidationException):
         errors, in_body = _validation_errors(exc)
         malformed = "malformed" in exc.detail.lower() or "decode" in exc.detail.lower()
-        if request.url.path.startswith(CALLBACK_PATH):
-            # Participants are told 422 for any body they got wrong, JSON syntax included (SPEC 7.3).
-            return problem(422, "Invalid request body", exc.detail, code="invalid_body", errors=errors)
         if in_body and not malformed:
             return problem(422, "Invalid request body", exc.detail, code="invalid_body", errors=errors)
         return problem(400, "Bad request", exc.detail, code="bad_request", errors=errors)

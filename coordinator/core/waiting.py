@@ -193,7 +193,9 @@ def on_wait_due(draft: Draft, wait: PendingWait) -> None:
 
 def _settle(draft: Draft, index: int, direction: Direction, attempt: int, outcome: StepOutcome) -> None:
     # The outcome paths expect the attempt to be the one in flight; a wait is that attempt still
-    # under way, so hand it over as if its answer had just come.
+    # under way, so hand it over as if its answer had just come, the step's status as in flight.
+    in_flight = StepStatus.RUNNING if direction is Direction.ACTION else StepStatus.COMPENSATING
+    draft.update_step(index, status=in_flight)
     if direction is Direction.ACTION:
         on_forward_outcome(draft, index, attempt, outcome)
     else:

@@ -71,7 +71,8 @@ class CallbackTokens:
         if not 0 < len(token) <= _MAX_TOKEN:
             return None
         try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            # Strict: the lenient decoder skips foreign characters, so one token would have many spellings.
+            raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
         except (binascii.Error, ValueError):
             return None
         nonce, mac, body = raw[:_NONCE], raw[_NONCE : _NONCE + _MAC], raw[_NONCE + _MAC :]

@@ -37,6 +37,10 @@ class SchedulerTimers(TimerService):
             replace_existing=True,
             misfire_grace_time=None,
             coalesce=True,
+            # A wake-up may arm the next one under its own key while it still runs (a wait for a
+            # callback that timed out schedules the retry; one re-armed after a heartbeat): that
+            # next run must not be skipped as a second instance of the running one.
+            max_instances=2,
         )
 
     def disarm(self, key: str) -> None:
