@@ -138,7 +138,7 @@ async def test_the_async_helper_heartbeats_then_fails_and_the_saga_rolls_back_wi
 async def test_a_superseded_attempt_is_a_conflict_and_the_new_one_completes(
     coordinator: Coordinator, participant: ScriptedParticipant, saga_name: str
 ) -> None:
-    execution_id, client = await started(coordinator, participant, saga_name, timeout="300ms", attempts=2)
+    execution_id, client = await started(coordinator, participant, saga_name, timeout="1500ms", attempts=2)
     async with client:
         first = await nth_call(participant, "/charge", 1)
         second = await nth_call(participant, "/charge", 2)  # the first timed out: a new attempt
