@@ -68,7 +68,7 @@ class ExecutionRecord:
         if self.quarantined is not None:
             return AttentionReason.QUARANTINED
         if state.attention_at_ms is not None and state.attention_at_ms <= now_ms:
-            return AttentionReason.STALLED
+            return AttentionReason.WAITING if state.waits else AttentionReason.STALLED
         return None
 
 
@@ -81,6 +81,8 @@ class AttentionReason(StrEnum):
     """Recovery stopped driving it: it kept crashing the coordinator."""
     STALLED = "stalled"
     """Unfinished, and no new history for longer than its saga's `alert_after`."""
+    WAITING = "waiting"
+    """Stalled while a step waits for its participant's callback (no callback or heartbeat came)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -240,6 +242,10 @@ class SagaStore(abc.ABC):
     @abc.abstractmethod
     async def attention_counts(self, now_ms: int) -> list[AttentionCount]:
         """How many executions need attention at `now_ms`, by saga and reason: one indexed query."""
+
+    @abc.abstractmethod
+    async def count_waiting(self) -> dict[str, int]:
+        """How many steps wait for a participant's callback now, by saga (sagas with none left out)."""
 
     @abc.abstractmethod
     async def note_attention(self, now_ms: int, *, limit: int) -> list[ExecutionRecord]:
@@ -483,6 +489,13 @@ class ExecutionObserver(abc.ABC):
     @abc.abstractmethod
     def needs_attention(self, record: ExecutionRecord, reason: AttentionReason) -> None:
         """`record` has just started to need an operator (told once per episode, by one replica)."""
+
+    def waiting_counted(self, counts: dict[str, int]) -> None:  # noqa: B027  # optional: a no-op by default
+        """The steps waiting for a callback now, by saga (the whole picture, every time)."""
+
+    def callback_answered(self, outcome: str) -> None:  # noqa: B027  # optional: a no-op by default
+        """A callback or heartbeat was answered: `succeeded`, `failed` or `heartbeat` when recorded;
+        else `duplicate`, `conflict`, `superseded` or `not_found`."""
 
 
 class NullObserver(ExecutionObserver):

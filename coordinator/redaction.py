@@ -10,6 +10,7 @@ them are masked. The executor redacts what it records of an attempt; the log fil
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -50,6 +51,14 @@ def redact_json(value: Any, forms: Sequence[str]) -> Any:
 
 CALLBACK_PATH = "/v1/callbacks/"
 """Where asynchronous participants report outcomes: `/v1/callbacks/<token>` (and `.../heartbeat`)."""
+
+
+_CALLBACK_TOKEN = re.compile(r"(/v1/callbacks/)[A-Za-z0-9_-]+")
+
+
+def mask_callback_tokens(text: str) -> str:
+    """`text` with the token of every callback URL or path in it replaced by `***`."""
+    return _CALLBACK_TOKEN.sub(r"\g<1>" + MASK, text) if CALLBACK_PATH in text else text
 
 
 def redact_callback_path(path: str) -> str:

@@ -182,6 +182,22 @@ class StepView:
     """The parallel group the step is a member of (members run side by side); null on its own."""
     pivot: bool = False
     """True for the pivot step: once it succeeded the saga only goes forward, never rolls back."""
+    waiting: WaitView | None = None
+    """Set while the step waits for its participant's callback (status `waiting`)."""
+
+
+@dataclass
+class WaitView:
+    """A step waiting for its participant's callback (SPEC 7.3): since when, and until when."""
+
+    direction: str
+    attempt: int
+    since: str
+    """When the participant answered `202`."""
+    timeout_at: str
+    """When the wait ends without a callback (an unknown outcome)."""
+    next_deadline_at: str
+    """The heartbeat deadline, or the timeout when that comes first: when the wait is next judged."""
 
 
 @dataclass
@@ -337,6 +353,7 @@ def _exchange(exchange: AttemptExchange | None) -> ExchangeView | None:
 def _step_view(state: ExecutionState, index: int, spec: SagaSpec | None, brief: bool) -> StepView:
     s = state.steps[index]
     wakeup = next((w for w in state.wakeups if w.step == index), None)
+    wait = next((w for w in state.waits if w.step == index), None)
     step_spec = spec.steps[index] if spec is not None and index < len(spec.steps) else None
     return StepView(
         name=s.name,
@@ -356,10 +373,20 @@ def _step_view(state: ExecutionState, index: int, spec: SagaSpec | None, brief: 
         else None,
         group=step_spec.group if step_spec else None,
         pivot=step_spec.pivot if step_spec else False,
+        waiting=WaitView(
+            direction=wait.direction.value,
+            attempt=wait.attempt,
+            since=iso(wait.since_ms) or "",
+            timeout_at=iso(wait.timeout_at_ms) or "",
+            next_deadline_at=iso(wait.due_at_ms) or "",
+        )
+        if wait
+        else None,
     )
 
 
 _EFFECT_STANDS = frozenset({StepStatus.SUCCEEDED, StepStatus.COMPENSATING, StepStatus.COMPENSATION_FAILED})
+"""A `waiting` step's effect is not known yet: its wait's end says (a compensation's wait: see its attempt)."""
 
 
 def _next_attempt(state: ExecutionState) -> NextAttemptView | None:

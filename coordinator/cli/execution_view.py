@@ -41,7 +41,7 @@ from coordinator.cli.symbols import (
 )
 from coordinator.cli.trouble import cut_middle
 from coordinator.cli.waiting import waiting_for
-from coordinator.client.models import Execution, ExecutionStatus, Step
+from coordinator.client.models import Execution, ExecutionStatus, Step, Wait
 from coordinator.core.state import Direction, StepStatus
 
 __all__ = ["render_execution"]
@@ -159,6 +159,8 @@ class _View:
 
     def _details(self, step: Step) -> list[str]:
         lines: list[str] = []
+        if step.waiting is not None:
+            lines.append(self._paint(wait_line(step.waiting, self.now), status_look(StepStatus.WAITING)))
         if step.last_error and step.status in _ERROR_SHOWN:
             lines.append(self._paint(step.last_error, status_look(StepStatus.FAILED)))
         if step.response is not None:
@@ -175,6 +177,30 @@ class _View:
 
     def _paint(self, text: str, look: Look) -> str:
         return paint(text, look, color=self.color)
+
+
+def wait_line(wait: Wait, now: datetime | None) -> str:
+    """`waiting for the callback of attempt 2 for 3m12s; times out in 11m48s (heartbeat due in 48s)`."""
+    what = "compensation callback" if wait.direction == "compensation" else "callback"
+    text = f"waiting for the {what} of attempt {wait.attempt}"
+    if now is None:
+        return text + (f" since {when(wait.since)}" if wait.since else "")
+    if wait.since is not None:
+        text += f" for {_span(now, wait.since)}"
+    if wait.timeout_at is not None:
+        text += f"; times out in {_span(wait.timeout_at, now)}"
+    if wait.next_deadline_at is not None and wait.timeout_at is not None and wait.next_deadline_at < wait.timeout_at:
+        text += f" (heartbeat due in {_span(wait.next_deadline_at, now)})"
+    return text
+
+
+def _span(later: datetime, earlier: datetime) -> str:
+    seconds = max(0, int((later - earlier).total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
 
 
 def _labelled(label: str, value: Any, full: bool) -> list[str]:

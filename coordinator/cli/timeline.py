@@ -89,6 +89,10 @@ class _Attempt:
     duration_ms: float | None = None
     retry_in_ms: float | None = None
     lost: bool = False  # the coordinator restarted before recording the outcome
+    waiting_since: float | None = None  # an asynchronous attempt answered 202 at this moment
+    wait_timeout_ms: float | None = None
+    callback: str | None = None  # what the participant reported on its callback URL
+    heartbeats: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +173,14 @@ class _Timeline:
                 if answered.outcome == "ok" and not back and step == self.shape.pivot and not past_pivot:
                     past_pivot = True
                     items.append(_Note(at, self._paint(pivot_line(step), PIVOT_LINE.look)))
+            elif kind is HistoryEventType.ATTEMPT_WAITING and key in open_attempts:
+                waiting = open_attempts[key]
+                waiting.waiting_since, waiting.wait_timeout_ms = at, event.get("delay_ms")
+                waiting.status_code = event.get("status_code")
+            elif kind is HistoryEventType.HEARTBEAT_RECEIVED and key in open_attempts:
+                open_attempts[key].heartbeats += 1
+            elif kind is HistoryEventType.CALLBACK_RECEIVED and key in open_attempts:
+                open_attempts[key].callback = str(event.get("outcome") or "")
             elif kind is HistoryEventType.RETRY_SCHEDULED and (step, back) in last_attempt:
                 last_attempt[(step, back)].retry_in_ms = event.get("delay_ms") or 0
             elif kind is HistoryEventType.STEP_FAILED and self._rollback_follows(index):
@@ -206,6 +218,11 @@ class _Timeline:
 
     def _attempt_note(self, a: _Attempt) -> str:
         prefix = "re-sent after a restart: " if a.resent else ""
+        if a.callback is not None:
+            prefix += f"called back ({a.callback}"
+            prefix += f", {a.heartbeats} heartbeat(s)): " if a.heartbeats else "): "
+        elif a.waiting_since is not None and a.outcome is not None:
+            prefix += "no callback: " if a.outcome == "failed" else ""
         if a.outcome == "ok":
             done = "undone" if a.compensation else "ok"
             if a.compensation and a.status_code in (404, 410):
@@ -224,7 +241,25 @@ class _Timeline:
             return prefix + self._paint("no answer recorded (the coordinator restarted)", WARNING)
         if has_ended(str(self.execution.get("status"))):
             return prefix + "no answer recorded"
+        if a.waiting_since is not None:
+            return prefix + self._paint(self._waiting_text(a), status_look(StepStatus.WAITING))
         return prefix + self._paint("in flight", status_look(StepStatus.RUNNING))
+
+    def _waiting_text(self, a: _Attempt) -> str:
+        """`waiting for its callback for 42s, times out in 14m18s` (counted from `now` when given)."""
+        assert a.waiting_since is not None
+        text = "waiting for its callback"
+        now = self.now.timestamp() * 1000 if self.now is not None else None
+        if now is not None:
+            text += f" for {duration_text(max(0.0, now - a.waiting_since))}"
+            if a.wait_timeout_ms is not None:
+                left = a.waiting_since + a.wait_timeout_ms - now
+                text += f", times out in {duration_text(max(0.0, left))}"
+        elif a.wait_timeout_ms is not None:
+            text += f" (times out after {duration_text(a.wait_timeout_ms)})"
+        if a.heartbeats:
+            text += f" · {a.heartbeats} heartbeat(s)"
+        return text
 
     def _describe(self, event: Mapping[str, Any], index: int) -> str:
         kind = entry_type(event)

@@ -146,6 +146,31 @@ class Resolution:
 
 
 @dataclass(frozen=True, slots=True)
+class Wait:
+    """A step waiting for its participant's callback (an asynchronous step that answered 202)."""
+
+    direction: str
+    attempt: int
+    since: datetime | None
+    timeout_at: datetime | None
+    next_deadline_at: datetime | None
+    """The heartbeat deadline, or the timeout when that comes first."""
+
+    @classmethod
+    def from_json(cls, data: Any) -> Wait | None:
+        """Read a step's `waiting` (None when absent)."""
+        if not isinstance(data, Mapping):
+            return None
+        return cls(
+            direction=str(data.get("direction") or "action"),
+            attempt=int(data.get("attempt") or 0),
+            since=_time(data.get("since")),
+            timeout_at=_time(data.get("timeout_at")),
+            next_deadline_at=_time(data.get("next_deadline_at")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class NextAttempt:
     """A scheduled retry the execution waits for."""
 
@@ -176,7 +201,7 @@ class Step:
 
     name: str
     status: str
-    """pending, running, succeeded, failed, compensating, compensated, compensation_failed or skipped."""
+    """pending, running, waiting, succeeded, failed, compensating, compensated, compensation_failed or skipped."""
     attempts: int
     compensation_attempts: int
     last_error: str | None
@@ -194,6 +219,8 @@ class Step:
     """The parallel group the step is a member of (its members run side by side); None on its own."""
     pivot: bool = False
     """The saga's pivot, its point of no return: once it succeeded, the saga only goes forward."""
+    waiting: Wait | None = None
+    """Set while the step waits for its participant's callback."""
 
     @classmethod
     def from_json(cls, data: Json) -> Step:
@@ -214,6 +241,7 @@ class Step:
             resolution=Resolution.from_json(data.get("resolution")),
             group=_opt_str(data.get("group")),
             pivot=bool(data.get("pivot", False)),
+            waiting=Wait.from_json(data.get("waiting")),
         )
 
 

@@ -34,7 +34,13 @@ class Consequence:
 
 def _undo_order(record: ExecutionRecord) -> list[str]:
     """The steps whose effect stands or may, newest first: what a rollback would compensate."""
-    standing = (StepStatus.SUCCEEDED, StepStatus.RUNNING, StepStatus.COMPENSATING, StepStatus.COMPENSATION_FAILED)
+    standing = (
+        StepStatus.SUCCEEDED,
+        StepStatus.RUNNING,
+        StepStatus.WAITING,
+        StepStatus.COMPENSATING,
+        StepStatus.COMPENSATION_FAILED,
+    )
     return [s.name for s in reversed(record.state.steps) if s.status in standing]
 
 

@@ -41,6 +41,25 @@ class Callbacks:
     async def report(
         self, token: str, outcome: CallbackOutcome | None, *, body: Any = None, error: str | None = None
     ) -> CallbackAnswer:
+        """See `_report`; counts every answer (`saga_callbacks_total{outcome}`)."""
+        observer = self._parts.observer
+        try:
+            answer = await self._report(token, outcome, body=body, error=error)
+        except CallbackNotFound:
+            observer.callback_answered("not_found")
+            raise
+        except CallbackConflict as conflict:
+            observer.callback_answered("superseded" if "superseded" in conflict.detail else "conflict")
+            raise
+        if answer is CallbackAnswer.DUPLICATE:
+            observer.callback_answered("duplicate")
+        else:
+            observer.callback_answered("heartbeat" if outcome is None else outcome.value)
+        return answer
+
+    async def _report(
+        self, token: str, outcome: CallbackOutcome | None, *, body: Any = None, error: str | None = None
+    ) -> CallbackAnswer:
         """Record a callback (`outcome`) or a heartbeat (None) for the attempt `token` names.
 
         Raises CallbackNotFound for a token that is not ours or whose wait is over (alike), and

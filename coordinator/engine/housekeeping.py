@@ -45,6 +45,7 @@ class Housekeeping:
         now = parts.clock.now_ms()
         try:
             parts.observer.attention_counted(await parts.store.attention_counts(now))
+            parts.observer.waiting_counted(await parts.store.count_waiting())
             for record in await parts.store.note_attention(now, limit=_NOTES_PER_RUN):
                 reason = record.attention_reason(now)
                 if reason is not None:

@@ -231,8 +231,18 @@ class MemoryStore(SagaStore):
         counts: Counter[tuple[str, AttentionReason]] = Counter()
         for row in self._executions.values():
             if _needs_attention(row, now_ms):
-                counts[(row["saga_name"], _reason(row))] += 1
+                counts[(row["saga_name"], _reason(row, self._pending.get(row["id"], [])))] += 1
         return [AttentionCount(saga=saga, reason=reason, count=n) for (saga, reason), n in sorted(counts.items())]
+
+    async def count_waiting(self) -> dict[str, int]:
+        """See `SagaStore.count_waiting`."""
+        await self._enter()
+        counts: Counter[str] = Counter()
+        for execution_id, pending in self._pending.items():
+            waits = sum(1 for p in pending if p["kind"] == codec.WAIT)
+            if waits:
+                counts[self._executions[execution_id]["saga_name"]] += waits
+        return dict(counts)
 
     async def note_attention(self, now_ms: int, *, limit: int) -> list[ExecutionRecord]:
         """See `SagaStore.note_attention`."""
@@ -397,10 +407,12 @@ def _needs_attention(row: Row, now_ms: int) -> bool:
     return row["attention_at_ms"] is not None and row["attention_at_ms"] <= now_ms
 
 
-def _reason(row: Row) -> AttentionReason:
+def _reason(row: Row, pending: list[Row]) -> AttentionReason:
     if row["status"] == ExecutionStatus.FAILED.value:
         return AttentionReason.FAILED
-    return AttentionReason.QUARANTINED if row["quarantined"] is not None else AttentionReason.STALLED
+    if row["quarantined"] is not None:
+        return AttentionReason.QUARANTINED
+    return AttentionReason.WAITING if any(p["kind"] == codec.WAIT for p in pending) else AttentionReason.STALLED
 
 
 def _deletable(row: Row, finished_before_ms: int) -> bool:

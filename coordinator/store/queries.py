@@ -276,9 +276,11 @@ def list_records(
 
 def attention_counts(conn: Connection, now_ms: int) -> list[AttentionCount]:
     """Executions needing attention at `now_ms` by saga and reason: one range scan of the attention index."""
+    waits = select(P.c.execution_id).where(P.c.execution_id == X.c.id, P.c.kind == codec.WAIT).exists()
     reason = case(
         (X.c.status == ExecutionStatus.FAILED.value, literal(AttentionReason.FAILED.value)),
         (X.c.quarantined.is_not(None), literal(AttentionReason.QUARANTINED.value)),
+        (waits, literal(AttentionReason.WAITING.value)),
         else_=literal(AttentionReason.STALLED.value),
     ).label("reason")
     query = (
@@ -291,6 +293,17 @@ def attention_counts(conn: Connection, now_ms: int) -> list[AttentionCount]:
         AttentionCount(saga=row.saga_name, reason=AttentionReason(row.reason), count=int(row.n))
         for row in conn.execute(query)
     ]
+
+
+def count_waiting(conn: Connection) -> dict[str, int]:
+    """Steps waiting for a callback, by saga: the `wait` pending actions (few, whatever the history)."""
+    query = (
+        select(X.c.saga_name, func.count().label("n"))
+        .select_from(P.join(X, P.c.execution_id == X.c.id))
+        .where(P.c.kind == codec.WAIT)
+        .group_by(X.c.saga_name)
+    )
+    return {row.saga_name: int(row.n) for row in conn.execute(query)}
 
 
 def note_attention(conn: Connection, now_ms: int, limit: int) -> list[ExecutionRecord]:

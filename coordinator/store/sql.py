@@ -316,6 +316,10 @@ class SqlStore(SagaStore):
         """See `SagaStore.attention_counts`."""
         return await self._read(lambda conn: queries.attention_counts(conn, now_ms))
 
+    async def count_waiting(self) -> dict[str, int]:
+        """See `SagaStore.count_waiting`."""
+        return await self._read(queries.count_waiting)
+
     async def note_attention(self, now_ms: int, *, limit: int) -> list[ExecutionRecord]:
         """See `SagaStore.note_attention`."""
         return await self._write(lambda conn: queries.note_attention(conn, now_ms, limit))

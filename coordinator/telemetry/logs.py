@@ -13,7 +13,7 @@ from opentelemetry.trace import format_span_id
 from coordinator.core.history import HistoryEvent, HistoryEventType
 from coordinator.core.state import ExecutionState
 from coordinator.ports import ExecutionRecord
-from coordinator.redaction import redact, spellings
+from coordinator.redaction import CALLBACK_PATH, mask_callback_tokens, redact, spellings
 from coordinator.telemetry.context import span_context_of, step_span_id, trace_id_of
 from coordinator.telemetry.spans import step_round
 
@@ -142,9 +142,12 @@ class SecretRedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record without the secret values; never drop it."""
         forms = spellings(self._secrets())
+        message = record.getMessage()
+        if CALLBACK_PATH in message:  # a callback token is a capability, masked like a secret
+            record.msg, record.args = message, ()
+            message = record.msg = mask_callback_tokens(message)
         if not forms:
             return True
-        message = record.getMessage()
         redacted = redact(message, forms)
         if redacted != message:
             record.msg, record.args = redacted, ()

@@ -56,6 +56,21 @@ class SagaMetrics:
             return [Observation(calls_in_flight())]
 
         self._attention: list[AttentionCount] = []
+        self._waiting: dict[str, int] = {}
+        self._callbacks = meter.create_counter(
+            "saga.callbacks",
+            description="Callbacks and heartbeats of asynchronous steps by outcome: succeeded, failed, heartbeat "
+            "(recorded); duplicate, conflict, superseded, not_found (changed nothing)",
+        )
+
+        def waiting(_: CallbackOptions) -> list[Observation]:
+            return [Observation(n, {"saga": saga}) for saga, n in sorted(self._waiting.items())]
+
+        meter.create_observable_gauge(
+            "saga.steps.waiting",
+            [waiting],
+            description="Steps waiting for their participant's callback, by saga; recomputed every 15 s",
+        )
 
         def attention(_: CallbackOptions) -> list[Observation]:
             return [Observation(c.count, {"saga": c.saga, "reason": c.reason.value}) for c in self._attention]
@@ -63,7 +78,8 @@ class SagaMetrics:
         meter.create_observable_gauge(
             "saga.executions.needing_attention",
             [attention],
-            description="Executions that need an operator, by saga and reason (failed, quarantined, stalled); "
+            description="Executions that need an operator, by saga and reason (failed, quarantined, stalled, "
+            "waiting); "
             "recomputed every 15 s from one indexed query",
         )
         meter.create_observable_gauge("saga.wakeups.pending", [wakeups], description="Scheduled retries armed")
@@ -72,6 +88,14 @@ class SagaMetrics:
     def attention_counted(self, counts: list[AttentionCount]) -> None:
         """The latest counts of executions needing attention: what the gauge reports until the next."""
         self._attention = list(counts)
+
+    def waiting_counted(self, counts: dict[str, int]) -> None:
+        """The latest count of steps waiting for a callback: what the gauge reports until the next."""
+        self._waiting = dict(counts)
+
+    def callback_answered(self, outcome: str) -> None:
+        """One callback or heartbeat, by how it was answered."""
+        self._callbacks.add(1, {"outcome": outcome})
 
     def resumed(self, record: ExecutionRecord) -> None:
         """A recovered, unfinished execution is driven by this process again."""

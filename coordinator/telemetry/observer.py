@@ -59,6 +59,14 @@ class TelemetryObserver(ExecutionObserver):
         """Feed the `saga_executions_needing_attention` gauge."""
         self._metrics.attention_counted(counts)
 
+    def waiting_counted(self, counts: dict[str, int]) -> None:
+        """Feed the gauge of steps waiting for a callback."""
+        self._metrics.waiting_counted(counts)
+
+    def callback_answered(self, outcome: str) -> None:
+        """Count one callback or heartbeat by how it was answered."""
+        self._metrics.callback_answered(outcome)
+
     def needs_attention(self, record: ExecutionRecord, reason: AttentionReason) -> None:
         """One WARNING line for the execution that started needing an operator."""
         try:

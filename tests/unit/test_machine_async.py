@@ -1,0 +1,94 @@
+"""`decide()` with asynchronous steps (SPEC 7.3): a 202 waits, and the wait ends in the outcome paths."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from coordinator.core import (
+    ArmWakeup,
+    AsyncSpec,
+    AttemptCompleted,
+    CallbackOutcome,
+    CallbackReceived,
+    CancelRequested,
+    Direction,
+    ExecutionStatus,
+    OutcomeKind,
+    ResponseSnapshot,
+    Resumed,
+    StepOutcome,
+    StepSpec,
+    StepStatus,
+    WakeupFired,
+)
+from tests.unit.machine_helpers import OK, Run, saga, step
+
+ACCEPTED = StepOutcome(kind=OutcomeKind.SUCCESS, status_code=202, response=ResponseSnapshot(status=202, body={"q": 1}))
+
+
+def asynchronous(spec: StepSpec, timeout_ms: int = 60_000, heartbeat_ms: int | None = None) -> StepSpec:
+    wait = AsyncSpec(timeout_ms=timeout_ms, heartbeat_ms=heartbeat_ms)
+    return replace(spec, action=replace(spec.action, async_=wait))
+
+
+def arms(run: Run) -> list[int]:
+    return [a.due_at_ms for a in run.last.actions if isinstance(a, ArmWakeup)]
+
+
+def test_a_202_waits_with_its_deadline_armed_and_recorded() -> None:
+    run = Run(saga(asynchronous(step("charge"), heartbeat_ms=10_000), step("ship")))
+    run.answer(ACCEPTED)
+    state = run.state
+    assert state.steps[0].status is StepStatus.WAITING and not state.calls
+    [wait] = state.waits
+    assert (wait.attempt, wait.timeout_at_ms - wait.since_ms, wait.due_at_ms - wait.since_ms) == (1, 60_000, 10_000)
+    assert arms(run) == [wait.due_at_ms]
+    assert run.history_types()[-1] == "attempt_waiting"
+    assert not state.steps[0].effect_possible  # only the wait's end says whether it took effect
+
+
+def test_a_202_from_a_step_that_is_not_async_completes_it_as_before() -> None:
+    run = Run(saga(step("charge"), step("ship")))
+    run.answer(ACCEPTED)
+    assert run.state.steps[0].status is StepStatus.SUCCEEDED and not run.state.waits
+
+
+def test_the_saga_deadline_bounds_the_wait() -> None:
+    run = Run(saga(asynchronous(step("charge")), deadline_ms=5_000))
+    run.answer(ACCEPTED)
+    assert run.state.waits[0].timeout_at_ms == run.state.deadline_at_ms
+
+
+def test_a_callback_that_wins_the_race_with_the_202_is_taken_and_the_202_is_then_late() -> None:
+    run = Run(saga(asynchronous(step("charge")), step("ship")))
+    call = run.pending_call()
+    run.feed(CallbackReceived(step=0, direction=Direction.ACTION, attempt=1, outcome=CallbackOutcome.SUCCEEDED, body=7))
+    assert run.state.steps[0].status is StepStatus.SUCCEEDED
+    assert run.state.steps[0].response is not None and run.state.steps[0].response.body == 7
+    before = run.state
+    run.feed(AttemptCompleted(step=call.step, direction=call.direction, attempt=call.attempt, outcome=ACCEPTED))
+    assert run.state is before
+
+
+def test_cancel_while_waiting_lets_the_wait_end_then_compensates_an_unknown_outcome() -> None:
+    run = Run(saga(step("reserve"), asynchronous(step("charge"), timeout_ms=1_000)))
+    run.answer(OK)
+    run.answer(ACCEPTED)
+    run.feed(CancelRequested())
+    assert run.state.status is ExecutionStatus.RUNNING and run.state.waits
+    wait = run.state.waits[0]
+    run.feed(WakeupFired(step=1, direction=Direction.ACTION, attempt=1), after_ms=wait.due_at_ms - run.now)
+    assert run.state.status is ExecutionStatus.COMPENSATING
+    assert run.state.steps[1].effect_possible  # a wait that timed out may have taken effect
+    assert run.pending_call().step_name == "charge" and run.pending_call().direction is Direction.COMPENSATION
+
+
+def test_an_early_wake_up_only_re_arms_and_a_restart_re_arms_the_wait() -> None:
+    run = Run(saga(asynchronous(step("charge"), timeout_ms=1_000)))
+    run.answer(ACCEPTED)
+    due = run.state.waits[0].due_at_ms
+    before = run.state
+    run.feed(WakeupFired(step=0, direction=Direction.ACTION, attempt=1), after_ms=10)
+    assert run.state is before and arms(run) == [due]
+    run.feed(Resumed(), after_ms=10)
+    assert run.state is before and arms(run) == [due]
