@@ -248,7 +248,7 @@ def pending_rows(state: ExecutionState) -> list[Row]:
         )
     keys = [(row["step"], row["direction"]) for row in rows]
     if len(set(keys)) != len(keys):
-        raise ValueError(f"execution {state.id!r} has two of a call in flight, a wake-up and a wait for one step")
+        raise ValueError(f"execution {state.id!r} has both a call in flight and a wake-up (or a wait) for one step")
     return rows
 
 

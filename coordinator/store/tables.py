@@ -114,7 +114,7 @@ class ServerKeyRow(SQLModel, table=True):
 
     __tablename__ = "server_keys"
 
-    name: str = Field(primary_key=True, sa_type=KEY)
+    name: str = Field(primary_key=True)
     value: str = Field(sa_type=Text)
     created_at_ms: int = Field(sa_type=BigInteger)
 

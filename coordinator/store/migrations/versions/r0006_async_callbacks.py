@@ -22,15 +22,12 @@ down_revision: str | None = "0005"
 branch_labels: str | None = None
 depends_on: str | None = None
 
-_KEY = sa.String().with_variant(sa.String(collation="C"), "postgresql")
-
-
 def upgrade() -> None:
     """Add the step column and the keys table."""
     op.add_column("execution_steps", sa.Column("callbacks", sa.Text(), nullable=True))
     op.create_table(
         "server_keys",
-        sa.Column("name", _KEY, nullable=False),
+        sa.Column("name", sa.String(), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
         sa.Column("created_at_ms", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("name"),
