@@ -53,7 +53,7 @@ from coordinator.core.state import (
     PendingWakeup,
     StepState,
 )
-from coordinator.core.waiting import enter_wait, on_callback, on_heartbeat, on_wait_due, starts_wait
+from coordinator.core.waiting import enter_wait, on_callback, on_heartbeat, on_wait_due, starts_wait, stop_waits
 
 
 def begin_execution(spec: SagaSpec, execution_id: str, *, now_ms: int) -> Decision:
@@ -157,9 +157,12 @@ def _on_cancel(draft: Draft, event: CancelRequested) -> None:
     waiting = draft.disarm_wakeups()
     for wakeup in waiting[:-1]:
         stop_step(draft, wakeup.step, event.reason)
-    if state.calls or state.waits:
-        # The calls in flight (or awaiting their callback) finish or time out; the last outcome
-        # starts the rollback.
+    # A wait for a callback may last days: it stops here, its outcome unknown (compensated). Only
+    # the pivot's goes on: what may be past the point of no return is not undone on a guess.
+    kept = stop_waits(draft, event.reason, keep=draft.spec.pivot_index)
+    if state.calls or kept:
+        # The calls in flight (and the pivot's wait) finish or time out; the last outcome starts
+        # the rollback.
         if waiting:
             stop_step(draft, waiting[-1].step, event.reason)
         return

@@ -19,6 +19,8 @@ class Engine:
         self.recovery = Recovery(parts, self.cycle)
         self.service = SagaService(parts, Operations(parts, self.cycle), Callbacks(parts, self.cycle))
         self.housekeeping = Housekeeping(parts)
+        self.callback_tokens = parts.callback_tokens
+        """Mints and verifies this engine's callback tokens (its key and public URL)."""
 
     def start(self, *, sweep_seconds: float, take_over_all: bool = False) -> None:
         """Fire wake-ups, renew and sweep leases, recover what gone processes left (see Recovery.start),

@@ -17,7 +17,7 @@ from coordinator.core.state import (
     StepState,
     StepStatus,
 )
-from coordinator.ports import SagaStore
+from coordinator.ports import AttentionReason, SagaStore
 
 from .conftest import Backend
 from .factories import T0, event, record
@@ -93,3 +93,14 @@ async def test_the_callback_key_is_made_once_and_shared(store: SagaStore) -> Non
     assert len(set(keys)) == 1 and keys[0].startswith("candidate-")
     assert await store.server_key("callback", "another", now_ms=T0 + 1) == keys[0]
     assert await store.server_key("other", "x-key", now_ms=T0) == "x-key"
+
+
+async def test_a_silent_execution_that_waits_for_a_callback_needs_attention_as_waiting(backend: Backend) -> None:
+    store = backend.store
+    silent = replace(waiting_state("w-3"), attention_at_ms=T0 + 100)
+    await store.create_execution(record(silent), (event(),))
+    await store.create_execution(record(replace(silent, id="w-4", waits=())), (event(),))
+    counts = await store.attention_counts(T0 + 200)
+    assert {(c.reason.value, c.count) for c in counts} == {("waiting", 1), ("stalled", 1)}
+    assert (await store.load_execution("w-3")).attention_reason(T0 + 200) == AttentionReason.WAITING
+    assert await store.count_waiting() == {"checkout": 2}

@@ -33,7 +33,7 @@ class CountingStore(MemoryStore):
 async def test_a_flood_of_wrong_tokens_touches_no_store(nodes: Nodes) -> None:
     store = CountingStore()
     node = nodes(store)
-    genuine = node.engine.service._parts.callback_tokens.mint(  # noqa: SLF001  # the node's own key
+    genuine = node.engine.callback_tokens.mint(
         CallbackTarget(execution_id="nope", step=0, direction=Direction.ACTION, attempt=1)
     )
     forged = [genuine[:-1] + ("A" if genuine[-1] != "A" else "B"), "x" * 64, "", genuine + "AAAA"]

@@ -70,17 +70,27 @@ def test_a_callback_that_wins_the_race_with_the_202_is_taken_and_the_202_is_then
     assert run.state is before
 
 
-def test_cancel_while_waiting_lets_the_wait_end_then_compensates_an_unknown_outcome() -> None:
-    run = Run(saga(step("reserve"), asynchronous(step("charge"), timeout_ms=1_000)))
+def test_cancel_while_waiting_stops_the_wait_and_compensates_its_unknown_outcome() -> None:
+    run = Run(saga(step("reserve"), asynchronous(step("charge"), timeout_ms=86_400_000)))
     run.answer(OK)
     run.answer(ACCEPTED)
     run.feed(CancelRequested())
-    assert run.state.status is ExecutionStatus.RUNNING and run.state.waits
-    wait = run.state.waits[0]
-    run.feed(WakeupFired(step=1, direction=Direction.ACTION, attempt=1), after_ms=wait.due_at_ms - run.now)
-    assert run.state.status is ExecutionStatus.COMPENSATING
-    assert run.state.steps[1].effect_possible  # a wait that timed out may have taken effect
+    assert not run.state.waits and run.state.status is ExecutionStatus.COMPENSATING
+    assert run.state.steps[1].effect_possible  # the participant may have done it: undone
     assert run.pending_call().step_name == "charge" and run.pending_call().direction is Direction.COMPENSATION
+    late = CallbackReceived(step=1, direction=Direction.ACTION, attempt=1, outcome=CallbackOutcome.SUCCEEDED)
+    before = run.state
+    run.feed(late)
+    assert run.state is before  # the wait is over: a late callback changes nothing
+
+
+def test_cancel_while_the_pivot_waits_lets_its_wait_end() -> None:
+    pivot = replace(asynchronous(step("ship", compensable=False), timeout_ms=1_000), pivot=True)
+    run = Run(saga(step("reserve"), pivot))
+    run.answer(OK)
+    run.answer(ACCEPTED)
+    run.feed(CancelRequested())
+    assert run.state.waits and run.state.status is ExecutionStatus.RUNNING
 
 
 def test_an_early_wake_up_only_re_arms_and_a_restart_re_arms_the_wait() -> None:
