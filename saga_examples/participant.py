@@ -36,6 +36,9 @@ from litestar import Litestar, Request, Response, delete, get, route
 from litestar.handlers import HTTPRouteHandler
 from litestar.types import Method
 
+from coordinator.client import CALLBACK_HEADER
+from saga_examples.deferred import Deferred
+
 T = TypeVar("T")
 
 Effect = Callable[["Call"], "Reply"]
@@ -60,6 +63,8 @@ class Call:
     body: Any
     params: dict[str, Any]
     idempotency_key: str | None
+    callback_url: str | None = None
+    """The `X-Saga-Callback-Url` header: set when the saga declares the step `async:` (see `deferred`)."""
 
     def require(self, name: str, kind: type[T]) -> T:
         """A required body field of JSON type `kind` (str, int, float, list, dict), else a 400."""
@@ -143,6 +148,8 @@ class Participant:
         # EXAMPLES_LATENCY_MS slows every business call down, to watch a saga progress in the demo
         # or to provoke the coordinator's per-attempt timeout.
         self.latency_ms = float(os.environ.get("EXAMPLES_LATENCY_MS", "0") or 0)
+        self.deferred = Deferred()
+        """Work answered with 202 and reported to the coordinator's callback URL later."""
 
     def endpoint(self, method: Method, path: str) -> Callable[[Effect], Effect]:
         """Register `effect` as the business logic of `method path`, behind the idempotency layer."""
@@ -179,6 +186,7 @@ class Participant:
         return Litestar(
             route_handlers=[*self._handlers, read_ledger, clear_ledger, read_state],
             logging_config=None,  # the host process owns logging
+            on_shutdown=[self.deferred.close],
         )
 
     async def _handle(self, request: Request[Any, Any, Any], effect: Effect) -> Response[Any]:
@@ -190,6 +198,10 @@ class Participant:
         # From here on nothing awaits, so check-then-store cannot interleave with another request
         # carrying the same key: the event loop runs this block atomically.
         reply, replayed = self._respond(request, raw, key, effect)
+        callback_url = request.headers.get(CALLBACK_HEADER)
+        if replayed and key is not None and callback_url:
+            # A new attempt of an asynchronous call: its outcome goes to the new callback URL.
+            self.deferred.retarget(key, callback_url)
         self.ledger.append(
             LedgerEntry(
                 at=arrived_ms,
@@ -223,7 +235,8 @@ class Participant:
                 return Reply(422, {"detail": detail}), False
             return stored.reply, True
         try:
-            reply = effect(Call(body=body, params=dict(request.path_params), idempotency_key=key))
+            call = Call(body, dict(request.path_params), key, callback_url=request.headers.get(CALLBACK_HEADER))
+            reply = effect(call)
         except BadRequest as exc:
             return Reply(400, {"detail": str(exc)}), False
         if use_key is not None and reply.storable:

@@ -11,21 +11,29 @@ Knobs (test card numbers, in the spirit of Stripe's):
                          the first two attempts under one Idempotency-Key, then success. Shows retries.
     4000-0000-0000-0341  the charge succeeds but its refunds answer 500: a compensation that cannot
                          be done, so the execution ends `failed` and needs an operator.
+    4000-0000-0000-3220  3-D Secure: when the call carries `X-Saga-Callback-Url` (the saga declares
+                         the step `async:`), the charge answers 202 {charge_id, status: "pending"}
+                         and, a moment later (EXAMPLES_ASYNC_DELAY_MS, default 400), sends a
+                         heartbeat, then calls back `succeeded` with {charge_id, order_id, amount,
+                         status: "succeeded"}. Without the header it succeeds at once.
     amount > 10000       422: over the limit.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import asdict
 from typing import Any
 
 from litestar import Litestar
 
+from saga_examples.deferred import Outcome
 from saga_examples.participant import Call, Participant, Reply, new_id
 
 DECLINED = "4000-0000-0000-0002"
 FLAKY = "4000-0000-0000-0119"
 REFUNDS_FAIL = "4000-0000-0000-0341"
+THREE_D_SECURE = "4000-0000-0000-3220"
 LIMIT = 10000
 FLAKY_FAILURES = 2
 
@@ -53,14 +61,30 @@ def create_app() -> Litestar:
             if busy_answers[caller] <= FLAKY_FAILURES:
                 return Reply(503, {"detail": "processor busy, try again"})
         charge_id = new_id("ch")
+        pending = card == THREE_D_SECURE and call.callback_url is not None
         charges[charge_id] = {
             "charge_id": charge_id,
             "order_id": order_id,
             "amount": amount,
             "card": card,
             "refunded": False,
+            "status": "pending" if pending else "succeeded",
         }
-        return Reply(201, {"charge_id": charge_id, "order_id": order_id, "amount": amount})
+        answer = {"charge_id": charge_id, "order_id": order_id, "amount": amount}
+        if pending and call.callback_url is not None:
+            # The cardholder confirms with their bank; the coordinator hears back through the callback.
+            service.deferred.start(call.idempotency_key or charge_id, call.callback_url, lambda: confirm(charge_id))
+            return Reply(202, {**answer, "status": "pending"})
+        return Reply(201, answer)
+
+    def confirm(charge_id: str) -> Outcome:
+        """3-D Secure passed: the pending charge goes through (unless it was refunded meanwhile)."""
+        record = charges[charge_id]
+        if record["refunded"]:
+            return Outcome(False, error="the charge was cancelled before 3-D Secure finished")
+        record["status"] = "succeeded"
+        fields = ("charge_id", "order_id", "amount", "status")
+        return Outcome(True, body={k: record[k] for k in fields})
 
     @service.endpoint("GET", "/charges/{charge_id:str}")
     def read(call: Call) -> Reply:
@@ -89,4 +113,4 @@ def create_app() -> Litestar:
         answer = {"refunded": True, "charge_id": record["charge_id"], "amount": amount, "reason": reason}
         return Reply(200, answer)
 
-    return service.app(state=lambda: {"charges": charges})
+    return service.app(state=lambda: {"charges": charges, "callbacks": [asdict(r) for r in service.deferred.reports]})

@@ -1,4 +1,4 @@
-"""`saga demo`: the coordinator on SQLite with the example services, four sagas, their timelines."""
+"""`saga demo`: the coordinator on SQLite with the example services, five sagas, their timelines."""
 
 from __future__ import annotations
 
@@ -39,6 +39,12 @@ SCENARIOS: list[tuple[str, dict[str, Any], str]] = [
         {**ORDER, "order_id": "ord-1003", "card": "4000-0000-0000-0119"},
         "completed",
     ),
+    (
+        "A card that needs 3-D Secure: the payment service answers 202, the charge waits, "
+        "and the service calls back a moment later",
+        {**ORDER, "order_id": "ord-1005", "card": "4000-0000-0000-3220"},
+        "completed",
+    ),
 ]
 PAST_THE_PIVOT = (
     "The parcel shipped (the pivot) but the confirmation email keeps bouncing: nothing is rolled back; "
@@ -56,6 +62,7 @@ async def run_demo(*, sagas_dir: Path, color: bool = False, out: TextIO = sys.st
             await runtime.start()
             try:
                 async with serve_asgi(create_app(settings, runtime=runtime)) as url:
+                    runtime.service.listening(url)  # the payment service calls back here
                     return await _scenarios(url, examples.env, sagas_dir, color, out)
             finally:
                 await runtime.close()

@@ -11,13 +11,17 @@
 
 `AsyncSagaClient` has the same methods, awaited. Error answers (problem+json) are raised as the
 typed exceptions of `coordinator.client.errors`; answers are the frozen models of
-`coordinator.client.models`. See docs/client.md.
+`coordinator.client.models`. A participant of an `async:` step reports its outcome later with
+`Callback` / `AsyncCallback`, built from the call's `X-Saga-Callback-Url` header. See docs/client.md.
 """
 
 from coordinator.client.aio import AsyncExecutionHandle, AsyncSagaClient
+from coordinator.client.callback import CALLBACK_HEADER, AsyncCallback, Callback, Delivery
 from coordinator.client.errors import (
     ApiError,
     BadRequest,
+    CallbackConflict,
+    CallbackNotFound,
     Conflict,
     DefinitionConflict,
     DefinitionInvalid,
@@ -58,15 +62,21 @@ from coordinator.client.models import (
 from coordinator.client.sync import ExecutionHandle, SagaClient
 
 __all__ = [
+    "CALLBACK_HEADER",
     "ApiError",
+    "AsyncCallback",
     "AsyncExecutionHandle",
     "AsyncSagaClient",
     "BadRequest",
     "BulkReport",
     "BulkResult",
+    "Callback",
+    "CallbackConflict",
+    "CallbackNotFound",
     "Conflict",
     "DefinitionConflict",
     "DefinitionInvalid",
+    "Delivery",
     "Event",
     "Execution",
     "ExecutionError",

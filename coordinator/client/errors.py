@@ -6,8 +6,9 @@ SagaError
 ├── ApiError                       a problem+json answer: status, code, title, detail, problems
 │   ├── BadRequest (400)           malformed JSON, bad parameter
 │   ├── Unauthorized (401) · Forbidden (403) · PayloadTooLarge (413)
-│   ├── NotFound (404)             SagaNotFound, SagaVersionNotFound, ExecutionNotFound
-│   ├── Conflict (409)             DefinitionConflict, IdempotencyConflict, ExecutionStateConflict
+│   ├── NotFound (404)             SagaNotFound, SagaVersionNotFound, ExecutionNotFound, CallbackNotFound
+│   ├── Conflict (409)             DefinitionConflict, IdempotencyConflict, ExecutionStateConflict,
+│   │                              CallbackConflict
 │   ├── InvalidInput (422)         DefinitionInvalid, ExecutionInputInvalid (with `problems`)
 │   └── ServerError (5xx)          StoreUnavailable (503, with `retry_after`)
 ├── WaitTimeout                    `result(timeout)`: still running when the time ran out
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ApiError",
     "BadRequest",
+    "CallbackConflict",
+    "CallbackNotFound",
     "Conflict",
     "DefinitionConflict",
     "DefinitionInvalid",
@@ -137,6 +140,14 @@ class ExecutionNotFound(NotFound):
     """No execution has the id."""
 
 
+class CallbackNotFound(NotFound):
+    """A callback's token is unknown or its attempt expired (the coordinator answers both alike).
+
+    The attempt is over for the coordinator: it timed out and was retried under a new callback URL,
+    or the saga moved on. Stop working on it; do not send this callback again.
+    """
+
+
 class Conflict(ApiError):
     """409: the request contradicts what is already recorded."""
 
@@ -153,6 +164,13 @@ class IdempotencyConflict(Conflict):
 
 class ExecutionStateConflict(Conflict):
     """The operator action does not apply now (cancel a terminal execution, retry one not `failed`)."""
+
+
+class CallbackConflict(Conflict):
+    """A callback contradicts what was recorded: another outcome, or a superseded attempt.
+
+    Nothing changed. Like `CallbackNotFound`, it means this attempt is over.
+    """
 
 
 class PayloadTooLarge(ApiError):

@@ -48,6 +48,7 @@ async def running_coordinator(settings: Settings) -> AsyncIterator[Coordinator]:
     await runtime.start()
     try:
         async with serve_asgi(create_app(settings, runtime=runtime)) as url:
+            runtime.service.listening(url)  # callback URLs of async steps point at the port bound
             yield Coordinator(url=url, settings=settings)
     finally:
         await runtime.close()

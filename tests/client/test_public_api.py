@@ -15,14 +15,20 @@ CLIENT = ROOT / "coordinator" / "client"
 
 PUBLIC = [
     "ApiError",
+    "AsyncCallback",
     "AsyncExecutionHandle",
     "AsyncSagaClient",
     "BadRequest",
     "BulkReport",
     "BulkResult",
+    "CALLBACK_HEADER",
+    "Callback",
+    "CallbackConflict",
+    "CallbackNotFound",
     "Conflict",
     "DefinitionConflict",
     "DefinitionInvalid",
+    "Delivery",
     "Event",
     "Execution",
     "ExecutionError",
@@ -72,6 +78,8 @@ def test_the_client_sync_and_async_have_the_same_methods() -> None:
     sync, aio = coordinator.client.SagaClient, coordinator.client.AsyncSagaClient
     assert public(sync) - {"close"} == public(aio) - {"aclose"}
     assert public(coordinator.client.ExecutionHandle) == public(coordinator.client.AsyncExecutionHandle)
+    callback, async_callback = coordinator.client.Callback, coordinator.client.AsyncCallback
+    assert public(callback) - {"close"} == public(async_callback) - {"aclose"}
 
 
 def test_the_package_imports_only_httpx_the_standard_library_itself_and_the_pure_core() -> None:

@@ -104,3 +104,68 @@ def check_group_invariants(executions: list[dict[str, Any]], ledger: dict[str, A
         if fail == "pack":
             undo_pack = [r for r in undos if r["step"] == "pack"]
             assert undo_pack == [], f"{eid}: pack never took effect, yet it was compensated"
+
+
+def check_async_invariants(
+    executions: list[dict[str, Any]], ledger: dict[str, Any], sent: list[Any], *, async_timeout_s: float
+) -> None:
+    """Assert the invariants of the asynchronous workload (`tests.e2e.async_workload`).
+
+    `sent` holds every callback the test sent (`async_workload.Sent`: execution, url, outcome,
+    body, error, status). Besides no overlapping calls and no key applied twice:
+
+    - a new attempt of the async step (a new callback URL) starts only once the previous attempt's
+      wait timed out, and never after a callback was accepted: never two attempts at once;
+    - at most one callback is accepted (202) per execution, for its newest attempt; a repeat of it
+      is 200; anything else refused (404/409);
+    - nothing acknowledged is lost: an accepted `succeeded` completes the saga with the callback's
+      body read by the next step; an accepted `failed` rolls back with the participant's error and
+      nothing to undo for the step; no accepted callback (every wait timed out) rolls back and
+      compensates the step as if it took effect; compensations run newest first.
+    """
+    requests = _no_overlaps(ledger)
+    for ex in executions:
+        eid = ex["id"]
+        mine = [r for r in requests if r["execution"] == eid]
+        charges = sorted((r for r in mine if r["op"] == "charge"), key=lambda r: r["start"])
+        assert charges, f"{eid}: the async step was never called"
+        attempts: list[tuple[str, float]] = []  # (callback URL, first call) in order
+        for r in charges:
+            assert r["callback_url"], f"{eid}: an async call without X-Saga-Callback-Url"
+            if not attempts or attempts[-1][0] != r["callback_url"]:
+                assert r["callback_url"] not in {u for u, _ in attempts}, f"{eid}: an old attempt's call came back"
+                attempts.append((r["callback_url"], r["start"]))
+        for (_, prev_at), (_, next_at) in itertools.pairwise(attempts):
+            assert next_at - prev_at >= async_timeout_s - 0.05, (
+                f"{eid}: a new attempt {next_at - prev_at:.2f} s after the previous one, before its "
+                f"{async_timeout_s} s wait ended: two attempts at once"
+            )
+        mine_sent = [s for s in sent if s.execution == eid]
+        accepted = [s for s in mine_sent if s.status == 202]
+        assert len(accepted) <= 1, f"{eid}: more than one callback accepted: {accepted}"
+        for s in mine_sent:
+            assert s.status in (200, 202, 404, 409), f"{eid}: callback answered {s.status}"
+            if s.status == 200:
+                assert accepted and (s.url, s.outcome) == (accepted[0].url, accepted[0].outcome), s
+        applied = {r["key"] for r in mine if r["applied"]}
+        key = f"{eid}:{{}}:{{}}".format
+        if accepted:
+            [ok] = accepted
+            assert ok.url == attempts[-1][0], f"{eid}: accepted a callback of a superseded attempt"
+            assert max(r["start"] for r in charges) <= ok.at, f"{eid}: a new attempt after an accepted callback"
+        if accepted and accepted[0].outcome == "succeeded":
+            assert ex["status"] == "completed", ex
+            assert applied == {key(s, "action") for s in ("reserve", "charge", "ship")}, (eid, sorted(applied))
+            [ship] = [r for r in mine if r["op"] == "ship" and r["applied"]]
+            assert ship["body"]["charge"] == accepted[0].body["charge_id"], f"{eid}: the callback's body was lost"
+            continue
+        assert ex["status"] == "compensated", ex
+        assert not any(r["op"] == "ship" for r in mine), f"{eid}: shipped although the charge did not succeed"
+        undone = ["charge", "reserve"]
+        if accepted:  # the participant said no: the charge took no effect, nothing to refund
+            assert accepted[0].error and accepted[0].error in ex["error"]["message"], ex["error"]
+            undone = ["reserve"]
+        expected = {key("reserve", "action"), key("charge", "action")} | {key(s, "compensation") for s in undone}
+        assert applied == expected, (eid, sorted(applied))
+        undo = sorted((r["end"], r["op"]) for r in mine if r["op"].startswith("undo-") and r["applied"])
+        assert [op for _, op in undo] == [f"undo-{s}" for s in undone], f"{eid} compensated out of order: {undo}"

@@ -8,6 +8,10 @@ being handled is counted as an overlap — the coordinator promised that never h
 no answer until the hang ends; if the caller gives up first (its timeout), the request is dropped
 unapplied and kept in `hung`, not in the ledger, as a server that never processed it.
 
+`POST /async/{name}` plays an asynchronous participant (SPEC 7.3): it answers 202 at once and
+writes the call's `X-Saga-Callback-Url` to the ledger; the test sends the callback itself, to
+whichever coordinator and at whatever moment the fault it stages needs.
+
 Usage: python tests/e2e/participant.py --port 0 --latency-ms 150   (prints "PORT <n>" when ready)
 """
 
@@ -44,6 +48,7 @@ async def operate(request: Request[Any, Any, Any], name: FromPath[str]) -> Respo
         "step": request.headers.get("x-saga-step"),
         "traceparent": request.headers.get("traceparent"),
         "coordinator": request.headers.get("x-saga-coordinator"),
+        "body": body,
     }
     if key in ACTIVE:
         OVERLAPS.append(key)
@@ -87,6 +92,33 @@ async def hang(seconds: FromPath[float]) -> dict[str, float]:
     return {"until": HANG_UNTIL}
 
 
+@route("/async/{name:str}", http_method=["POST", "DELETE"])
+async def operate_later(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[Any]:
+    key = request.headers.get("idempotency-key", "")
+    now = time.time()
+    first = key not in APPLIED
+    if first:
+        APPLIED[key] = {"status": 202, "at": now}
+    LEDGER.append(
+        {
+            "start": now,
+            "end": now,
+            "key": key,
+            "op": name,
+            "method": request.method,
+            "execution": request.headers.get("x-saga-execution-id"),
+            "step": request.headers.get("x-saga-step"),
+            "traceparent": request.headers.get("traceparent"),
+            "coordinator": request.headers.get("x-saga-coordinator"),
+            "callback_url": request.headers.get("x-saga-callback-url"),
+            "applied": first,
+            "status": 202,
+            "body": None,
+        }
+    )
+    return Response({"pending": True, "op": name}, status_code=202)
+
+
 @get("/_ledger")
 async def ledger() -> dict[str, Any]:
     return {
@@ -101,7 +133,8 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=150)
     args = parser.parse_args()
     LATENCY_S = args.latency_ms / 1000
-    config = uvicorn.Config(Litestar([operate, hang, ledger]), host="127.0.0.1", port=args.port, log_level="warning")
+    app = Litestar([operate, operate_later, hang, ledger])
+    config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning")
     server = uvicorn.Server(config)
 
     async def run() -> None:
