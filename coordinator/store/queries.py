@@ -27,6 +27,7 @@ X = tables.executions_table
 S = tables.steps_table
 E = tables.events_table
 P = tables.pending_table
+C = tables.counts_table
 
 
 def _rows(result: Result[Any]) -> list[Row]:
@@ -327,11 +328,13 @@ def note_attention(conn: Connection, now_ms: int, limit: int) -> list[ExecutionR
 
 
 def count_by_status(conn: Connection, saga: str | None) -> dict[ExecutionStatus, int]:
-    """Executions per status, of one saga when given: one GROUP BY over the status (or saga) index."""
-    query = select(X.c.status, func.count()).group_by(X.c.status)
+    """Executions per status, of one saga when given: the sum of the few `execution_counts` rows
+    that triggers keep exact in every transaction that writes an execution (see tables.py)."""
+    query = select(C.c.status, func.sum(C.c.n)).group_by(C.c.status)
     if saga is not None:
-        query = query.where(X.c.saga_name == saga)
-    return {ExecutionStatus(status): int(count) for status, count in conn.execute(query)}
+        query = query.where(C.c.saga_name == saga)
+    counts = {ExecutionStatus(status): int(total) for status, total in conn.execute(query)}
+    return {status: total for status, total in counts.items() if total > 0}
 
 
 _EXCHANGE_COLUMNS = frozenset({"request", "response"})

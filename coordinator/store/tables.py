@@ -166,6 +166,25 @@ class PendingActionRow(SQLModel, table=True):
     created_at_ms: int = Field(sa_type=BigInteger)
 
 
+class ExecutionCountRow(SQLModel, table=True):
+    """How many executions of a saga are in a status, kept by triggers on `executions` (r0007).
+
+    The console's list shows counts per status on every view; a GROUP BY over a million rows costs
+    hundreds of milliseconds, these rows a few. The triggers add and subtract in the transaction
+    that inserts, changes the status of, or deletes an execution, whichever code path does it, so
+    the sum is exact at every commit. On PostgreSQL a saga's count in a status is spread over
+    `COUNT_SHARDS` rows (by a hash of the execution id), so concurrent commits rarely wait on the
+    same row's lock; SQLite has one writer and uses shard 0 only. A count is the sum of its shards.
+    """
+
+    __tablename__ = "execution_counts"
+
+    saga_name: str = Field(primary_key=True, sa_type=KEY)
+    status: str = Field(primary_key=True)
+    shard: int = Field(primary_key=True)
+    n: int = Field(sa_type=BigInteger)
+
+
 def _table(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]  # set by SQLModel's metaclass for table=True
     assert isinstance(table, Table)
@@ -178,3 +197,4 @@ steps_table: Table = _table(ExecutionStepRow)
 events_table: Table = _table(ExecutionEventRow)
 pending_table: Table = _table(PendingActionRow)
 server_keys_table: Table = _table(ServerKeyRow)
+counts_table: Table = _table(ExecutionCountRow)

@@ -54,6 +54,7 @@ def test_postgres_migration_matches_the_tables_and_is_idempotent(postgres_url: s
     assert "'running'" in index_def and "'compensating'" in index_def
     # Alembic ignores collations too: list keys must compare bytewise whatever the locale.
     assert collations == [
+        ("execution_counts", "saga_name"),
         ("execution_events", "execution_id"),
         ("execution_steps", "execution_id"),
         ("executions", "business_key"),

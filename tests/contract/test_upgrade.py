@@ -132,6 +132,7 @@ async def _check_upgrade(url: str) -> None:
         loaded = await store.load_execution("ex-old")
         assert loaded.state == _expected_state()
         assert loaded.input == {"order_id": "o-7"}
+        assert await store.count_by_status() == {ExecutionStatus.RUNNING: 1}  # r0007 counted what was stored
         events = [e.event for e in (await store.list_events("ex-old", limit=10)).items]
         assert events[1] == HistoryEvent(
             type=HistoryEventType.ATTEMPT_FAILED, at_ms=T0 + 30, step="charge", direction=Direction.ACTION,
