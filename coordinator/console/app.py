@@ -17,6 +17,7 @@ from litestar.template import TemplateConfig
 from coordinator.console import formatting
 from coordinator.console.access import CONSOLE_OPT, ConsoleState, console_guard, page_scope
 from coordinator.console.actions import ExecutionActions
+from coordinator.console.attempt_html import attempts_html
 from coordinator.console.bulk import BulkPages
 from coordinator.console.errors import EXCEPTION_HANDLERS
 from coordinator.console.executions import ExecutionPages
@@ -88,5 +89,5 @@ def _engine() -> JinjaTemplateEngine:
         excerpt=formatting.excerpt,
         short_id=formatting.short_id,
     )
-    environment.globals["attempt_id"] = id  # which attempts show their exchange (see reading.EXCHANGES_SHOWN)
+    environment.globals["attempts_html"] = attempts_html
     return JinjaTemplateEngine.from_environment(environment)
