@@ -26,6 +26,7 @@ from coordinator.console.pages import SECURITY_HEADERS
 from coordinator.console.refusals import PageNotFound
 from coordinator.console.sagas import SagaPages
 from coordinator.console.session import SessionSigner
+from coordinator.console.timeline_svg import bars_svg, gaps_svg
 from coordinator.settings import Settings
 
 HERE = Path(__file__).parent
@@ -89,5 +90,5 @@ def _engine() -> JinjaTemplateEngine:
         excerpt=formatting.excerpt,
         short_id=formatting.short_id,
     )
-    environment.globals["attempts_html"] = attempts_html
+    environment.globals.update(attempts_html=attempts_html, timeline_gaps=gaps_svg, timeline_bars=bars_svg)
     return JinjaTemplateEngine.from_environment(environment)
