@@ -7,10 +7,13 @@ jobs (attention watch, retention) are run by calling them, not by waiting for th
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +22,12 @@ import pytest
 import yaml
 
 from coordinator.api import create_app
+from coordinator.core.state import ExecutionStatus
+from coordinator.engine.housekeeping import RETENTION_BATCH, RETENTION_MIN_PAUSE_S
 from coordinator.runtime import Runtime
 from coordinator.settings import Settings
 from saga_examples.serve import serve_asgi
+from tests.contract.factories import T0, plain_state, record
 from tests.integration.sagas_for_tests import three_steps
 from tests.integration.scripted_participant import Reply, ScriptedParticipant
 from tests.integration.test_api import PROBLEM, register, start
@@ -188,3 +194,61 @@ async def test_retention_archives_then_deletes_finished_executions_and_keeps_fai
     assert sorted(doc["execution"]["id"] for doc in lines) == sorted([done, undone])
     assert all(doc["history"] and doc["steps"] for doc in lines)
     assert await runtime.engine.housekeeping.apply_retention() == 0
+
+
+class _CountingStore:
+    """Wraps the runtime's store to see each purge batch retention asks for (and when)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.batches: list[tuple[float, int, int]] = []
+        self._purge = runtime.store.purge_finished
+
+        async def purge(finished_before_ms: int, *, limit: int, archive: Any = None) -> int:
+            deleted = await self._purge(finished_before_ms, limit=limit, archive=archive)
+            self.batches.append((time.monotonic(), limit, deleted))
+            return deleted
+
+        runtime.store.purge_finished = purge  # type: ignore[method-assign]
+
+
+async def _finished_backlog(runtime: Runtime, count: int) -> None:
+    base = record(plain_state("x"))
+    for i in range(count):
+        state = replace(
+            plain_state(f"old-{i:04d}", created_at_ms=T0 + i), status=ExecutionStatus.COMPLETED, finished_at_ms=T0 + i
+        )
+        await runtime.store.create_execution(replace(base, state=state), ())
+
+
+async def test_retention_deletes_a_backlog_in_small_batches_with_pauses_between(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'saga.db'}", retention_ms=1)
+    runtime = await Runtime.open(settings)
+    try:
+        await _finished_backlog(runtime, RETENTION_BATCH * 2 + 7)
+        seen = _CountingStore(runtime)
+
+        assert await runtime.engine.housekeeping.apply_retention() == RETENTION_BATCH * 2 + 7
+
+        assert [(limit, deleted) for _, limit, deleted in seen.batches] == [
+            (RETENTION_BATCH, RETENTION_BATCH), (RETENTION_BATCH, RETENTION_BATCH), (RETENTION_BATCH, 7),
+        ]
+        gaps = [b[0] - a[0] for a, b in itertools.pairwise(seen.batches)]
+        assert all(gap >= RETENTION_MIN_PAUSE_S for gap in gaps)  # the writer is handed back in between
+        assert await runtime.service.count_by_status() == {}
+    finally:
+        await runtime.close()
+
+
+async def test_a_retention_run_stops_at_its_time_budget_and_the_next_goes_on(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'saga.db'}", retention_ms=1)
+    runtime = await Runtime.open(settings)
+    try:
+        await _finished_backlog(runtime, RETENTION_BATCH * 3)
+        housekeeping = runtime.engine.housekeeping
+        housekeeping._run_s = 0.0  # as if each batch took the whole run's time
+
+        assert await housekeeping.apply_retention() == RETENTION_BATCH  # one batch, then the budget is spent
+        assert await housekeeping.apply_retention() == RETENTION_BATCH
+        assert await runtime.service.count_by_status() == {ExecutionStatus.COMPLETED: RETENTION_BATCH}
+    finally:
+        await runtime.close()
