@@ -1,7 +1,7 @@
 """Counts per status for the list's header, kept for a moment when counting is slow.
 
 Counting reads the few rows of `execution_counts` (kept exact by triggers in every writing
-transaction, r0006), so it no longer grows with the number of executions (a GROUP BY over a
+transaction, r0007), so it no longer grows with the number of executions (a GROUP BY over a
 million rows was ~200 ms on every cold view). Each count is still kept for ten times what it took
 (at most MAX_AGE_S): with a database that answers slowly, a list reloaded by many people does
 not ask it on every view.
