@@ -17,7 +17,7 @@ At the end every fault is undone, every acknowledged execution is awaited, and t
 finished, faults by kind, invariant violations (must be none), p99 of start requests and of saga
 durations per window, and each coordinator's RSS per window.
 
-    python -m tests.e2e.soak --minutes 2          (CI)       python -m bench --part soak --minutes 30
+    python -m tests.e2e.soak --minutes 2                     python -m bench --part soak --minutes 30
 """
 
 from __future__ import annotations
