@@ -17,7 +17,7 @@ At the end every fault is undone, every acknowledged execution is awaited, and t
 finished, faults by kind, invariant violations (must be none), p99 of start requests and of saga
 durations per window, and each coordinator's RSS per window.
 
-    python -m tests.e2e.soak --minutes 2          (CI)       python -m bench --part soak --minutes 30
+    python -m tests.e2e.soak --minutes 2                     python -m bench --part soak --minutes 30
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ class Soak:
     rss: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     t0: float = field(default_factory=time.time)
+    fault_log: list[dict[str, Any]] = field(default_factory=list)
 
     # -- processes -------------------------------------------------------------------------------
 
@@ -150,6 +151,7 @@ class Soak:
             target = self.rng.choice("ABC")
             aimed = f" {target}" if kind in ("kill9", "sigstop") else ""
             self.log(f"  {time.time() - self.t0:6.1f} s  {kind}{aimed}")
+            self.fault_log.append({"at": time.time(), "kind": kind, "target": aimed.strip() or None})
             if kind == "kill9":
                 self.coordinators[target].kill()
                 time.sleep(1.0)
@@ -255,6 +257,13 @@ def run(
         check_invariants(executions, ledger)
     except AssertionError as error:
         violations.append(str(error)[:2000])
+    # What a violation needs to be understood: every request (and hung one) of the keys at fault.
+    suspects = set(ledger["overlaps"])
+    details = [
+        {**r, "hung": r in ledger.get("hung", [])}
+        for r in [*ledger["requests"], *ledger.get("hung", [])]
+        if r["key"] in suspects
+    ]
     durations = {e["id"]: _ms(e["updated_at"]) - _ms(e["created_at"]) for e in executions}
     windows = []
     for k in range(int(minutes * 60 // WINDOW_S) + 1):
@@ -269,6 +278,7 @@ def run(
     report = {
         "minutes": minutes,
         "seed": seed,
+        "started_at": soak.t0,
         "sagas_acknowledged": len(soak.started),
         "sagas_by_status": dict(Counter(e["status"] for e in executions)),
         "starts_refused": dict(soak.refused),
@@ -277,6 +287,8 @@ def run(
         "participant_calls": len(ledger["requests"]),
         "calls_dropped_by_hangs": len(ledger.get("hung", [])),
         "violations": violations,
+        "violation_requests": sorted(details, key=lambda r: r["start"]),
+        "faults_at": soak.fault_log,
         "windows": windows,
         "rss_mb": soak.rss,
         "note": "pg-restart is simulated by resetting every connection on replica A's path (shared server)",
@@ -299,6 +311,11 @@ def summary(report: dict[str, Any]) -> str:
         shown = rss[:: max(1, len(rss) // 12)]
         lines.append("  RSS MB (A/B/C): " + ", ".join(f"{r['t_s']:.0f}s {r['A']}/{r['B']}/{r['C']}" for r in shown))
     lines += [f"  VIOLATION: {v}" for v in report["violations"]]
+    for r in report["violation_requests"]:
+        lines.append(
+            f"    {r['start'] - report['started_at']:8.3f}-{r['end'] - report['started_at']:8.3f} s {r['key']} "
+            f"by {r['coordinator']} {'hung' if r['hung'] else r.get('status')}"
+        )
     return "\n".join(lines)
 
 
