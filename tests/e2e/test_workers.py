@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -23,7 +21,7 @@ import httpx
 import pytest
 
 from tests.e2e.checker import check_invariants
-from tests.e2e.harness import ROOT, Coordinator, Participant, wait_until
+from tests.e2e.harness import Coordinator, Participant, wait_until
 from tests.e2e.workload import all_terminal, definition
 from tests.postgres import throwaway_database
 
@@ -188,14 +186,3 @@ def test_two_workers_share_a_port_lose_nothing_to_a_kill_and_stop_on_sigterm(
     log = supervisor.log_path.read_text()
     assert log.count("shutdown complete") == 2, log[-3000:]  # the SIGKILLed worker never said it
     assert "every worker stopped" in log
-
-
-def test_workers_are_refused_on_sqlite(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "coordinator.cli", "serve", "--workers", "2", "--port", "0",
-         "--database-url", f"sqlite:///{tmp_path / 'saga.db'}"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
-    )
-    assert result.returncode == 2
-    assert "--workers 2 needs PostgreSQL" in result.stderr
-    assert not (tmp_path / "saga.db").exists()

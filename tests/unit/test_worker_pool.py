@@ -126,3 +126,28 @@ def test_workers_stop_when_the_supervisor_is_killed(
     assert process.stdout is not None
     out = process.stdout.read()
     assert sorted(out.split()) == sorted(["ORPHAN", "ORPHAN", *map(str, workers)]), out
+
+
+@pytest.mark.parametrize("url", ["sqlite:///{tmp}/saga.db", "memory://"])
+def test_workers_are_refused_without_postgresql(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coordinator.cli import main
+
+    monkeypatch.delenv("SAGA_WORKERS", raising=False)
+    code = main(["serve", "--workers", "2", "--port", "0", "--database-url", url.format(tmp=tmp_path)])
+    assert code == 2
+    assert "--workers 2 needs PostgreSQL" in capsys.readouterr().err
+    assert not (tmp_path / "saga.db").exists()
+
+
+def test_saga_workers_is_read_from_the_environment() -> None:
+    from coordinator.settings import Settings, SettingsError
+
+    pg = "postgresql://postgres@127.0.0.1/x"
+    assert Settings.from_env({"SAGA_WORKERS": "4", "SAGA_DATABASE_URL": pg}).workers == 4
+    assert Settings.from_env({}).workers == 1
+    with pytest.raises(SettingsError, match="SAGA_WORKERS must be at least 1"):
+        Settings.from_env({"SAGA_WORKERS": "0", "SAGA_DATABASE_URL": pg})
+    with pytest.raises(SettingsError, match="needs PostgreSQL"):
+        Settings.from_env({"SAGA_WORKERS": "3"})
