@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -38,10 +39,6 @@ def configure_logging(level: str, fmt: str = "text") -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from coordinator.api import create_app
-
     try:
         settings = Settings.from_env(
             os.environ,
@@ -70,9 +67,14 @@ def _serve(args: argparse.Namespace) -> int:
     if not settings.api_tokens:
         log.warning("SAGA_API_TOKENS is not set: the API is open to anyone who can reach %s", settings.host)
     if args.worker_fds is None and settings.workers > 1:
-        return _supervise(args, settings)
+        return _supervise(settings)
     if args.worker_fds is None and not settings.allowed_targets:
         log.warning("SAGA_ALLOWED_TARGETS is not set: sagas may call any host (set it in production)")
+    # Imported only here: the supervisor of `--workers N` stays a small process without them.
+    import uvicorn
+
+    from coordinator.api import create_app
+
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
@@ -93,18 +95,20 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _supervise(args: argparse.Namespace, settings: Settings) -> int:
-    """`--workers N` (N > 1): migrate once, bind the port once, and run N workers on it."""
+def _supervise(settings: Settings) -> int:
+    """`--workers N` (N > 1): migrate once, bind the port once, and run N workers on it.
+
+    The schema is migrated by `saga migrate` in a child process, so the supervisor never loads
+    the database drivers (nor the API): it stays a small process that only starts and watches.
+    """
     from coordinator.cli.workers import WorkerPool, bind_shared_socket, python_command
-    from coordinator.errors import StoreUnavailable
-    from coordinator.store import upgrade_to_head
 
     if not settings.allowed_targets:
         log.warning("SAGA_ALLOWED_TARGETS is not set: sagas may call any host (set it in production)")
-    try:
-        upgrade_to_head(settings.database_url)  # once, before N workers would queue on the lock
-    except StoreUnavailable as error:
-        print(f"saga serve: {error}", file=sys.stderr)
+    migrate = subprocess.run(  # noqa: S603 -- our own interpreter and arguments
+        [*python_command(), "migrate", "--database-url", settings.database_url], check=False
+    )
+    if migrate.returncode != 0:  # `saga migrate` said why on stderr
         return 1
     try:
         sock = bind_shared_socket(settings.host, settings.port)
