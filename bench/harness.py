@@ -88,10 +88,19 @@ class Harness:
             "SAGA_LOG_LEVEL": self.args.coordinator_log_level,
             **(env or {}),
         }
+        workers = self.args.workers if db.kind == "postgres" else 1
+        if workers > 1:
+            env.setdefault("SAGA_WORKERS", str(workers))
         argv = [SAGA, "serve", "--port", str(port), "--database-url", db.url, "--sagas-dir", str(self.sagas_dir)]
         child = self.procs.spawn(argv, log=log, env=env)
         url = f"http://127.0.0.1:{port}"
         startup = wait_until_up(f"{url}/healthz", child, timeout_s=self.args.startup_timeout, log=log) if wait else 0.0
+        if wait and workers > 1:  # /healthz answers once one worker is up: wait for every one
+            deadline = time.monotonic() + self.args.startup_timeout
+            while log.read_text(errors="replace").count("listening on http") < workers:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{workers} workers did not all start; see {log}")
+                time.sleep(0.1)
         return Coordinator(child=child, url=url, usage=Usage(child.pid), log=log, startup_s=startup)
 
     def stop_coordinator(self, coordinator: Coordinator, *, kill: bool = False) -> None:
@@ -257,15 +266,25 @@ class Harness:
     # -- profile -----------------------------------------------------------------------------------
 
     def profile(self) -> dict[str, Any]:
-        """py-spy on the coordinator under happy / SQLite / C=50: collapsed stacks, a summary and an SVG."""
+        """py-spy on the coordinator under happy / C=50, per `--db`: collapsed stacks, a summary and an SVG.
+
+        The SQLite run keeps its section at the top level (as before); other databases go under
+        `by_database`.
+        """
+        results = {kind: self.profile_one(kind) for kind in self.args.db}
+        first = results.get("sqlite") or next(iter(results.values()))
+        return {**first, "by_database": results}
+
+    def profile_one(self, kind: str) -> dict[str, Any]:
+        """py-spy on the coordinator under happy / `kind` / C=50: collapsed stacks, a summary and an SVG."""
         seconds = self.args.profile_seconds
         py_spy = shutil.which("py-spy") or str(Path(PYTHON).with_name("py-spy"))
-        db = self.database("sqlite")
-        coordinator = self.start_coordinator(db, "profile-sqlite")
+        db = self.database(kind)
+        coordinator = self.start_coordinator(db, f"profile-{kind}")
         out = Path(self.args.results)
-        raw = self.scratch / "profile-happy-sqlite.collapsed"
-        raw_gil = self.scratch / "profile-happy-sqlite-gil.collapsed"
-        svg = out / "profile-happy-sqlite.svg"
+        raw = self.scratch / f"profile-happy-{kind}.collapsed"
+        raw_gil = self.scratch / f"profile-happy-{kind}-gil.collapsed"
+        svg = out / f"profile-happy-{kind}.svg"
         try:
             self.warm_up(coordinator, ["happy"])
             job = {
@@ -299,15 +318,15 @@ class Harness:
             + "\n== every thread not idle (py-spy default; includes the store thread waiting on fsync)\n"
             + profiling.as_text(summary)
         )
-        (out / "profile-happy-sqlite.txt").write_text(text)
+        (out / f"profile-happy-{kind}.txt").write_text(text)
         print(text)
         result = holder.get("saga", holder)
         return {
             "measured_at": now_iso(),
-            "cell": "happy, SQLite, C=50 (under py-spy: slower than the unprofiled cell)",
+            "cell": f"happy, {kind}, C=50 (under py-spy: slower than the unprofiled cell)",
             "seconds": seconds,
             "svg": svg.name,
-            "text": "profile-happy-sqlite.txt",
+            "text": f"profile-happy-{kind}.txt",
             "load": {k: result.get(k) for k in ("ok", "errors", "throughput", "latency_ms")},
             "gil": gil,
             "all_threads": summary,
@@ -588,6 +607,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--soak-rate", type=float, default=4.0, help="sagas the soak starts per second")
     parser.add_argument("--startup-timeout", type=float, default=300.0)
     parser.add_argument("--pg-admin-url", default=databases.DEFAULT_PG_ADMIN_URL)
+    parser.add_argument(
+        "--workers", type=int, default=1,
+        help="SAGA_WORKERS of the coordinators on PostgreSQL (saga serve --workers N); CPU and RSS sum the workers",
+    )
     parser.add_argument("--coordinator-log-level", default="INFO", help="SAGA_LOG_LEVEL of the coordinator")
     parser.add_argument("--results", default=str(RESULTS), help="where latest.json and latest.png go")
     parser.add_argument("--fresh", action="store_true", help="do not keep sections of latest.json not run now")

@@ -147,14 +147,26 @@ def wait_until_up(url: str, child: subprocess.Popen[bytes], *, timeout_s: float,
 
 
 class Usage:
-    """CPU seconds (user + system, all threads) and RSS of one process, sampled with psutil."""
+    """CPU seconds (user + system, all threads) and RSS of one process and its children (the
+    workers of `saga serve --workers N`), sampled with psutil."""
 
     def __init__(self, pid: int) -> None:
         self.process = psutil.Process(pid)
 
+    def _tree(self) -> list[psutil.Process]:
+        return [self.process, *self.process.children(recursive=True)]
+
     def cpu_s(self) -> float:
-        times = self.process.cpu_times()
-        return float(times.user + times.system)
+        total = 0.0
+        for process in self._tree():
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
 
     def rss_bytes(self) -> int:
-        return int(self.process.memory_info().rss)
+        total = 0
+        for process in self._tree():
+            with contextlib.suppress(psutil.Error):
+                total += process.memory_info().rss
+        return total

@@ -233,6 +233,9 @@ class Settings:
     """`SAGA_SAGAS_DIR` / `--sagas-dir`: definitions registered at start (unchanged ones are no-ops)."""
     insecure: bool = False
     """`--insecure`: allow a non-loopback `--host` without API tokens."""
+    workers: int = 1
+    """`SAGA_WORKERS` / `--workers`: coordinator processes `saga serve` runs on one port, each a
+    replica (PostgreSQL only: a SQLite file has one writer process)."""
     api_tokens: tuple[str, ...] = ()
     """`SAGA_API_TOKENS` (comma-separated) and the lines of `SAGA_API_TOKENS_FILE`: entries
     `TOKEN` or `TOKEN:SCOPE+SCOPE`; empty means the API is open."""
@@ -297,6 +300,7 @@ class Settings:
             database_url=env.get("SAGA_DATABASE_URL") or DEFAULT_DATABASE_URL,
             sagas_dir=Path(sagas_dir) if sagas_dir else None,
             api_tokens=_tokens(env),
+            workers=_int(env, "SAGA_WORKERS", 1, minimum=1),
             allowed_targets=_list(env, "SAGA_ALLOWED_TARGETS"),
             max_body_bytes=_int(env, "SAGA_MAX_BODY_BYTES", _DEFAULT_BODY, minimum=1024),
             max_wait_seconds=_float(env, "SAGA_MAX_WAIT_SECONDS", _DEFAULT_WAIT),
@@ -334,6 +338,13 @@ class Settings:
         if not self.database_url.startswith(("sqlite:", "postgresql:", "postgres:", "postgresql+", "memory:")):
             raise SettingsError(
                 f"--database-url must start with sqlite:, postgresql: or memory:, got {self.database_url!r}"
+            )
+        if self.workers < 1:
+            raise SettingsError(f"--workers must be at least 1, got {self.workers}")
+        if self.workers > 1 and not self.database_url.startswith(("postgresql:", "postgres:", "postgresql+")):
+            raise SettingsError(
+                f"--workers {self.workers} needs PostgreSQL: each worker is a replica, and a SQLite file "
+                "(or memory://) has one writer process; use --workers 1 or a postgresql:// database URL"
             )
         if self.sweep_seconds * 2 > self.lease_seconds:
             raise SettingsError(

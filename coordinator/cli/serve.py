@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -38,10 +39,6 @@ def configure_logging(level: str, fmt: str = "text") -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from coordinator.api import create_app
-
     try:
         settings = Settings.from_env(
             os.environ,
@@ -50,6 +47,7 @@ def _serve(args: argparse.Namespace) -> int:
             database_url=args.database_url,
             sagas_dir=Path(args.sagas_dir) if args.sagas_dir else None,
             insecure=args.insecure or None,
+            workers=args.workers,
         )
     except SettingsError as error:
         print(f"saga serve: {error}", file=sys.stderr)
@@ -68,8 +66,15 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     if not settings.api_tokens:
         log.warning("SAGA_API_TOKENS is not set: the API is open to anyone who can reach %s", settings.host)
-    if not settings.allowed_targets:
+    if args.worker_fds is None and settings.workers > 1:
+        return _supervise(settings)
+    if args.worker_fds is None and not settings.allowed_targets:
         log.warning("SAGA_ALLOWED_TARGETS is not set: sagas may call any host (set it in production)")
+    # Imported only here: the supervisor of `--workers N` stays a small process without them.
+    import uvicorn
+
+    from coordinator.api import create_app
+
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
@@ -78,8 +83,51 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
-    _server_class(database_kind(settings.database_url))(config).run()
+    server = _server_class(database_kind(settings.database_url))(config)
+    if args.worker_fds is None:
+        server.run()
+        return 0
+    from coordinator.cli.workers import exit_when_supervisor_dies, worker_fds
+
+    sock_fd, pipe_fd = worker_fds(args.worker_fds)
+    exit_when_supervisor_dies(pipe_fd, lambda: setattr(server, "should_exit", True))
+    server.run(sockets=[socket.socket(fileno=sock_fd)])
     return 0
+
+
+def _supervise(settings: Settings) -> int:
+    """`--workers N` (N > 1): migrate once, bind the port once, and run N workers on it.
+
+    The schema is migrated by `saga migrate` in a child process, so the supervisor never loads
+    the database drivers (nor the API): it stays a small process that only starts and watches.
+    """
+    from coordinator.cli.workers import WorkerPool, bind_shared_socket, python_command
+
+    if not settings.allowed_targets:
+        log.warning("SAGA_ALLOWED_TARGETS is not set: sagas may call any host (set it in production)")
+    migrate = subprocess.run(  # noqa: S603 -- our own interpreter and arguments
+        [*python_command(), "migrate", "--database-url", settings.database_url], check=False
+    )
+    if migrate.returncode != 0:  # `saga migrate` said why on stderr
+        return 1
+    try:
+        sock = bind_shared_socket(settings.host, settings.port)
+    except OSError as error:
+        print(f"saga serve: cannot listen on {settings.host}:{settings.port}: {error.strerror}", file=sys.stderr)
+        return 1
+    with sock:
+        port = sock.getsockname()[1]  # `--port 0` is resolved once, for every worker
+        command = [*python_command(), "serve", "--host", settings.host, "--port", str(port),
+                   "--database-url", settings.database_url]
+        if settings.sagas_dir is not None:
+            command += ["--sagas-dir", str(settings.sagas_dir)]
+        if settings.insecure:
+            command.append("--insecure")
+        shown = f"[{settings.host}]" if ":" in settings.host else settings.host
+        log.info("supervising %d workers on http://%s:%d (database %s)",
+                 settings.workers, shown, port, database_kind(settings.database_url))
+        pool = WorkerPool(command, count=settings.workers, sock=sock, grace_s=settings.shutdown_grace_seconds)
+        return pool.run()
 
 
 def database_kind(url: str) -> str:
@@ -218,6 +266,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     serve.add_argument("--database-url", default=None, help="env SAGA_DATABASE_URL; default sqlite:///./saga.db")
     serve.add_argument("--sagas-dir", default=None, help="register every definition found here at start")
     serve.add_argument("--insecure", action="store_true", help="allow a non-loopback --host without API tokens")
+    serve.add_argument(
+        "--workers", type=int, default=None,
+        help="env SAGA_WORKERS; processes on one port, each a replica (PostgreSQL only; default 1)",
+    )
+    # Given by the supervisor of `--workers N` to each worker: the shared socket and the pipe it watches.
+    serve.add_argument("--worker-fds", default=None, help=argparse.SUPPRESS)
     serve.set_defaults(run=_serve)
 
     migrate = commands.add_parser("migrate", help="create or upgrade the database schema, then exit")

@@ -17,7 +17,7 @@ from coordinator.core.history import HistoryEvent
 from coordinator.core.state import ExecutionState, ExecutionStatus
 from coordinator.errors import ExecutionNotFound, Fenced, StaleRevision
 from coordinator.ports import AttentionCount, AttentionReason, ExecutionQuery, ExecutionRecord, Lease, StoredEvent
-from coordinator.store import codec, tables
+from coordinator.store import codec, one_statement, tables
 from coordinator.store import statements as sql
 from coordinator.store.codec import Row
 from coordinator.store.leases import db_now_ms
@@ -178,16 +178,17 @@ def commit(
         changes["recovery_attempts"] = params["recovery_attempts"] = 0  # progress: not a poison execution
         params.update(lease_owner=lease.owner, lease_epoch=lease.epoch)
     cas = sql.update_execution(tuple(changes), fenced=lease is not None)
+    if previous is not None and last_seq is not None and conn.dialect.name == "postgresql":
+        # The usual transition, everything known in memory: one statement, one round trip.
+        old_pending = codec.pending_rows(previous)
+        plan = _one_statement_plan(codec.step_rows(previous), new_steps, old_pending, pending)
+        if plan is not None:
+            events = codec.event_rows(state.id, last_seq + 1, history)
+            if not one_statement.commit(conn, cas, params, plan[0], events, plan[1], plan[2]):
+                _refuse(conn, state.id, expected_revision, lease)
+            return committed, last_seq + len(history)
     if sql.run(conn, cas, params).rowcount == 0:
-        current = sql.run(conn, sql.SELECT_REVISION, {"id": state.id}).first()
-        if current is None:
-            raise ExecutionNotFound(state.id)
-        if lease is not None and current.revision == expected_revision:
-            raise Fenced(
-                f"execution {state.id!r} is owned by {current.owner} at epoch {current.epoch}, "
-                f"not {lease.owner} at epoch {lease.epoch}"
-            )
-        raise StaleRevision(f"execution {state.id!r} changed since revision {expected_revision}")
+        _refuse(conn, state.id, expected_revision, lease)
     # From here on we hold the execution's row lock (PostgreSQL) or the write lock (SQLite), so no
     # other commit of this execution can interleave: reading max(seq) and the steps is safe.
     if previous is None:
@@ -201,6 +202,36 @@ def commit(
         sql.run_insert(conn, E, codec.event_rows(state.id, last_seq + 1, history))
     _write_pending(conn, state.id, None if previous is None else codec.pending_rows(previous), pending)
     return committed, last_seq + len(history)
+
+
+def _refuse(conn: Connection, execution_id: str, expected_revision: int, lease: Lease | None) -> None:
+    """Raise why the compare-and-set of a commit matched no row."""
+    current = sql.run(conn, sql.SELECT_REVISION, {"id": execution_id}).first()
+    if current is None:
+        raise ExecutionNotFound(execution_id)
+    if lease is not None and current.revision == expected_revision:
+        raise Fenced(
+            f"execution {execution_id!r} is owned by {current.owner} at epoch {current.epoch}, "
+            f"not {lease.owner} at epoch {lease.epoch}"
+        )
+    raise StaleRevision(f"execution {execution_id!r} changed since revision {expected_revision}")
+
+
+def _one_statement_plan(
+    old_steps: list[Row], new_steps: list[Row], old_pending: list[Row], new_pending: list[Row]
+) -> tuple[list[Row], list[tuple[int, str]], list[Row]] | None:
+    """The step rows to update, pending rows to delete and to write, as `_write_changed_steps` and
+    `_write_pending` would; None for a shape the one statement does not cover (steps added or removed)."""
+    if len(old_steps) != len(new_steps):
+        return None
+    steps = [new for old, new in zip(old_steps, new_steps, strict=True) if old != new]
+    if old_pending == new_pending:
+        return steps, [], []
+    keep = {(row["step"], row["direction"]) for row in new_pending}
+    deletes = [(row["step"], row["direction"]) for row in old_pending if (row["step"], row["direction"]) not in keep]
+    stored = {(row["step"], row["direction"]): row for row in old_pending}
+    upserts = [row for row in new_pending if stored.get((row["step"], row["direction"])) != row]
+    return steps, deletes, upserts
 
 
 def _write_pending(conn: Connection, execution_id: str, old: list[Row] | None, new: list[Row]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import ast
 import dataclasses
 import itertools
@@ -100,7 +101,9 @@ def test_the_documented_defaults_are_the_codes() -> None:
 
 def test_the_documented_flags_are_the_clis() -> None:
     serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
-    flags = {option for action in serve._actions for option in action.option_strings} - {"-h", "--help"}
+    # Hidden flags (help=SUPPRESS, such as the supervisor's --worker-fds for its workers) are not for people.
+    shown = [action for action in serve._actions if action.help != argparse.SUPPRESS]
+    flags = {option for action in shown for option in action.option_strings} - {"-h", "--help"}
     documented = {cell.strip("`") for cells in _table_rows() for cell in cells[1:2] if cell.startswith("`--")}
     assert documented == flags
 
