@@ -48,9 +48,11 @@ def supervisor(tmp_path: Path, database: str, participant: Participant) -> Itera
     sagas.mkdir()
     (sagas / "crash-test.yaml").write_text(definition(participant.url))
     coordinator = Coordinator(database_url=database, sagas_dir=sagas, log_path=tmp_path / "serve.log", env=ENV)
-    coordinator.start()
     try:
-        wait_until(lambda: _listening(coordinator) >= 2, timeout=60, what="both workers listening")
+        # Inside the try: a start that times out must still stop the supervisor. A supervisor and
+        # two workers start slower than one process on a busy box: wait longer than the harness.
+        coordinator.start(wait=False)
+        wait_until(lambda: _listening(coordinator) >= 2, timeout=90, what="both workers listening")
         yield coordinator
     finally:
         coordinator.stop()
