@@ -4,7 +4,9 @@ Parts (`--part`, repeatable): `throughput` (the scenario grid with its floor), `
 the coordinator under happy/SQLite/C=50), `memory` (RSS after 5k and 50k executions), `api` (GET,
 list, key and attention latency with 1M executions stored), `purge` (the happy workload while
 retention deletes 1M finished executions, against the same workload without) and `recovery` (10k
-in-flight executions, kill -9, restart).
+in-flight executions, kill -9, restart). `soak` (`bench/soak.py`, `--minutes`) runs on its own: two
+replicas on PostgreSQL and one on SQLite under steady load with a nemesis, then the fault suite's
+checker; it writes `soak.json` and `soak.md`, not `latest.*`.
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import api_latency, databases, profiling, purge_load, report
+from bench import api_latency, databases, profiling, purge_load, report, soak
 from bench.procs import PYTHON, SAGA, Processes, Usage, free_port, get_json, http, wait_until_up
 from bench.scenarios import MEASURED, SCENARIOS, STEPS, Scenario, write_sagas
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-PARTS = ("throughput", "profile", "memory", "api", "purge", "recovery")
+PARTS = ("throughput", "profile", "memory", "api", "purge", "recovery", "soak")
 MB = 1024 * 1024
 
 
@@ -566,6 +568,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--purge-seconds", type=float, default=120.0, help="the happy workload's time, without and with purging"
     )
+    parser.add_argument("--minutes", type=float, default=2.0, help="soak: how long the load and the nemesis run")
+    parser.add_argument("--seed", type=int, help="soak: the nemesis's and the load's seed (default: random, printed)")
+    parser.add_argument("--soak-rate", type=float, default=2.0, help="soak: sagas/s per coordinator")
     parser.add_argument("--recovery-executions", type=int, default=10_000)
     parser.add_argument("--recovery-timeout", type=float, default=900.0, help="seconds to wait for all terminal")
     parser.add_argument("--startup-timeout", type=float, default=300.0)
@@ -583,7 +588,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.db = args.db or ["sqlite", "postgres"]
-    parts = args.part or (list(PARTS) if args.full else ["throughput"])
+    parts = args.part or ([p for p in PARTS if p != "soak"] if args.full else ["throughput"])
+    if "soak" in parts:
+        if len(parts) > 1:
+            build_parser().error("--part soak runs on its own")
+        config = soak.SoakConfig(
+            minutes=args.minutes, seed=args.seed, rate=args.soak_rate, results=Path(args.results),
+            pg_admin_url=args.pg_admin_url,
+        )
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        return soak.main(config)
     results_dir = Path(args.results)
     latest = results_dir / "latest.json"
     results: dict[str, Any] = {}

@@ -1,7 +1,8 @@
 """A participant for the crash tests, run as its own process so it outlives coordinator kills.
 
 Every request is written to a ledger with its start and end time, key and outcome. A key is
-applied once (Stripe-style); a request that arrives while another with the same key is still
+applied once (Stripe-style); a body whose `busy` names the op gets 503 on that key's first call
+(nothing applied: the coordinator retries); a request that arrives while another with the same key is still
 being handled is counted as an overlap — the coordinator promised that never happens.
 
 Usage: python tests/e2e/participant.py --port 0 --latency-ms 150   (prints "PORT <n>" when ready)
@@ -22,6 +23,8 @@ LEDGER: list[dict[str, Any]] = []
 APPLIED: dict[str, dict[str, Any]] = {}
 ACTIVE: set[str] = set()
 OVERLAPS: list[str] = []
+BUSY: set[str] = set()
+"""Keys already answered 503 once (a body's `busy` names the op that is busy on its first call)."""
 LATENCY_S = 0.15
 
 
@@ -44,7 +47,10 @@ async def operate(request: Request[Any, Any, Any], name: FromPath[str]) -> Respo
     ACTIVE.add(key)
     try:
         await asyncio.sleep(LATENCY_S)
-        if key in APPLIED:
+        if isinstance(body, dict) and body.get("busy") == name and key not in BUSY and key not in APPLIED:
+            BUSY.add(key)  # busy: nothing applied, try again (a retryable answer)
+            entry.update(applied=False, status=503, busy=True)
+        elif key in APPLIED:
             entry.update(applied=False, status=APPLIED[key]["status"])
         else:
             status = 409 if isinstance(body, dict) and body.get("fail") == name else 200
