@@ -19,7 +19,7 @@ from coordinator.core.state import ExecutionStatus
 from coordinator.definition import render_key, spec_secret_problems, validate_input
 from coordinator.engine.collaborators import Collaborators
 from coordinator.engine.cycle import EventCycle
-from coordinator.errors import ExecutionInputInvalid, ExecutionStateConflict, SecretNotSet
+from coordinator.errors import ExecutionInputInvalid, ExecutionStateConflict, SecretNotSet, StoreUnavailable
 from coordinator.ports import ExecutionRecord
 
 log = logging.getLogger("coordinator.engine")
@@ -98,9 +98,16 @@ class Operations:
             request_digest=request_digest(input_, version),
             trace_context=parts.traces.new_execution(trace_headers),
         )
-        stored, created = await parts.store.create_execution(
-            record, decision.history, owner=parts.ownership.owner_id, lease_ms=parts.ownership.lease_ms
-        )
+        try:
+            stored, created = await parts.store.create_execution(
+                record, decision.history, owner=parts.ownership.owner_id, lease_ms=parts.ownership.lease_ms
+            )
+        except (StoreUnavailable, asyncio.CancelledError):
+            # The commit may have happened with its answer lost (a connection cut just then). Such
+            # a row is leased to us and our renewals keep it so: no claim would ever take it, and
+            # a re-sent start only finds it. The sweep re-drives it, or finds it was never stored.
+            self._cycle.stall(record.state.id)
+            raise
         if created:
             await self._cycle.begin(stored, spec, decision)
         return stored, created

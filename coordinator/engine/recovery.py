@@ -9,7 +9,7 @@ import time
 from coordinator.core.events import Resumed
 from coordinator.engine.collaborators import Collaborators
 from coordinator.engine.cycle import EventCycle
-from coordinator.errors import StoreUnavailable
+from coordinator.errors import ExecutionNotFound, StoreUnavailable
 from coordinator.ports import Claim
 
 log = logging.getLogger("coordinator.engine")
@@ -105,6 +105,8 @@ class Recovery:
         """Resume one stalled execution; if the database fails again, it stays stalled for the next sweep."""
         try:
             await self._cycle.handle(execution_id, Resumed())
+        except ExecutionNotFound:
+            return  # a start whose commit failed: nothing was stored, nothing to drive
         except Exception:
             self._cycle.stall(execution_id)
             log.warning("execution %s is still stalled; the next sweep retries", execution_id, exc_info=True)
