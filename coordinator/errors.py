@@ -13,6 +13,7 @@ Tree (each class has a stable `code`; the API maps classes to HTTP statuses in o
     - Fenced                this process no longer owns the execution (its lease was taken over)
   + DatabaseInUse           another process holds the SQLite file
   + StoreUnavailable        the database cannot be reached
+    - StorageFull           the database's disk is full: reads work, writes fail until space is freed
 """
 
 from __future__ import annotations
@@ -167,3 +168,13 @@ class StoreUnavailable(CoordinatorError):
 
     code = "store_unavailable"
     title = "Database unavailable"
+
+
+class StorageFull(StoreUnavailable):
+    """The disk holding the database is full: nothing can be written until space is freed.
+
+    Nothing committed is lost (the failed write rolled back whole); the request may be retried.
+    """
+
+    code = "storage_full"
+    title = "Database storage full"

@@ -329,7 +329,8 @@ class SagaStore(abc.ABC):
 
     @abc.abstractmethod
     async def ping(self) -> None:
-        """Return if the database answers; raise StoreUnavailable if not."""
+        """Return if the database answers; raise StoreUnavailable if not (StorageFull if it
+        answers but a write failed for want of space, and there is still none)."""
 
     @abc.abstractmethod
     async def close(self) -> None:

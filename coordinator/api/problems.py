@@ -18,6 +18,7 @@ from coordinator.errors import (
     InvalidInput,
     NotFound,
     StaleRevision,
+    StorageFull,
     StoreUnavailable,
 )
 
@@ -30,6 +31,7 @@ _STATUS_BY_CLASS: list[tuple[type[CoordinatorError], int]] = [
     (Conflict, 409),
     (StaleRevision, 409),
     (InvalidInput, 422),
+    (StorageFull, 503),
     (StoreUnavailable, 503),
 ]
 

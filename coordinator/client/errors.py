@@ -222,6 +222,7 @@ _BY_CODE: dict[str, type[ApiError]] = {
     "definition_invalid": DefinitionInvalid,
     "execution_input_invalid": ExecutionInputInvalid,
     "store_unavailable": StoreUnavailable,
+    "storage_full": StoreUnavailable,  # the database's disk is full: the same "retry later" to a client
 }
 _BY_STATUS: dict[int, type[ApiError]] = {
     cls.status_code: cls

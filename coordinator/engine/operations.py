@@ -102,10 +102,10 @@ class Operations:
             stored, created = await parts.store.create_execution(
                 record, decision.history, owner=parts.ownership.owner_id, lease_ms=parts.ownership.lease_ms
             )
-        except (StoreUnavailable, asyncio.CancelledError):
-            # The commit may have happened with its answer lost (a connection cut just then). Such
-            # a row is leased to us and our renewals keep it so: no claim would ever take it, and
-            # a re-sent start only finds it. The sweep re-drives it, or finds it was never stored.
+        except StoreUnavailable:
+            # The insert may have committed before the answer was lost (a cut connection, a
+            # deadline): then the execution is ours, renewed with our other leases, and no sweep
+            # would ever claim it. Recovery re-drives it, or finds it never existed.
             self._cycle.stall(record.state.id)
             raise
         if created:

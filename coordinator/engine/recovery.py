@@ -106,7 +106,7 @@ class Recovery:
         try:
             await self._cycle.handle(execution_id, Resumed())
         except ExecutionNotFound:
-            return  # a start whose commit failed: nothing was stored, nothing to drive
+            return  # a start whose insert failed after all: nothing to drive
         except Exception:
             self._cycle.stall(execution_id)
             log.warning("execution %s is still stalled; the next sweep retries", execution_id, exc_info=True)

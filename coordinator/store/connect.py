@@ -169,6 +169,17 @@ def is_unavailable(exc: SQLAlchemyError) -> bool:
     return isinstance(exc, InterfaceError)
 
 
+_DISK_FULL_SQLSTATE = "53100"
+
+
+def is_disk_full(exc: SQLAlchemyError) -> bool:
+    """Whether a failure is the database's disk being full (SQLITE_FULL; PostgreSQL's disk_full)."""
+    cause = exc.orig if isinstance(exc, DBAPIError) else None
+    if isinstance(cause, sqlite3.Error):
+        return (getattr(cause, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_FULL
+    return getattr(cause, "sqlstate", None) == _DISK_FULL_SQLSTATE
+
+
 def describe(exc: SQLAlchemyError) -> str:
     """The driver's first line about a failure, without SQLAlchemy's statement and parameters."""
     cause = exc.orig if isinstance(exc, DBAPIError) else exc

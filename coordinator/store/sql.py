@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import shutil
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import Connection, literal, select
@@ -28,6 +30,7 @@ from coordinator.errors import (
     IdempotencyConflict,
     SagaNotFound,
     SagaVersionNotFound,
+    StorageFull,
     StoreUnavailable,
 )
 from coordinator.ports import (
@@ -48,6 +51,7 @@ from coordinator.store.connect import (
     STATEMENT_TIMEOUT_MS,
     WRITE,
     describe,
+    is_disk_full,
     is_sqlite,
     is_unavailable,
     make_engine,
@@ -63,6 +67,8 @@ POSTGRES_WORKERS = 8
 """Default size of the PostgreSQL thread pool (and of its connection pool)."""
 DEFAULT_CALL_TIMEOUT_S = 10.0
 """Default deadline of one PostgreSQL call (`SAGA_DB_TIMEOUT_SECONDS`)."""
+_FREE_TO_RESUME = 1024 * 1024
+"""Bytes free on a SQLite database's filesystem for readiness to report writes possible again."""
 _LONG_CALL_S = STATEMENT_TIMEOUT_MS / 1000
 """Deadline of the calls that may legitimately take long (retention's batches and counts)."""
 _DEFINITIONS_KEPT = 1024
@@ -89,6 +95,9 @@ class SqlStore(SagaStore):
         self._call_timeout_s = call_timeout_s
         parsed = normalise_url(url)
         self._sqlite = is_sqlite(parsed)
+        self._directory = Path(parsed.database or ".").resolve().parent if self._sqlite else None
+        self._storage_full: str | None = None
+        """Why writes fail for want of space (SQLite), until a write succeeds or space is back."""
         size = 1 if self._sqlite else workers
         self._engine = make_engine(parsed, pool_size=size)
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="saga-store")
@@ -157,11 +166,17 @@ class SqlStore(SagaStore):
                             if not pinged:
                                 conn.exec_driver_sql("SELECT 1")
                                 pinged = True
-                            return work(conn)
+                            result = work(conn)
                     finally:
                         if guard is not None:
                             guard.detach()
+                if write:
+                    self._storage_full = None
+                return result
             except SQLAlchemyError as exc:
+                if is_disk_full(exc):
+                    self._storage_full = f"the disk holding the database is full: {describe(exc)}"
+                    raise StorageFull(f"database unavailable: {self._storage_full}") from exc
                 invalidated = isinstance(exc, DBAPIError) and exc.connection_invalidated
                 cut = guard is not None and guard.expired
                 if invalidated and attempt == 1 and not cut and (not write or not pinged):
@@ -435,8 +450,19 @@ class SqlStore(SagaStore):
         await self._write(lambda conn: leases.set_quarantine(conn, execution_id, None))
 
     async def ping(self) -> None:
-        """Run `SELECT 1` on a pooled connection (the pool the store itself uses)."""
+        """Run `SELECT 1` on a pooled connection (the pool the store itself uses).
+
+        After a write failed for want of space, SQLite reads still work: StorageFull is raised
+        until a write succeeds or the database's filesystem has room again.
+        """
         await self._read(lambda conn: conn.execute(select(literal(1))).scalar_one())
+        reason = self._storage_full
+        if reason is None or self._directory is None:
+            return
+        free = shutil.disk_usage(self._directory).free
+        if free < _FREE_TO_RESUME:
+            raise StorageFull(f"database unavailable: {reason} ({free} bytes free in {self._directory})")
+        self._storage_full = None
 
     async def close(self) -> None:
         """Finish queued work, then stop the threads and close every connection. Idempotent."""

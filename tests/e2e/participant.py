@@ -2,8 +2,12 @@
 
 Every request is written to a ledger with its start and end time, key and outcome. A key is
 applied once (Stripe-style); a body whose `busy` names the op gets 503 on that key's first call
-(nothing applied: the coordinator retries); a request that arrives while another with the same key is still
-being handled is counted as an overlap — the coordinator promised that never happens.
+(nothing applied: the coordinator retries); a request that arrives while another with the same key
+is still being handled is counted as an overlap — the coordinator promised that never happens.
+
+`POST /_hang/{seconds}` makes it hang for that long (the soak's nemesis): a request arriving then gets
+no answer until the hang ends; if the caller gives up first (its timeout), the request is dropped
+unapplied and kept in `hung`, not in the ledger, as a server that never processed it.
 
 Usage: python tests/e2e/participant.py --port 0 --latency-ms 150   (prints "PORT <n>" when ready)
 """
@@ -25,7 +29,9 @@ ACTIVE: set[str] = set()
 OVERLAPS: list[str] = []
 BUSY: set[str] = set()
 """Keys already answered 503 once (a body's `busy` names the op that is busy on its first call)."""
+HUNG: list[dict[str, Any]] = []
 LATENCY_S = 0.15
+HANG_UNTIL = 0.0
 
 
 @route("/op/{name:str}", http_method=["POST", "DELETE"])
@@ -45,6 +51,10 @@ async def operate(request: Request[Any, Any, Any], name: FromPath[str]) -> Respo
     if key in ACTIVE:
         OVERLAPS.append(key)
     ACTIVE.add(key)
+    if time.time() < HANG_UNTIL and await _caller_gave_up(request, HANG_UNTIL - time.time()):
+        ACTIVE.discard(key)
+        HUNG.append({**entry, "end": time.time()})
+        return Response({"ok": False}, status_code=599)  # nobody reads it: the caller is gone
     try:
         await asyncio.sleep(LATENCY_S)
         if isinstance(body, dict) and body.get("busy") == name and key not in BUSY and key not in APPLIED:
@@ -63,9 +73,31 @@ async def operate(request: Request[Any, Any, Any], name: FromPath[str]) -> Respo
         LEDGER.append(entry)
 
 
+async def _caller_gave_up(request: Request[Any, Any, Any], within: float) -> bool:
+    """Whether the caller hung up within `within` seconds (the body is read: what comes next is the disconnect)."""
+    async def disconnect() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    try:
+        await asyncio.wait_for(disconnect(), max(within, 0.0))
+    except TimeoutError:
+        return False
+    return True
+
+
+@route("/_hang/{seconds:float}", http_method=["POST"])
+async def hang(seconds: FromPath[float]) -> dict[str, float]:
+    global HANG_UNTIL
+    HANG_UNTIL = time.time() + seconds
+    return {"until": HANG_UNTIL}
+
+
 @get("/_ledger")
 async def ledger() -> dict[str, Any]:
-    return {"requests": LEDGER, "overlaps": OVERLAPS, "active": len(ACTIVE), "active_keys": sorted(ACTIVE)}
+    return {
+        "requests": LEDGER, "overlaps": OVERLAPS, "active": len(ACTIVE), "active_keys": sorted(ACTIVE), "hung": HUNG,
+    }
 
 
 def main() -> None:
@@ -75,7 +107,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=150)
     args = parser.parse_args()
     LATENCY_S = args.latency_ms / 1000
-    config = uvicorn.Config(Litestar([operate, ledger]), host="127.0.0.1", port=args.port, log_level="warning")
+    config = uvicorn.Config(Litestar([operate, hang, ledger]), host="127.0.0.1", port=args.port, log_level="warning")
     server = uvicorn.Server(config)
 
     async def run() -> None:

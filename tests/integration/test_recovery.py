@@ -78,60 +78,6 @@ async def test_many_executions_resume_concurrently_each_call_sent_once(
     assert len(participant.calls("/c")) == len(ids)
 
 
-async def test_a_start_whose_commit_answer_was_lost_is_driven_by_the_next_sweep(
-    settings: Settings, participant: ScriptedParticipant
-) -> None:
-    """Found by the soak (bench/soak.py): PostgreSQL's connections were reset just as a start
-    committed. The start answered 503, the client re-sent it and got the stored execution back, but
-    nothing drove it: it was leased to this process, whose renewals kept the lease alive, so no claim
-    would ever take it (it moved 40 s later only because a renewal happened to fail)."""
-    runtime = await Runtime.open(settings)
-    create = runtime.store.create_execution
-    lost: list[str] = []
-
-    async def commit_then_lose_the_answer(*args: Any, **kwargs: Any) -> Any:
-        stored = await create(*args, **kwargs)
-        if not lost:
-            lost.append(stored[0].state.id)
-            raise StoreUnavailable("database unavailable: server closed the connection unexpectedly")
-        return stored
-
-    runtime.store.create_execution = commit_then_lose_the_answer  # type: ignore[method-assign]
-    await runtime.start()
-    try:
-        await runtime.service.register(three_steps(participant.url))
-        with pytest.raises(StoreUnavailable):
-            await runtime.service.start("trip", {"order": "o1"}, idempotency_key="order-1")
-        again, created = await runtime.service.start("trip", {"order": "o1"}, idempotency_key="order-1")
-        assert not created and [again.state.id] == lost
-        done = await runtime.service.wait_terminal(again.state.id, 5)
-    finally:
-        await runtime.close()
-    assert done.state.status.value == "completed"
-    assert [len(participant.calls(f"/{step}")) for step in "abc"] == [1, 1, 1]
-
-
-async def test_a_start_that_never_committed_leaves_nothing_to_drive(
-    settings: Settings, participant: ScriptedParticipant, caplog: pytest.LogCaptureFixture
-) -> None:
-    runtime = await Runtime.open(settings)
-
-    async def unreachable(*args: Any, **kwargs: Any) -> Any:
-        raise StoreUnavailable("database unavailable: connection refused")
-
-    runtime.store.create_execution = unreachable  # type: ignore[method-assign]
-    await runtime.start()
-    try:
-        await runtime.service.register(three_steps(participant.url))
-        with pytest.raises(StoreUnavailable):
-            await runtime.service.start("trip", {"order": "o1"})
-        await asyncio.sleep(5 * settings.sweep_seconds)  # several sweeps: each would re-drive a stalled id
-    finally:
-        await runtime.close()
-    assert "still stalled" not in caplog.text and "could not" not in caplog.text
-    assert participant.calls("/a") == []
-
-
 async def test_an_outcome_whose_commit_answer_was_lost_does_not_strand_the_retry(
     settings: Settings, participant: ScriptedParticipant
 ) -> None:
