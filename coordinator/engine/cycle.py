@@ -88,6 +88,12 @@ class EventCycle:
                     except StaleRevision:
                         self._records.pop(execution_id, None)
                         continue  # another writer won; decide again on what it wrote
+                    except BaseException:
+                        # Unknown outcome (a lost answer may hide a commit): the remembered record
+                        # may be stale, and an event decided on it could be dropped as superseded
+                        # without a commit to reveal it (the re-armed retry's wake-up was).
+                        self._records.pop(execution_id, None)
+                        raise
                     record = replace(record, state=state)
                     self._remember(record, lease)
                     parts.faults.hit("after_commit", execution_id=execution_id, saga=spec.name)

@@ -1,8 +1,9 @@
 """A participant for the crash tests, run as its own process so it outlives coordinator kills.
 
 Every request is written to a ledger with its start and end time, key and outcome. A key is
-applied once (Stripe-style); a request that arrives while another with the same key is still
-being handled is counted as an overlap — the coordinator promised that never happens.
+applied once (Stripe-style); a body whose `busy` names the op gets 503 on that key's first call
+(nothing applied: the coordinator retries); a request that arrives while another with the same key
+is still being handled is counted as an overlap — the coordinator promised that never happens.
 
 `POST /_hang/{seconds}` makes it hang for that long (the soak's nemesis): a request arriving then gets
 no answer until the hang ends; if the caller gives up first (its timeout), the request is dropped
@@ -30,6 +31,8 @@ LEDGER: list[dict[str, Any]] = []
 APPLIED: dict[str, dict[str, Any]] = {}
 ACTIVE: set[str] = set()
 OVERLAPS: list[str] = []
+BUSY: set[str] = set()
+"""Keys already answered 503 once (a body's `busy` names the op that is busy on its first call)."""
 HUNG: list[dict[str, Any]] = []
 LATENCY_S = 0.15
 HANG_UNTIL = 0.0
@@ -59,7 +62,10 @@ async def operate(request: Request[Any, Any, Any], name: FromPath[str]) -> Respo
         return Response({"ok": False}, status_code=599)  # nobody reads it: the caller is gone
     try:
         await asyncio.sleep(LATENCY_S)
-        if key in APPLIED:
+        if isinstance(body, dict) and body.get("busy") == name and key not in BUSY and key not in APPLIED:
+            BUSY.add(key)  # busy: nothing applied, try again (a retryable answer)
+            entry.update(applied=False, status=503, busy=True)
+        elif key in APPLIED:
             entry.update(applied=False, status=APPLIED[key]["status"])
         else:
             status = 409 if isinstance(body, dict) and body.get("fail") == name else 200

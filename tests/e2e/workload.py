@@ -10,7 +10,9 @@ from tests.e2e.checker import STEPS
 from tests.e2e.harness import Coordinator
 
 
-def definition(participant_url: str) -> str:
+def definition(participant_url: str, *, busy: bool = False) -> str:
+    """With `busy`, the body also carries `input.busy`: the op the participant answers 503 once."""
+    extra = ', busy: "{{ input.busy }}"' if busy else ""
     steps = []
     for name in STEPS:
         steps.append(
@@ -19,7 +21,7 @@ def definition(participant_url: str) -> str:
     action:
       method: POST
       url: "{participant_url}/op/{name}"
-      body: {{fail: "{{{{ input.fail }}}}", order: "{{{{ input.order }}}}"}}
+      body: {{fail: "{{{{ input.fail }}}}", order: "{{{{ input.order }}}}"{extra}}}
       timeout: 5s
     compensation:
       method: DELETE

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,3 +76,37 @@ async def test_many_executions_resume_concurrently_each_call_sent_once(
     resent = [c.headers["idempotency-key"] for c in participant.calls("/b")]
     assert len(resent) == 2 * len(ids) and len(set(resent)) == len(ids)  # before the stop, and once after
     assert len(participant.calls("/c")) == len(ids)
+
+
+async def test_an_outcome_whose_commit_answer_was_lost_does_not_strand_the_retry(
+    settings: Settings, participant: ScriptedParticipant
+) -> None:
+    """Found by the soak (bench/soak.py, 30 minutes): a 503's outcome was committed with its retry's
+    wake-up, but the answer was lost (the database deadline). The sweep re-drove the execution and
+    re-armed the wake-up, but when it fired it was decided on the record remembered from before the
+    commit, which had no wake-up: dropped as superseded, with no commit to reveal it. The execution
+    stayed running until another replica took it over (145 s)."""
+    participant.on("/a", Reply(status=503), Reply(status=200))
+    runtime = await Runtime.open(settings)
+    commit = runtime.store.commit
+    lost: list[bool] = []
+
+    async def commit_then_lose_the_first_answer(*args: Any, **kwargs: Any) -> Any:
+        state = await commit(*args, **kwargs)
+        if not lost:
+            lost.append(True)
+            raise StoreUnavailable("database unavailable: no answer within the 2 s deadline")
+        return state
+
+    await runtime.start()
+    try:
+        await runtime.service.register(
+            three_steps(participant.url, retry={"max_attempts": 3, "initial_interval": "300ms", "jitter": "none"})
+        )
+        runtime.store.commit = commit_then_lose_the_first_answer  # type: ignore[method-assign]
+        record, _ = await runtime.service.start("trip", {"order": "o1"})
+        done = await runtime.service.wait_terminal(record.state.id, 8)
+    finally:
+        await runtime.close()
+    assert lost and done.state.status.value == "completed", done.state
+    assert [len(participant.calls(f"/{step}")) for step in "abc"] == [2, 1, 1]
