@@ -42,6 +42,7 @@ def _run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[st
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.slow
 def test_the_wheel_installs_in_a_clean_venv_and_serves(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     _run([sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--quiet", "-w", str(wheels)], cwd=ROOT)
