@@ -81,6 +81,10 @@ class ResolveRequested:
 class Resumed:
     """The coordinator (re)took charge of the execution, e.g. after a restart."""
 
+    sending: frozenset[tuple[int, Direction, int]] = frozenset()
+    """The calls (step, direction, attempt) this process is still sending: their outcomes are on
+    their way, so they are not sent again (a second copy would run beside the first)."""
+
 
 Event = (
     AttemptCompleted

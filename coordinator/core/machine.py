@@ -107,7 +107,7 @@ def decide(spec: SagaSpec, state: ExecutionState, event: Event, *, now_ms: int) 
         case CancelRequested():
             _on_cancel(draft, event)
         case Resumed():
-            _on_resumed(draft)
+            _on_resumed(draft, event)
     return draft.decision()
 
 
@@ -188,14 +188,15 @@ def wakeups_to_arm(state: ExecutionState) -> tuple[ArmWakeup, ...]:
     )
 
 
-def _on_resumed(draft: Draft) -> None:
+def _on_resumed(draft: Draft, event: Resumed) -> None:
     state = draft.state
     if state.busy:
         # Wake-ups first: a re-sent call's outcome may yet disarm them (fail fast).
         for arm in wakeups_to_arm(state):
             draft.act(arm)
         for call in state.calls:
-            _resume_in_flight(draft, call)
+            if (call.step, call.direction, call.attempt) not in event.sending:
+                _resume_in_flight(draft, call)
     elif state.status is ExecutionStatus.RUNNING:
         advance(draft)  # committed between steps without a pending action: continue where it stood
     else:

@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 
 from coordinator.core.actions import Decision
-from coordinator.core.events import AttemptCompleted, Event, WakeupFired
+from coordinator.core.events import AttemptCompleted, Event, Resumed, WakeupFired
 from coordinator.core.machine import decide, wakeups_to_arm
 from coordinator.core.spec import SagaSpec
 from coordinator.engine.changes import CommitSignals
@@ -56,8 +56,12 @@ class EventCycle:
         """
         parts = self._parts
         async with self._locks.hold(execution_id):
+            if isinstance(event, Resumed):
+                # Taken under the lock: a call whose outcome is not applied yet cannot finish unseen.
+                event = replace(event, sending=self._dispatcher.sending(execution_id))
             for _ in range(_STALE_RETRIES):
-                record = self._recent(execution_id, event, external) or await parts.store.load_execution(execution_id)
+                remembered = self._recent(execution_id, event, external)
+                record = remembered or await parts.store.load_execution(execution_id)
                 lease = await self._lease_for(record, external)
                 if lease is None and not external:
                     # Not ours (any more): a late outcome or wake-up of a process that lost the lease.
@@ -83,6 +87,10 @@ class EventCycle:
                         )
                     except Fenced as fenced:
                         self._records.pop(execution_id, None)
+                        if remembered is not None:
+                            # Decided on a remembered record of an older lease (we lost the
+                            # execution and took it back): decide again on what is stored.
+                            continue
                         log.warning("fenced write dropped for execution %s: %s", execution_id, fenced)
                         return record
                     except StaleRevision:

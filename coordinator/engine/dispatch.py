@@ -30,6 +30,12 @@ class Dispatcher:
         self._sink = sink
         self._on_stall = on_stall
         self._draining = False
+        self._sending: dict[str, set[tuple[int, Direction, int]]] = {}
+        """Per execution, the calls (step, direction, attempt) whose task has not yet delivered its outcome."""
+
+    def sending(self, execution_id: str) -> frozenset[tuple[int, Direction, int]]:
+        """The calls of `execution_id` this process is sending, or whose outcome it has yet to apply."""
+        return frozenset(self._sending.get(execution_id, ()))
 
     def dispatch(self, record: ExecutionRecord, spec: SagaSpec, actions: tuple[Action, ...]) -> None:
         """Start every action; none of them blocks the caller."""
@@ -41,6 +47,11 @@ class Dispatcher:
                     # released, so the next owner sends it under the same key.
                     log.info("shutting down: leaving %s to the next owner", action.idempotency_key)
                 case CallStep():
+                    identity = (action.step, action.direction, action.attempt)
+                    sending = self._sending.setdefault(execution_id, set())
+                    if identity in sending:
+                        continue  # already on its way here: a second copy would overlap it
+                    sending.add(identity)
                     call = functools.partial(self._call, record, spec, action)
                     self._parts.calls.spawn(call, name=f"call {execution_id}")
                 case ArmWakeup():
@@ -65,6 +76,18 @@ class Dispatcher:
             log.exception("could not apply %s to execution %s", type(event).__name__, execution_id)
 
     async def _call(self, record: ExecutionRecord, spec: SagaSpec, action: CallStep) -> None:
+        try:
+            await self._send_and_deliver(record, spec, action)
+        finally:
+            # Only now, with the outcome applied (or the execution stalled), may a re-drive send it again.
+            execution_id = record.state.id
+            sending = self._sending.get(execution_id)
+            if sending is not None:
+                sending.discard((action.step, action.direction, action.attempt))
+                if not sending:
+                    del self._sending[execution_id]
+
+    async def _send_and_deliver(self, record: ExecutionRecord, spec: SagaSpec, action: CallStep) -> None:
         faults = self._parts.faults
         if not self._parts.ownership.may_send():
             # Our leases may have been taken over (a pause, a database outage): send nothing.

@@ -38,12 +38,19 @@ class Seen:
 
 
 class ScriptedParticipant:
-    """Answers each path from its script (in order; the last reply repeats); default 200 {}."""
+    """Answers each path from its script (in order; the last reply repeats); default 200 {}.
+
+    It also watches the coordinator's promise that two attempts of one step never run at once: a
+    request that arrives while another with the same `Idempotency-Key` is still being handled is
+    recorded in `overlaps`.
+    """
 
     def __init__(self) -> None:
         self.script: dict[str, deque[Reply]] = defaultdict(deque)
         self.requests: list[Seen] = []
         self.url = ""
+        self.active: dict[str, int] = defaultdict(int)
+        self.overlaps: list[str] = []
 
     def on(self, path: str, *replies: Reply) -> None:
         self.script[path].extend(replies)
@@ -62,9 +69,18 @@ class ScriptedParticipant:
         reply = Reply(body={"ok": True})
         if queue:
             reply = queue.popleft() if len(queue) > 1 else queue[0]
-        if reply.delay_s:
-            await asyncio.sleep(reply.delay_s)
-        return Response(reply.body, status_code=reply.status, headers=reply.headers)
+        key = request.headers.get("idempotency-key")
+        if key is not None:
+            if self.active[key]:
+                self.overlaps.append(key)
+            self.active[key] += 1
+        try:
+            if reply.delay_s:
+                await asyncio.sleep(reply.delay_s)
+            return Response(reply.body, status_code=reply.status, headers=reply.headers)
+        finally:
+            if key is not None:
+                self.active[key] -= 1
 
     def app(self) -> Litestar:
         @route("/{path:path}", http_method=["GET", "POST", "PUT", "PATCH", "DELETE"])

@@ -10,6 +10,7 @@ from coordinator.core import (
     CancelRequested,
     Direction,
     ExecutionStatus,
+    Resumed,
     RetryRequested,
     StepStatus,
     WakeupFired,
@@ -148,3 +149,16 @@ def test_a_cancel_that_waited_for_the_pivot_which_then_succeeded_is_withdrawn_in
     assert [c.step_name for c in _calls(run)] == ["confirm"]  # forward, never back
     withdrawn = [e for e in run.last.history if e.type == "cancel_withdrawn"]
     assert len(withdrawn) == 1 and withdrawn[0].step == "ship" and "pivot" in (withdrawn[0].error or "")
+
+
+def test_resuming_resends_only_the_calls_this_process_is_not_still_sending() -> None:
+    """A re-drive after one member's outcome could not be committed: that member's call is sent
+    again, its sibling's (still on its way in this process) is not, or two would run at once."""
+    run = Run(GROUP)
+    _answer(run, "reserve", OK)
+    charge, book = run.state.call_of(1, Direction.ACTION), run.state.call_of(2, Direction.ACTION)
+    assert charge is not None and book is not None
+    run.feed(Resumed(sending=frozenset({(2, Direction.ACTION, book.attempt)})))
+    assert [(c.step_name, c.attempt) for c in _calls(run)] == [("charge", charge.attempt)]
+    run.feed(Resumed())
+    assert [c.step_name for c in _calls(run)] == ["charge", "book"]  # a process that sends neither (after a restart)
