@@ -138,6 +138,21 @@ class InvalidInput(CoordinatorError):
         self.problems = list(problems)
 
 
+class CallbackBodyTooLarge(InvalidInput):
+    """A callback's `body` is larger than a participant's response may be (`SAGA_MAX_RESPONSE_BYTES`)."""
+
+    code = "callback_body_too_large"
+    title = "Callback body too large"
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"the callback's body is {size} bytes as JSON, over the limit of {limit} bytes "
+            "(SAGA_MAX_RESPONSE_BYTES, the limit of a participant's response)"
+        )
+        self.size = size
+        self.limit = limit
+
+
 class DefinitionInvalid(InvalidInput):
     """A saga definition failed validation."""
 

@@ -144,6 +144,7 @@ class Runtime:
                     points=frozenset(settings.fault_points), nth=settings.fault_nth, target=settings.fault_target
                 ),
                 callback_tokens=CallbackTokens.from_secret(callback_secret, public_url),
+                max_response_bytes=settings.max_response_bytes,
                 max_recovery_attempts=settings.max_recovery_attempts,
                 retention_ms=settings.retention_ms,
                 archive=DailyArchive(settings.archive_dir) if settings.archive_dir is not None else None,

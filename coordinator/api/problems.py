@@ -13,6 +13,7 @@ from litestar.openapi import ResponseSpec
 
 from coordinator.api.schemas import ProblemView
 from coordinator.errors import (
+    CallbackBodyTooLarge,
     Conflict,
     CoordinatorError,
     InvalidInput,
@@ -31,6 +32,7 @@ _STATUS_BY_CLASS: list[tuple[type[CoordinatorError], int]] = [
     (NotFound, 404),
     (Conflict, 409),
     (StaleRevision, 409),
+    (CallbackBodyTooLarge, 413),
     (InvalidInput, 422),
     (StorageFull, 503),
     (StoreUnavailable, 503),

@@ -26,6 +26,7 @@ from coordinator.definition.models import SagaDocument, definition_json_schema
 from coordinator.definition.output import OutputResult, render_output
 from coordinator.definition.secrets import (
     SecretExists,
+    call_secret_names,
     secret_not_set,
     secret_problems,
     secret_variable,
@@ -51,6 +52,7 @@ __all__ = [
     "TemplateContext",
     "TemplateError",
     "build_context",
+    "call_secret_names",
     "compile_definition",
     "definition_json_schema",
     "document_digest",

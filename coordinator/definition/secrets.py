@@ -64,6 +64,15 @@ def spec_secret_problems(spec: SagaSpec, secret_exists: SecretExists) -> list[Pr
     return _missing(places, secret_exists)
 
 
+def call_secret_names(call: CallSpec) -> frozenset[str]:
+    """The names of the secrets `call`'s templates read (URL path, headers, body)."""
+    names: set[str] = set()
+    for path, value in _call_places("call", call):
+        for _, text in strings_in(value, path):
+            names |= _secrets_read(text)
+    return frozenset(names)
+
+
 def _call_places(path: str, call: CallSpec) -> list[tuple[str, Any]]:
     return [(f"{path}.url", call.path_template), (f"{path}.headers", call.headers), (f"{path}.body", call.body)]
 

@@ -7,18 +7,27 @@ after it (what was recorded, by this request or an identical one at the same mom
 
 from __future__ import annotations
 
+import json
 import logging
 from enum import StrEnum
 from typing import Any
 
 from coordinator.core.events import CallbackReceived, HeartbeatReceived
-from coordinator.core.state import CallbackOutcome
+from coordinator.core.state import CallbackOutcome, Direction
 from coordinator.core.waiting import CallbackVerdict, callback_verdict
+from coordinator.definition import call_secret_names
 from coordinator.engine.callback_tokens import CallbackTarget
 from coordinator.engine.collaborators import Collaborators
 from coordinator.engine.cycle import EventCycle
-from coordinator.errors import CallbackConflict, CallbackNotFound, ExecutionNotFound, StoreUnavailable
+from coordinator.errors import (
+    CallbackBodyTooLarge,
+    CallbackConflict,
+    CallbackNotFound,
+    ExecutionNotFound,
+    StoreUnavailable,
+)
 from coordinator.ports import ExecutionRecord
+from coordinator.redaction import redact, redact_json, spellings
 
 log = logging.getLogger("coordinator.engine")
 
@@ -43,6 +52,11 @@ class Callbacks:
     ) -> CallbackAnswer:
         """See `_report`; counts every answer (`saga_callbacks_total{outcome}`)."""
         observer = self._parts.observer
+        if outcome is not None and body is not None:
+            # The body becomes the step's response body: it is capped like a participant's answer.
+            size = len(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
+            if size > self._parts.max_response_bytes:
+                raise CallbackBodyTooLarge(size, self._parts.max_response_bytes)
         try:
             answer = await self._report(token, outcome, body=body, error=error)
         except CallbackNotFound:
@@ -79,13 +93,16 @@ class Callbacks:
         if outcome is None:
             event = HeartbeatReceived(step=target.step, direction=target.direction, attempt=target.attempt)
         else:
+            # Kept and shown like a participant's answer, so redacted like one: the secrets the
+            # call was sent with, and the callback token itself, become `***`.
+            forms = await self._secret_forms(record, target, token)
             event = CallbackReceived(
                 step=target.step,
                 direction=target.direction,
                 attempt=target.attempt,
                 outcome=outcome,
-                body=body,
-                error=error,
+                body=redact_json(body, forms),
+                error=redact(error, forms) if error is not None else None,
             )
         for _ in range(2):
             after = await self._cycle.handle(target.execution_id, event, external=True)
@@ -99,6 +116,15 @@ class Callbacks:
                 return _answer(verdict)
             record = after  # not committed (a fenced write): decide again on what is stored
         raise StoreUnavailable("the callback could not be recorded just now; send it again")
+
+    async def _secret_forms(self, record: ExecutionRecord, target: CallbackTarget, token: str) -> tuple[str, ...]:
+        """Every spelling of the secrets the attempt's call read, and of its callback token."""
+        spec = await self._parts.registry.spec(record.state.saga, record.state.version)
+        step = spec.steps[target.step]
+        call = step.action if target.direction is Direction.ACTION else step.compensation
+        names = call_secret_names(call) if call is not None else frozenset()
+        values = [value for value in map(self._parts.secrets, sorted(names)) if value]
+        return spellings([*values, token])
 
     @staticmethod
     def _verdict(record: ExecutionRecord, target: CallbackTarget, outcome: CallbackOutcome | None) -> CallbackVerdict:

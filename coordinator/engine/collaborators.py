@@ -43,6 +43,8 @@ class Collaborators:
         default_factory=lambda: CallbackTokens(random_bytes.token_bytes(32), "http://127.0.0.1:8080")
     )
     """Mints the callback URLs of asynchronous calls and verifies the callbacks (SPEC section 7.3)."""
+    max_response_bytes: int = 256 * 1024
+    """The largest participant answer kept (`SAGA_MAX_RESPONSE_BYTES`); a callback's body too."""
     max_recovery_attempts: int = 5
     """Resumptions without progress before recovery quarantines an execution."""
     retention_ms: int | None = None
