@@ -3,6 +3,7 @@ retries within deadlines; a failure hands over to rollback, or past the pivot en
 
 from __future__ import annotations
 
+from coordinator.core.actions import DisarmWakeup
 from coordinator.core.attempts import keep_exchange, retry_delay, schedule_retry, start_attempt
 from coordinator.core.draft import Draft
 from coordinator.core.history import HistoryEventType
@@ -212,10 +213,36 @@ def fail_step(draft: Draft, index: int, message: str) -> None:
         return
     if draft.state.error is None:
         draft.update(error=error)
-    # Fail fast: a member waiting for its retry stops there; the calls in flight finish first.
+    # Fail fast: a member waiting for its retry stops there; the calls in flight finish first. A
+    # member waiting for its callback stops too, as a cancel stops it (the wait may last days):
+    # its outcome is unknown, so the rollback compensates it, and a late callback finds no wait.
     for wakeup in draft.disarm_wakeups():
         stop_step(draft, wakeup.step, f"stopped before attempt {wakeup.attempt}: step {name!r} failed")
+    stop_waits(draft, f"stopped: step {name!r} failed", keep=None)
     advance(draft)
+
+
+def stop_waits(draft: Draft, reason: str, *, keep: int | None) -> bool:
+    """Stop every forward wait but step `keep`'s: each step failed, its outcome unknown (so a
+    rollback compensates it). Whether the kept step still waits."""
+    kept = False
+    for wait in draft.state.waits:
+        if wait.direction is not Direction.ACTION:
+            continue
+        if wait.step == keep:
+            kept = True
+            continue
+        draft.drop_wait(wait.step, wait.direction)
+        draft.act(DisarmWakeup(step=wait.step, direction=wait.direction))
+        draft.update_step(wait.step, effect_possible=True)
+        draft.update_step(wait.step, status=StepStatus.FAILED, finished_at_ms=draft.now, last_error=reason)
+        draft.record(
+            HistoryEventType.STEP_FAILED,
+            step=draft.step_spec(wait.step).name,
+            direction=Direction.ACTION,
+            error=f"{reason} while waiting for the callback of attempt {wait.attempt} (its outcome is unknown)",
+        )
+    return kept
 
 
 def end_failed_forward(draft: Draft) -> None:

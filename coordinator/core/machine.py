@@ -30,6 +30,7 @@ from coordinator.core.forward import (
     retry_forward,
     start_stage,
     stop_step,
+    stop_waits,
 )
 from coordinator.core.history import HistoryEventType
 from coordinator.core.outcome import OutcomeKind, StepOutcome
@@ -53,7 +54,7 @@ from coordinator.core.state import (
     PendingWakeup,
     StepState,
 )
-from coordinator.core.waiting import enter_wait, on_callback, on_heartbeat, on_wait_due, starts_wait, stop_waits
+from coordinator.core.waiting import enter_wait, on_callback, on_heartbeat, on_wait_due, starts_wait
 
 
 def begin_execution(spec: SagaSpec, execution_id: str, *, now_ms: int) -> Decision:
@@ -119,6 +120,14 @@ def _on_attempt_completed(draft: Draft, event: AttemptCompleted) -> None:
         return  # late or duplicate: that attempt is no longer the one we wait for
     if starts_wait(draft, event.step, event.direction, event.outcome):
         enter_wait(draft, event.step, event.direction, event.attempt, event.outcome)
+        if event.direction is Direction.ACTION and draft.halted() is not None:
+            # The 202 came after a cancel or a sibling's failure: the wait ends at once, as the
+            # waits under way then did (outcome unknown, compensated); only the pivot's goes on.
+            state = draft.state
+            error = state.error
+            reason = state.cancel_reason or f"stopped: step {error.step if error else None!r} failed"
+            if not stop_waits(draft, reason, keep=draft.spec.pivot_index):
+                advance(draft)
         return
     if event.direction is Direction.ACTION:
         on_forward_outcome(draft, event.step, event.attempt, event.outcome)

@@ -191,29 +191,6 @@ def on_wait_due(draft: Draft, wait: PendingWait) -> None:
     _settle(draft, wait.step, wait.direction, wait.attempt, outcome)
 
 
-def stop_waits(draft: Draft, reason: str, *, keep: int | None) -> bool:
-    """Stop every forward wait but step `keep`'s: each step failed, its outcome unknown (so a
-    rollback compensates it). Whether the kept step still waits."""
-    kept = False
-    for wait in draft.state.waits:
-        if wait.direction is not Direction.ACTION:
-            continue
-        if wait.step == keep:
-            kept = True
-            continue
-        draft.drop_wait(wait.step, wait.direction)
-        draft.act(DisarmWakeup(step=wait.step, direction=wait.direction))
-        draft.update_step(wait.step, effect_possible=True)
-        draft.update_step(wait.step, status=StepStatus.FAILED, finished_at_ms=draft.now, last_error=reason)
-        draft.record(
-            HistoryEventType.STEP_FAILED,
-            step=draft.step_spec(wait.step).name,
-            direction=Direction.ACTION,
-            error=f"{reason} while waiting for the callback of attempt {wait.attempt} (its outcome is unknown)",
-        )
-    return kept
-
-
 def _settle(draft: Draft, index: int, direction: Direction, attempt: int, outcome: StepOutcome) -> None:
     # The outcome paths expect the attempt to be the one in flight; a wait is that attempt still
     # under way, so hand it over as if its answer had just come, the step's status as in flight.

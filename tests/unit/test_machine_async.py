@@ -10,6 +10,8 @@ from coordinator.core import (
     AttemptCompleted,
     CallbackOutcome,
     CallbackReceived,
+    CallbackVerdict,
+    CallStep,
     CancelRequested,
     Direction,
     ExecutionStatus,
@@ -20,8 +22,10 @@ from coordinator.core import (
     StepSpec,
     StepStatus,
     WakeupFired,
+    callback_verdict,
 )
-from tests.unit.machine_helpers import OK, Run, saga, step
+from coordinator.core.actions import DisarmWakeup
+from tests.unit.machine_helpers import CONFLICT, OK, Run, saga, step
 
 ACCEPTED = StepOutcome(kind=OutcomeKind.SUCCESS, status_code=202, response=ResponseSnapshot(status=202, body={"q": 1}))
 
@@ -102,3 +106,67 @@ def test_an_early_wake_up_only_re_arms_and_a_restart_re_arms_the_wait() -> None:
     assert run.state is before and arms(run) == [due]
     run.feed(Resumed(), after_ms=10)
     assert run.state is before and arms(run) == [due]
+
+
+def _group_with_async_member() -> Run:
+    """reserve, then a group of `charge` (async) and `book`."""
+    return Run(
+        saga(
+            step("reserve"),
+            replace(asynchronous(step("charge")), group="pay"),
+            replace(step("book", max_attempts=1), group="pay"),
+        )
+    )
+
+
+def _feed(run: Run, index: int, outcome: StepOutcome) -> None:
+    call = run.state.call_of(index, Direction.ACTION)
+    assert call is not None
+    run.feed(AttemptCompleted(step=index, direction=Direction.ACTION, attempt=call.attempt, outcome=outcome))
+
+
+def test_fail_fast_ends_a_sibling_s_wait_as_a_cancel_does() -> None:
+    """SPEC 7.1 fail fast with 7.3: a member waiting for its callback stops when a sibling fails for
+    good; its outcome is unknown, so the rollback compensates it, and its callback finds no wait."""
+    run = _group_with_async_member()
+    run.answer(OK)  # reserve
+    _feed(run, 1, ACCEPTED)  # charge waits
+    assert run.state.steps[1].status is StepStatus.WAITING
+    _feed(run, 2, CONFLICT)  # book fails for good
+    state = run.state
+    assert not state.waits and state.status is ExecutionStatus.COMPENSATING
+    charge = state.steps[1]
+    assert charge.effect_possible and charge.status is StepStatus.COMPENSATING
+    assert any(isinstance(a, DisarmWakeup) and a.step == 1 for a in run.last.actions)
+    assert [(c.step_name, c.direction) for c in run.last.actions if isinstance(c, CallStep)] == [
+        ("charge", Direction.COMPENSATION)
+    ]
+    failed = [h for h in run.last.history if h.type == "step_failed" and h.step == "charge"]
+    assert failed and "while waiting for the callback of attempt 1" in (failed[0].error or "")
+    assert callback_verdict(state, 1, Direction.ACTION, 1, CallbackOutcome.SUCCEEDED) is CallbackVerdict.EXPIRED
+    late = run.feed(CallbackReceived(step=1, direction=Direction.ACTION, attempt=1, outcome=CallbackOutcome.SUCCEEDED))
+    assert late.state is state and not late.history
+
+
+def test_a_202_that_answers_after_a_sibling_failed_stops_waiting_at_once() -> None:
+    run = _group_with_async_member()
+    run.answer(OK)
+    _feed(run, 2, CONFLICT)  # book fails while charge's call is in flight
+    assert run.state.status is ExecutionStatus.RUNNING
+    _feed(run, 1, ACCEPTED)
+    state = run.state
+    assert not state.waits and state.status is ExecutionStatus.COMPENSATING
+    assert state.steps[1].effect_possible
+    assert [c.step_name for c in run.last.actions if isinstance(c, CallStep)] == ["charge"]
+
+
+def test_a_202_that_answers_after_a_cancel_stops_waiting_at_once() -> None:
+    run = Run(saga(step("reserve"), asynchronous(step("charge")), step("ship")))
+    run.answer(OK)
+    run.feed(CancelRequested())  # charge's call is in flight: it finishes first
+    _feed(run, 1, ACCEPTED)
+    state = run.state
+    assert not state.waits and state.status is ExecutionStatus.COMPENSATING
+    assert [(c.step_name, c.direction) for c in run.last.actions if isinstance(c, CallStep)] == [
+        ("charge", Direction.COMPENSATION)
+    ]

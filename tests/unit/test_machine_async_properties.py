@@ -59,17 +59,19 @@ REPORTS = st.sampled_from([CallbackOutcome.SUCCEEDED, CallbackOutcome.SUCCEEDED,
 
 
 class AsyncSagaMachine(RuleBasedStateMachine):
+    spec = SPEC
+
     def __init__(self) -> None:
         super().__init__()
         self.now = 1_000
-        first = begin_execution(SPEC, "x", now_ms=self.now)
+        first = begin_execution(self.spec, "x", now_ms=self.now)
         self.state = first.state
         self.decisions: list[Decision] = [first]
         self.compensation_order: list[int] = []
 
     def _apply(self, event_: Event) -> Decision:
         before = self.state
-        decision = decide(SPEC, self.state, event_, now_ms=self.now)
+        decision = decide(self.spec, self.state, event_, now_ms=self.now)
         if before.status.is_terminal:
             assert decision.state is before and not decision.actions, "terminal state must absorb"
         for action in decision.actions:
@@ -179,19 +181,32 @@ class AsyncSagaMachine(RuleBasedStateMachine):
             assert w.since_ms <= w.due_at_ms <= w.timeout_at_ms
 
     @invariant()
+    def no_forward_wait_once_halted(self) -> None:
+        """A cancel or a group member's failure ends every forward wait (this spec has no pivot)."""
+        state = self.state
+        halted = state.cancel_reason is not None or (state.error is not None and state.error.direction is None)
+        if halted:
+            assert not [w for w in state.waits if w.direction is Direction.ACTION], state.waits
+
+    @invariant()
     def nothing_pending_once_terminal(self) -> None:
         if self.state.status.is_terminal:
             assert not self.state.busy
 
     @invariant()
     def attempts_within_policy(self) -> None:
-        for spec, s in zip(SPEC.steps, self.state.steps, strict=True):
+        for spec, s in zip(self.spec.steps, self.state.steps, strict=True):
             assert s.attempts <= spec.retry.max_attempts
             assert s.compensation_attempts - s.compensation_budget_base <= spec.compensation_retry.max_attempts
 
     @invariant()
     def compensation_runs_newest_first(self) -> None:
-        assert self.compensation_order == sorted(self.compensation_order, reverse=True)
+        stages = [self._stage(step) for step in self.compensation_order]
+        assert stages == sorted(stages, reverse=True), self.compensation_order
+
+    def _stage(self, index: int) -> int:
+        """The position of step `index`'s stage (a group's members share one)."""
+        return next(n for n, stage in enumerate(self.spec.stages()) if index in stage)
 
     @invariant()
     def terminal_states_mean_what_they_say(self) -> None:
@@ -199,11 +214,31 @@ class AsyncSagaMachine(RuleBasedStateMachine):
         if status is ExecutionStatus.COMPLETED:
             assert all(s.status is StepStatus.SUCCEEDED for s in self.state.steps)
         if status is ExecutionStatus.COMPENSATED:
-            for spec, s in zip(SPEC.steps, self.state.steps, strict=True):
+            for spec, s in zip(self.spec.steps, self.state.steps, strict=True):
                 if s.effect_possible and spec.compensation is not None:
                     assert s.status is StepStatus.COMPENSATED
                 if not s.effect_possible:
                     assert s.status is not StepStatus.COMPENSATED
+
+
+GROUP_SPEC = saga(
+    step("a", max_attempts=2, compensation_attempts=3),
+    replace(
+        asynchronous(step("b", max_attempts=2, compensation_attempts=3), heartbeat_ms=1_000, compensation=True),
+        group="g",
+    ),
+    replace(asynchronous(step("c", max_attempts=2, compensation_attempts=3)), group="g"),
+    replace(step("e", max_attempts=2, compensation_attempts=2), group="g"),
+    step("d", compensable=False, max_attempts=2),
+    deadline_ms=60_000,
+)
+
+
+class AsyncGroupMachine(AsyncSagaMachine):
+    """The same rules and invariants with async members in a parallel group (SPEC 7.1 with 7.3):
+    fail fast ends a sibling's wait, and the rollback compensates it."""
+
+    spec = GROUP_SPEC
 
 
 AsyncSagaMachine.TestCase.settings = settings(
@@ -214,3 +249,5 @@ AsyncSagaMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestAsyncSagaMachine = AsyncSagaMachine.TestCase
+AsyncGroupMachine.TestCase.settings = AsyncSagaMachine.TestCase.settings
+TestAsyncGroupMachine = AsyncGroupMachine.TestCase
