@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from coordinator.core.outcome import StepOutcome
-from coordinator.core.state import CallbackOutcome, Direction
+from coordinator.core.state import CallbackOutcome, Direction, ExecutionError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,6 +75,9 @@ class ResolveRequested:
     note: str
     actor: str | None = None
     """Who says so (the API token's name)."""
+    rollback_cause: ExecutionError | None = None
+    """Why the rollback began (its `rollback_started` entry): once the compensation that failed is
+    resolved, that is again what the execution's `error` says. None leaves the error as it is."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -90,7 +90,7 @@ def decide(spec: SagaSpec, state: ExecutionState, event: Event, *, now_ms: int) 
         return draft.decision()
     if isinstance(event, ResolveRequested):
         if resolve_problem_at(state, event.step) is None:
-            resolve_compensation(draft, event.step, event.note, event.actor)
+            resolve_compensation(draft, event.step, event.note, event.actor, event.rollback_cause)
         return draft.decision()
     if state.status.is_terminal:
         return draft.decision()

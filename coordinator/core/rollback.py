@@ -141,11 +141,16 @@ def retry_compensations(draft: Draft) -> None:
     next_compensation(draft)
 
 
-def resolve_compensation(draft: Draft, index: int, note: str, actor: str | None) -> None:
+def resolve_compensation(
+    draft: Draft, index: int, note: str, actor: str | None, rollback_cause: ExecutionError | None = None
+) -> None:
     """Operator resolve: step `index`'s compensation was done by hand; roll back the steps before it.
 
     The caller checked that the execution is `failed` and the step `compensation_failed`
-    (`core.resolve.resolve_problem`).
+    (`core.resolve.resolve_problem`). The compensation's failure is no longer the execution's
+    problem: it stays in the history and on the step (its `resolution`), and `error` says again why
+    the execution is rolled back (`rollback_cause`), as for any rollback, until another
+    compensation fails for good (that is then the error).
     """
     name = draft.step_spec(index).name
     draft.update_step(
@@ -156,6 +161,8 @@ def resolve_compensation(draft: Draft, index: int, note: str, actor: str | None)
     )
     # Any other compensation left failed gets a fresh budget, as an operator retry would give it.
     _refresh_budgets(draft)
+    if rollback_cause is not None:
+        draft.update(error=rollback_cause)
     draft.update(status=ExecutionStatus.COMPENSATING)
     draft.record(
         HistoryEventType.COMPENSATION_RESOLVED, step=name, direction=Direction.COMPENSATION, note=note, actor=actor

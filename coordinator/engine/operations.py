@@ -11,11 +11,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from coordinator.core.events import CancelRequested, ResolveRequested, Resumed, RetryRequested
+from coordinator.core.history import HistoryEventType
 from coordinator.core.machine import begin_execution
 from coordinator.core.pivot import cancel_problem_at
 from coordinator.core.resolve import resolve_problem, step_position
 from coordinator.core.spec import SagaSpec
-from coordinator.core.state import ExecutionStatus
+from coordinator.core.state import ExecutionError, ExecutionStatus
 from coordinator.definition import render_key, spec_secret_problems, validate_input
 from coordinator.engine.collaborators import Collaborators
 from coordinator.engine.cycle import EventCycle
@@ -148,8 +149,23 @@ class Operations:
         if index is None or problem is not None:
             raise ExecutionStateConflict(problem or f"saga {spec.name!r} has no step {step!r}")
         log.warning("execution %s: compensation of %s resolved by hand by %s: %s", execution_id, step, actor, note)
-        event = ResolveRequested(step=index, note=note, actor=actor)
+        cause = await self._rollback_cause(execution_id)
+        event = ResolveRequested(step=index, note=note, actor=actor, rollback_cause=cause)
         return await self._cycle.handle(execution_id, event, external=True)
+
+    async def _rollback_cause(self, execution_id: str) -> ExecutionError | None:
+        """Why the execution's rollback began, as its latest `rollback_started` entry recorded it."""
+        cause: ExecutionError | None = None
+        after = 0
+        while True:
+            page = await self._parts.store.list_events(execution_id, after_seq=after, limit=500, exchanges=False)
+            for stored in page.items:
+                entry = stored.event
+                if entry.type is HistoryEventType.ROLLBACK_STARTED:
+                    cause = ExecutionError(step=entry.step, message=entry.error or "rolled back")
+            if page.next_cursor is None or not page.items:
+                return cause
+            after = page.items[-1].seq
 
     async def wait_terminal(self, execution_id: str, timeout_s: float) -> ExecutionRecord:
         """The execution once terminal, or as it stands when `timeout_s` has passed.

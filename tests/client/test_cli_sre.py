@@ -128,11 +128,12 @@ async def test_a_failed_saga_is_diagnosed_and_resolved(
     code, out, _ = await saga("resolve", eid, "--step", "a", "--note", "refunded ch_1 in the PSP dashboard")
     assert code == 0
     resolved = screen(out, eid, participant)
-    # a was the first step: with its compensation done by hand, nothing is left to roll back.
+    # a was the first step: with its compensation done by hand, nothing is left to roll back. The
+    # error says again why the saga was rolled back; the resolved failure is history.
     assert resolved == [
         "resolved: the compensation of a was done by hand; the rollback carries on",
         f"{saga_name} v1 · execution <id> · compensated · created <time> · trace <trace>",
-        "error: a: compensation of step 'a' failed after 2 attempt(s): HTTP 500: psp_down: PSP unavailable",
+        "error: c: attempt 1: HTTP 422: to: mailbox does not exist",
         "",
         "step  status       attempts  undo attempts  last call",
         "a     compensated         1              2  ↩ POST <participant>/a/undo -> 500",

@@ -10,6 +10,7 @@ from coordinator.core import (
     CancelRequested,
     Direction,
     DisarmWakeup,
+    ExecutionError,
     ExecutionStatus,
     OutcomeKind,
     RequestSnapshot,
@@ -389,6 +390,27 @@ def test_a_compensation_that_fails_after_a_resolve_fails_the_execution_again() -
         "step 'b' is compensated: only a step whose compensation failed can be resolved"
     )
     assert resolve_problem(run.spec, run.state, "a") is None
+
+
+def test_after_a_resolve_the_error_says_again_why_the_execution_was_rolled_back() -> None:
+    """SPEC 8: resolve marks the compensation done; its failure is history (the step's resolution,
+    `compensation_resolved`), not the execution's current error, which is the rollback's cause."""
+    run = _failed_on_compensating("reserve", "charge", "ship", failing="charge")
+    [started] = [h for d in run.decisions for h in d.history if h.type == "rollback_started"]
+    cause = ExecutionError(step=started.step, message=started.error or "")
+    assert run.state.error is not None and "compensation of step 'charge' failed" in run.state.error.message
+
+    run.feed(ResolveRequested(step=1, note="refunded by hand", rollback_cause=cause))
+    assert run.state.error == cause and cause.step == "ship" and "HTTP 409" in cause.message
+    run.answer(OK)
+    assert run.state.status is ExecutionStatus.COMPENSATED and run.state.error == cause
+
+
+def test_a_resolve_without_the_cause_keeps_the_error() -> None:
+    run = _failed_on_compensating("reserve", "charge", "ship", failing="charge")
+    before = run.state.error
+    run.feed(ResolveRequested(step=1, note="by hand"))
+    assert run.state.error == before
 
 
 def test_resolve_leaves_the_state_unchanged_where_it_does_not_apply_and_says_why() -> None:
