@@ -77,7 +77,8 @@ async def test_resolve_marks_the_compensation_done_by_hand_and_carries_the_rollb
     # The compensation's failure was resolved: it is history, not the current error, which says
     # again why the execution was rolled back (as it did before the compensation failed).
     assert "psp_down" in ex["error"]["message"]
-    assert done["error"]["step"] == "c" and done["error"]["message"] == "attempt 1: HTTP 422: to: mailbox does not exist"
+    assert done["error"]["step"] == "c"
+    assert done["error"]["message"] == "attempt 1: HTTP 422: to: mailbox does not exist"
     resolved = [e for e in await events(client, ex["id"]) if e["type"] == "compensation_resolved"]
     assert len(resolved) == 1 and resolved[0]["step"] == "a" and resolved[0]["note"] == note
     assert resolved[0]["actor"] is None  # the API is open in this test: nobody to name
