@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
@@ -24,6 +25,9 @@ class Reply:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    held_until: threading.Event | None = None
+    """Answer only once this is set (from any thread; at most a minute): a call that stays in flight
+    exactly as long as the test needs, however slow the machine is."""
 
 
 @dataclass
@@ -77,6 +81,11 @@ class ScriptedParticipant:
         try:
             if reply.delay_s:
                 await asyncio.sleep(reply.delay_s)
+            held_since = time.monotonic()
+            while reply.held_until is not None and not reply.held_until.is_set():
+                if time.monotonic() - held_since > 60:
+                    break
+                await asyncio.sleep(0.01)
             return Response(reply.body, status_code=reply.status, headers=reply.headers)
         finally:
             if key is not None:
