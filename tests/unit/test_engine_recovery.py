@@ -53,3 +53,26 @@ async def test_a_late_outcome_of_a_fenced_owner_is_dropped(nodes: Nodes) -> None
     assert done.state.status is ExecutionStatus.COMPLETED
     assert (await second.history(record.state.id)).count(H.ATTEMPT_SUCCEEDED) == 3
 
+
+
+async def test_an_outcome_after_losing_and_taking_back_the_execution_is_applied(nodes: Nodes) -> None:
+    """The process lost the execution (its lease lapsed, another claimed it) and took it back while
+    its call was still in flight: the call is not sent again beside itself, and its outcome,
+    decided at first on the record remembered from the older lease (fenced), is decided again on
+    the stored one instead of being dropped, which would leave the execution stuck."""
+    gate = Gate()
+    first = nodes(script={"b": [gate]})
+    await first.service.register(three_steps())
+    record, _ = await first.service.start("trip", {})
+    await first.settle()
+    execution_id = record.state.id
+    assert await first.store.claim("another-replica", lease_ms=60_000, limit=1, ids=[execution_id], force=True)
+    await first.engine.recovery.recover(take_all=True)  # takes it back: a new epoch
+    await first.settle()
+    assert first.executor.calls() == ["a", "b"], "the call still in flight here was sent again"
+
+    gate.open()
+    await first.settle()
+    done = await first.service.execution(execution_id)
+    assert done.state.status is ExecutionStatus.COMPLETED, done.state
+    assert first.executor.calls() == ["a", "b", "c"]
