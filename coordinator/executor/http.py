@@ -31,6 +31,9 @@ _MAX_SIZING = 4
 _DECODE_SLICE = 32 * 1024
 _PARSED_URLS = 1024
 """At most this many participant URLs are kept parsed."""
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+"""Request bodies' encoding, built once (`json.dumps` with options builds an encoder per call)."""
+"""At most this many participant URLs are kept parsed."""
 """A compressed body is inflated this many bytes at a time, the loop free to run between slices."""
 
 
@@ -105,7 +108,7 @@ class HttpStepExecutor(StepExecutor):
             headers["User-Agent"] = USER_AGENT
         content = None
         if request.body is not None:
-            content = json.dumps(request.body, separators=(",", ":")).encode()
+            content = _COMPACT.encode(request.body).encode()
             headers.setdefault("content-type", "application/json")
         sent = RequestSnapshot(method=request.method, url=request.url, headers=dict(headers), body=request.body)
         started = time.perf_counter()
@@ -276,7 +279,7 @@ class HttpStepExecutor(StepExecutor):
         body = redact_json(sent.body, forms) if forms else sent.body
         truncated = None
         if body is not None:
-            encoded = json.dumps(body, separators=(",", ":")).encode()
+            encoded = _COMPACT.encode(body).encode()
             limit = self._max_response_bytes
             if len(encoded) > limit:
                 truncated = TruncatedBody(
