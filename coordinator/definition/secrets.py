@@ -9,7 +9,7 @@ unless asked for.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from coordinator.core.spec import CallSpec, SagaSpec
@@ -54,14 +54,26 @@ def secret_problems(document: Mapping[str, Any], secret_exists: SecretExists) ->
     return _missing(places, secret_exists)
 
 
+_SPEC_READS: dict[int, tuple[SagaSpec, tuple[tuple[str, str], ...]]] = {}
+"""id(spec) -> (spec, the (where, secret) pairs its templates read): a spec is immutable, and
+walking its every string at each start was a percent of the coordinator's CPU per saga."""
+_SPEC_READS_KEPT = 256
+
+
 def spec_secret_problems(spec: SagaSpec, secret_exists: SecretExists) -> list[Problem]:
     """`secret_problems` for a compiled saga, e.g. at the start of an execution."""
-    places: list[tuple[str, Any]] = []
-    for i, step in enumerate(spec.steps):
-        for call_key, call in (("action", step.action), ("compensation", step.compensation)):
-            if call is not None:
-                places += _call_places(f"steps[{i}].{call_key}", call)
-    return _missing(places, secret_exists)
+    known = _SPEC_READS.get(id(spec))
+    if known is None or known[0] is not spec:
+        places: list[tuple[str, Any]] = []
+        for i, step in enumerate(spec.steps):
+            for call_key, call in (("action", step.action), ("compensation", step.compensation)):
+                if call is not None:
+                    places += _call_places(f"steps[{i}].{call_key}", call)
+        if len(_SPEC_READS) >= _SPEC_READS_KEPT:
+            _SPEC_READS.clear()
+        known = _SPEC_READS[id(spec)] = (spec, tuple(_reads(places)))
+    problems = [Problem(where, secret_not_set(name)) for where, name in known[1] if not secret_exists(name)]
+    return ordered(problems)
 
 
 def call_secret_names(call: CallSpec) -> frozenset[str]:
@@ -77,14 +89,16 @@ def _call_places(path: str, call: CallSpec) -> list[tuple[str, Any]]:
     return [(f"{path}.url", call.path_template), (f"{path}.headers", call.headers), (f"{path}.body", call.body)]
 
 
-def _missing(places: list[tuple[str, Any]], secret_exists: SecretExists) -> list[Problem]:
-    problems: list[Problem] = []
+def _reads(places: list[tuple[str, Any]]) -> Iterator[tuple[str, str]]:
+    """(where, secret name) for every secret the templated strings at `places` read."""
     for path, value in places:
         for where, text in strings_in(value, path):
             for name in sorted(_secrets_read(text)):
-                if not secret_exists(name):
-                    problems.append(Problem(where, secret_not_set(name)))
-    return ordered(problems)
+                yield where, name
+
+
+def _missing(places: list[tuple[str, Any]], secret_exists: SecretExists) -> list[Problem]:
+    return ordered([Problem(where, secret_not_set(name)) for where, name in _reads(places) if not secret_exists(name)])
 
 
 def _secrets_read(text: str) -> frozenset[str]:

@@ -47,9 +47,13 @@ WAIT = "wait"
 """An asynchronous attempt awaiting its callback (a lone step's or a member's alike)."""
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+"""Built once: `json.dumps` with any non-default option builds a new encoder on every call."""
+
+
 def dump_json(value: Any) -> str:
     """Canonical-enough JSON text: compact, UTF-8, and strict (NaN and infinities are refused)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(value)
 
 
 def load_json(text: str) -> Any:

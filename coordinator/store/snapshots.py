@@ -12,10 +12,13 @@ from typing import Any
 from coordinator.core.outcome import RequestSnapshot, ResponseSnapshot
 from coordinator.core.state import AttemptExchange, Direction, OperatorResolution
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+"""Built once: `json.dumps` with any non-default option builds a new encoder on every call."""
+
 
 def _dump(value: Any) -> str:
     # Same encoding as codec.dump_json: compact, UTF-8, strict.
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(value)
 
 
 def request_json(request: RequestSnapshot | None) -> str | None:

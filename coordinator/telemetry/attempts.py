@@ -15,6 +15,7 @@ from coordinator.core.outcome import OutcomeKind, StepOutcome
 from coordinator.ports import AttemptSpan, AttemptTracer, OutboundRequest, UnrecordedSpan
 
 _propagator = TraceContextTextMapPropagator()
+_TRACE_KEYS = ("traceparent", "tracestate")
 
 
 class _ClientSpan(AttemptSpan):
@@ -56,11 +57,12 @@ class OtelAttemptTracer(AttemptTracer):
 
     def start(self, request: OutboundRequest, *, url: str) -> AttemptSpan:
         """Open the attempt's span under the step's span (`request.trace_carrier`)."""
-        parent = _propagator.extract(carrier=request.trace_carrier)
         if self._tracer is None:
-            headers: dict[str, str] = {}
-            _propagator.inject(headers, context=parent)
-            return UnrecordedSpan(headers)
+            # The step's carrier is already what the propagator writes (`step_carrier` made it
+            # with `inject`): passed on as it is, not parsed and written again for each call.
+            carrier = request.trace_carrier
+            return UnrecordedSpan({k: v for k in _TRACE_KEYS if (v := carrier.get(k))})
+        parent = _propagator.extract(carrier=request.trace_carrier)
         span = self._tracer.start_span(
             request.method,
             context=parent,
