@@ -116,9 +116,10 @@ class AttentionCount:
     count: int
 
 
-ArchiveWriter = Callable[[list[dict[str, Any]]], None]
-"""Receives deleted executions (one JSON-able document each: execution, steps, history) and makes
-them durable before the delete commits; raising aborts the delete."""
+ArchiveWriter = Callable[[list[str]], None]
+"""Receives executions about to be deleted, each as one line of JSON text (`{execution, steps,
+history}`, no newline), and makes them durable before it returns: only then is the delete
+committed; raising aborts the delete."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -261,9 +262,9 @@ class SagaStore(abc.ABC):
         self, finished_before_ms: int, *, limit: int, archive: ArchiveWriter | None = None
     ) -> int:
         """Delete up to `limit` `completed` or `compensated` executions that finished before
-        `finished_before_ms`, with their steps, history and pending actions, in one transaction;
-        `archive` receives them first, inside it. Returns how many were deleted. `failed` ones are
-        never deleted."""
+        `finished_before_ms` (the oldest first), with their steps, history and pending actions, in
+        one transaction; `archive` receives them first, and the delete commits only after it
+        returned. Returns how many were deleted. `failed` ones are never deleted."""
 
     @abc.abstractmethod
     async def count_finished(self, finished_before_ms: int) -> int:

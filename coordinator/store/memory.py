@@ -39,6 +39,7 @@ from coordinator.ports import (
     StoredEvent,
 )
 from coordinator.store import codec, paging
+from coordinator.store.archive import archive_line
 from coordinator.store.codec import DELETABLE, UNFINISHED_STATUSES, Row
 
 
@@ -253,9 +254,7 @@ class MemoryStore(SagaStore):
             row["attention_noted"] = True
         return [self._record(row["id"]) for row in due[:limit]]
 
-    async def purge_finished(
-        self, finished_before_ms: int, *, limit: int, archive: ArchiveWriter | None = None
-    ) -> int:
+    async def purge_finished(self, finished_before_ms: int, *, limit: int, archive: ArchiveWriter | None = None) -> int:
         """See `SagaStore.purge_finished`."""
         await self._enter()
         chosen = sorted(
@@ -264,7 +263,7 @@ class MemoryStore(SagaStore):
         )[:limit]
         ids = [row["id"] for row in chosen]
         if archive is not None and ids:
-            archive([codec.archive_document(row, self._steps[row["id"]], self._events[row["id"]]) for row in chosen])
+            archive([archive_line(row, self._steps[row["id"]], self._events[row["id"]]) for row in chosen])
         for execution_id in ids:
             for table in (self._executions, self._steps, self._events, self._pending):
                 table.pop(execution_id, None)

@@ -102,6 +102,11 @@ class SqlStore(SagaStore):
         size = 1 if self._sqlite else workers
         self._engine = make_engine(parsed, pool_size=size)
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="saga-store")
+        # SQLite: retention reads and archives a batch on a thread of its own, beside the one
+        # that serves every saga (see `retention`); only its deletes go through the writer.
+        self._retention_thread = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="saga-retention") if self._sqlite else None
+        )
         self._definitions: dict[tuple[str, int], StoredDefinition] = {}
         # Only with the single-writer lock held is every registration on the file one of ours.
         self._latest_versions: dict[str, int] | None = {} if self._sqlite and lock is not None else None
@@ -395,13 +400,27 @@ class SqlStore(SagaStore):
         """See `SagaStore.note_attention`."""
         return await self._write(lambda conn: queries.note_attention(conn, now_ms, limit))
 
-    async def purge_finished(
-        self, finished_before_ms: int, *, limit: int, archive: ArchiveWriter | None = None
-    ) -> int:
-        """See `SagaStore.purge_finished`."""
-        return await self._write(
-            lambda conn: retention.purge_finished(conn, finished_before_ms, limit, archive), deadline_s=_LONG_CALL_S
+    async def purge_finished(self, finished_before_ms: int, *, limit: int, archive: ArchiveWriter | None = None) -> int:
+        """See `SagaStore.purge_finished`.
+
+        SQLite: the batch is read and archived on the retention thread in a read snapshot, then
+        deleted in a write of the group commit: the writer is held only for the deletes, and they
+        share the commit (and its fsync) of the sagas' writes queued beside them.
+        """
+        if self._retention_thread is None:
+            return await self._write(
+                lambda conn: retention.purge_finished(conn, finished_before_ms, limit, archive),
+                deadline_s=_LONG_CALL_S,
+            )
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        read = functools.partial(
+            self._transaction,
+            lambda conn: retention.choose_and_archive(conn, finished_before_ms, limit, archive),
+            write=False,
         )
+        chosen = await asyncio.get_running_loop().run_in_executor(self._retention_thread, read)
+        return await self._write(lambda conn: retention.delete_chosen(conn, chosen))
 
     async def count_finished(self, finished_before_ms: int) -> int:
         """See `SagaStore.count_finished`."""
@@ -489,6 +508,8 @@ class SqlStore(SagaStore):
         await asyncio.to_thread(self._shutdown)
 
     def _shutdown(self) -> None:
+        if self._retention_thread is not None:
+            self._retention_thread.shutdown(wait=True)
         self._executor.shutdown(wait=True)
         self._engine.dispose()
         if self._lock is not None:
