@@ -116,6 +116,17 @@ class AttentionCount:
     count: int
 
 
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """What one batch of retention deleted, and how long the database work took."""
+
+    deleted: int
+    busy_s: float
+    """Seconds spent reading, archiving and deleting, not waiting for a thread or a group commit:
+    what the batch cost, which retention's pacing sizes batches by (on a busy box the wait for
+    the writer is most of a batch's latency, whatever its size)."""
+
+
 ArchiveWriter = Callable[[list[str]], None]
 """Receives executions about to be deleted, each as one line of JSON text (`{execution, steps,
 history}`, no newline), and makes them durable before it returns: only then is the delete
@@ -260,11 +271,11 @@ class SagaStore(abc.ABC):
     @abc.abstractmethod
     async def purge_finished(
         self, finished_before_ms: int, *, limit: int, archive: ArchiveWriter | None = None
-    ) -> int:
+    ) -> Purged:
         """Delete up to `limit` `completed` or `compensated` executions that finished before
         `finished_before_ms` (the oldest first), with their steps, history and pending actions, in
         one transaction; `archive` receives them first, and the delete commits only after it
-        returned. Returns how many were deleted. `failed` ones are never deleted."""
+        returned. Says how many were deleted. `failed` ones are never deleted."""
 
     @abc.abstractmethod
     async def count_finished(self, finished_before_ms: int) -> int:

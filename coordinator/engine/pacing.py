@@ -3,11 +3,13 @@
 Pure arithmetic over measured durations and counts (the caller owns the clock), so every rule is
 tested without a database:
 
-- **Short transactions.** Each batch is sized so that it takes about `target_batch_s`: the size is
-  scaled by target / took after every batch (at most doubled, at least halved, within
-  [`min_batch`, `max_batch`]; `max_batch` is SPEC's 1,000). On SQLite the delete of a batch is one
-  write in the group commit, and the sagas' writes queued behind it wait for it: its time is what
-  they wait.
+- **Short transactions.** Each batch is sized so that its work (reads, archive, deletes: the
+  store's `Purged.busy_s`, not the time it queued for a thread or a commit) takes about
+  `target_batch_s`: the size is scaled by target / took after every batch (at most doubled, at
+  least halved, within [`min_batch`, `max_batch`]; `max_batch` is SPEC's 1,000). On SQLite the
+  delete of a batch is one write in the group commit, and the sagas' writes queued behind it wait
+  for it; but each batch also waits its turn for the writer (100 to 300 ms on a saturated box), so a
+  batch much smaller than that would spend its cycle queueing rather than deleting.
 - **A share of the time.** After a batch that took t the pacer pauses t x (1 - share) / share, so
   retention works at most `share` of the wall time and the sagas get the rest.
 - **Faster than the workload creates.** The share follows the number of stored executions: the
@@ -30,7 +32,7 @@ MAX_BATCH = 1000
 class PacingPolicy:
     """The knobs of `Pacer`, with the defaults the coordinator runs with."""
 
-    target_batch_s: float = 0.04
+    target_batch_s: float = 0.1
     min_batch: int = 10
     max_batch: int = MAX_BATCH
     first_batch: int = 50

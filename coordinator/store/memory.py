@@ -34,6 +34,7 @@ from coordinator.ports import (
     ExecutionRecord,
     Lease,
     Page,
+    Purged,
     SagaStore,
     StoredDefinition,
     StoredEvent,
@@ -254,7 +255,9 @@ class MemoryStore(SagaStore):
             row["attention_noted"] = True
         return [self._record(row["id"]) for row in due[:limit]]
 
-    async def purge_finished(self, finished_before_ms: int, *, limit: int, archive: ArchiveWriter | None = None) -> int:
+    async def purge_finished(
+        self, finished_before_ms: int, *, limit: int, archive: ArchiveWriter | None = None
+    ) -> Purged:
         """See `SagaStore.purge_finished`."""
         await self._enter()
         chosen = sorted(
@@ -267,7 +270,7 @@ class MemoryStore(SagaStore):
         for execution_id in ids:
             for table in (self._executions, self._steps, self._events, self._pending):
                 table.pop(execution_id, None)
-        return len(ids)
+        return Purged(len(ids), 0.0)
 
     async def count_finished(self, finished_before_ms: int) -> int:
         """See `SagaStore.count_finished`."""

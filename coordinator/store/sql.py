@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import shutil
+import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -43,6 +44,7 @@ from coordinator.ports import (
     ExecutionRecord,
     Lease,
     Page,
+    Purged,
     SagaStore,
     StoredDefinition,
     StoredEvent,
@@ -400,7 +402,9 @@ class SqlStore(SagaStore):
         """See `SagaStore.note_attention`."""
         return await self._write(lambda conn: queries.note_attention(conn, now_ms, limit))
 
-    async def purge_finished(self, finished_before_ms: int, *, limit: int, archive: ArchiveWriter | None = None) -> int:
+    async def purge_finished(
+        self, finished_before_ms: int, *, limit: int, archive: ArchiveWriter | None = None
+    ) -> Purged:
         """See `SagaStore.purge_finished`.
 
         SQLite: the batch is read and archived on the retention thread in a read snapshot, then
@@ -409,7 +413,7 @@ class SqlStore(SagaStore):
         """
         if self._retention_thread is None:
             return await self._write(
-                lambda conn: retention.purge_finished(conn, finished_before_ms, limit, archive),
+                lambda conn: _timed(lambda: retention.purge_finished(conn, finished_before_ms, limit, archive)),
                 deadline_s=_LONG_CALL_S,
             )
         if self._closed:
@@ -419,8 +423,11 @@ class SqlStore(SagaStore):
             lambda conn: retention.choose_and_archive(conn, finished_before_ms, limit, archive),
             write=False,
         )
+        began = time.monotonic()
         chosen = await asyncio.get_running_loop().run_in_executor(self._retention_thread, read)
-        return await self._write(lambda conn: retention.delete_chosen(conn, chosen))
+        reading = time.monotonic() - began
+        deleted = await self._write(lambda conn: _timed(lambda: retention.delete_chosen(conn, chosen)))
+        return Purged(deleted.deleted, reading + deleted.busy_s)
 
     async def count_finished(self, finished_before_ms: int) -> int:
         """See `SagaStore.count_finished`."""
@@ -514,3 +521,10 @@ class SqlStore(SagaStore):
         self._engine.dispose()
         if self._lock is not None:
             self._lock.release()
+
+
+def _timed(work: Callable[[], int]) -> Purged:
+    """Run a purge step on the store's thread, timing it there (not the wait for the thread)."""
+    began = time.monotonic()
+    deleted = work()
+    return Purged(deleted, time.monotonic() - began)

@@ -25,6 +25,7 @@ from coordinator.api import create_app
 from coordinator.core.state import ExecutionStatus
 from coordinator.engine.housekeeping import RETENTION_BATCH
 from coordinator.engine.pacing import MAX_BATCH, Pacer, PacingPolicy
+from coordinator.ports import Purged
 from coordinator.runtime import Runtime
 from coordinator.settings import Settings
 from saga_examples.serve import serve_asgi
@@ -204,10 +205,10 @@ class _CountingStore:
         self.batches: list[tuple[float, int, int]] = []
         self._purge = runtime.store.purge_finished
 
-        async def purge(finished_before_ms: int, *, limit: int, archive: Any = None) -> int:
-            deleted = await self._purge(finished_before_ms, limit=limit, archive=archive)
-            self.batches.append((time.monotonic(), limit, deleted))
-            return deleted
+        async def purge(finished_before_ms: int, *, limit: int, archive: Any = None) -> Purged:
+            purged = await self._purge(finished_before_ms, limit=limit, archive=archive)
+            self.batches.append((time.monotonic(), limit, purged.deleted))
+            return purged
 
         runtime.store.purge_finished = purge  # type: ignore[method-assign]
 
