@@ -101,11 +101,13 @@ class Housekeeping:
                     log.info("retention: %d deleted so far this run (batches of %d)", deleted, pacer.batch)
                     next_progress = now + RETENTION_PROGRESS_EVERY_S
                 size = pacer.batch
+                started = time.monotonic()
                 batch = await parts.store.purge_finished(cutoff, limit=size, archive=parts.archive)
+                waited = max(0.0, time.monotonic() - started - batch.busy_s)
                 deleted += batch.deleted
                 if batch.deleted < size or time.monotonic() - began >= self._run_s:
                     break
-                await asyncio.sleep(pacer.after_batch(batch.deleted, batch.busy_s))
+                await asyncio.sleep(pacer.after_batch(batch.deleted, batch.busy_s, waited_s=waited))
         except StoreUnavailable as error:
             log.warning("retention skipped, the database is unavailable: %s", error)
         except Exception:

@@ -8,10 +8,13 @@ tested without a database:
   `target_batch_s`: the size is scaled by target / took after every batch (at most doubled, at
   least halved, within [`min_batch`, `max_batch`]; `max_batch` is SPEC's 1,000). On SQLite the
   delete of a batch is one write in the group commit, and the sagas' writes queued behind it wait
-  for it; but each batch also waits its turn for the writer (100 to 300 ms on a saturated box), so a
-  batch much smaller than that would spend its cycle queueing rather than deleting.
-- **A share of the time.** After a batch that took t the pacer pauses t x (1 - share) / share, so
-  retention works at most `share` of the wall time and the sagas get the rest.
+  for it. But each batch also waits its turn for the writer (100 ms to seconds on a saturated box),
+  and a batch much shorter than that wait spends its cycle queueing rather than deleting: when the
+  wait is longer than the target, the batch is sized to the wait instead. It then holds the writer
+  about as long as a saga's write already waits for it: it may double that wait, not more.
+- **A share of the time.** After a batch whose work took t the pacer pauses t x (1 - share) / share,
+  less the time the batch waited for the writer (the sagas had it meanwhile), so retention works at
+  most `share` of the wall time and the sagas get the rest.
 - **Faster than the workload creates.** The share follows the number of stored executions: the
   caller reports it every few seconds (`observe_total`); while it still grows (the workload creates
   faster than retention deletes) the share goes up, up to `max_share`; once it falls by more than
@@ -52,17 +55,21 @@ class Pacer:
         self.share = self.policy.base_share
         self._last_total: tuple[float, int] | None = None
 
-    def after_batch(self, deleted: int, took_s: float) -> float:
-        """Record a batch of `deleted` executions that took `took_s`; the pause before the next.
+    def after_batch(self, deleted: int, took_s: float, *, waited_s: float = 0.0) -> float:
+        """Record a batch of `deleted` executions whose work took `took_s`, after waiting `waited_s`
+        for the writer; the pause before the next.
 
-        The next batch's size is scaled towards the target time (bounded, see the module)."""
+        The next batch's size is scaled towards the target time, or towards the wait when that is
+        longer (bounded, see the module). The wait counts as part of the pause: while retention
+        waited, the sagas had the writer."""
         p = self.policy
+        target = max(p.target_batch_s, waited_s)
         if deleted >= self.batch and took_s > 0:
-            factor = min(2.0, max(0.5, p.target_batch_s / took_s))
+            factor = min(2.0, max(0.5, target / took_s))
             self.batch = int(min(p.max_batch, max(p.min_batch, self.batch * factor)))
-        elif took_s > p.target_batch_s:  # a short batch that still took long: smaller next time
+        elif took_s > target:  # a short batch that still took long: smaller next time
             self.batch = max(p.min_batch, self.batch // 2)
-        return max(p.min_pause_s, took_s * (1 - self.share) / self.share)
+        return max(p.min_pause_s, took_s * (1 - self.share) / self.share - waited_s)
 
     def observe_total(self, at_s: float, total: int) -> None:
         """The number of stored executions at `at_s` (any monotonic clock): adjusts the share."""

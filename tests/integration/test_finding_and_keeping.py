@@ -201,12 +201,15 @@ async def test_retention_archives_then_deletes_finished_executions_and_keeps_fai
 class _CountingStore:
     """Wraps the runtime's store to see each purge batch retention asks for (and when)."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, slower_s: float = 0.0) -> None:
         self.batches: list[tuple[float, int, int]] = []
         self._purge = runtime.store.purge_finished
 
         async def purge(finished_before_ms: int, *, limit: int, archive: Any = None) -> Purged:
             purged = await self._purge(finished_before_ms, limit=limit, archive=archive)
+            if slower_s:  # as if the batch's work had taken that much longer (a slow disk)
+                await asyncio.sleep(slower_s)
+                purged = Purged(purged.deleted, purged.busy_s + slower_s)
             self.batches.append((time.monotonic(), limit, purged.deleted))
             return purged
 
@@ -253,11 +256,12 @@ async def test_retention_shrinks_its_batches_when_they_take_longer_than_the_targ
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'saga.db'}", retention_ms=1)
     runtime = await Runtime.open(settings)
     try:
-        await _finished_backlog(runtime, 300)
-        seen = _CountingStore(runtime)
-        runtime.engine.housekeeping.pacer = Pacer(PacingPolicy(target_batch_s=1e-6, first_batch=80, min_batch=10))
+        await _finished_backlog(runtime, 160)
+        seen = _CountingStore(runtime, slower_s=0.2)
+        policy = PacingPolicy(target_batch_s=0.01, first_batch=80, min_batch=10, base_share=0.9, max_share=0.9)
+        runtime.engine.housekeeping.pacer = Pacer(policy)
 
-        assert await runtime.engine.housekeeping.apply_retention() == 300
+        assert await runtime.engine.housekeeping.apply_retention() == 160
 
         assert [limit for _, limit, _ in seen.batches][:4] == [80, 40, 20, 10]
         assert max(limit for _, limit, _ in seen.batches[3:]) == 10

@@ -36,6 +36,18 @@ def test_a_short_slow_batch_shrinks_the_next_one() -> None:
     assert pacer.batch == 50
 
 
+def test_a_long_wait_for_the_writer_sizes_the_batch_to_it_and_counts_as_pause() -> None:
+    pacer = Pacer(PacingPolicy(target_batch_s=0.1, first_batch=50, base_share=0.5, min_pause_s=0.005))
+    assert pacer.after_batch(50, took_s=0.1, waited_s=0.0) == 0.1  # share 0.5: pause as long as the work
+    assert pacer.batch == 50
+    # The batch queued 0.4 s behind the sagas' writes: the sagas had the writer meanwhile (no pause
+    # beyond the floor), and the next batch may be as long as that wait.
+    assert pacer.after_batch(50, took_s=0.1, waited_s=0.4) == 0.005
+    assert pacer.batch == 100
+    assert pacer.after_batch(100, took_s=0.2, waited_s=0.4) == 0.005
+    assert pacer.batch == 200
+
+
 @given(st.lists(st.tuples(st.integers(0, 5000), st.floats(0.0, 10.0)), max_size=60))
 def test_the_batch_never_exceeds_the_cap_and_the_pause_keeps_the_share(batches: list[tuple[int, float]]) -> None:
     pacer = Pacer()
