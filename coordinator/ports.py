@@ -116,9 +116,21 @@ class AttentionCount:
     count: int
 
 
-ArchiveWriter = Callable[[list[dict[str, Any]]], None]
-"""Receives deleted executions (one JSON-able document each: execution, steps, history) and makes
-them durable before the delete commits; raising aborts the delete."""
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """What one batch of retention deleted, and how long the database work took."""
+
+    deleted: int
+    busy_s: float
+    """Seconds spent reading, archiving and deleting, not waiting for a thread or a group commit:
+    what the batch cost, which retention's pacing sizes batches by (on a busy box the wait for
+    the writer is most of a batch's latency, whatever its size)."""
+
+
+ArchiveWriter = Callable[[list[str]], None]
+"""Receives executions about to be deleted, each as one line of JSON text (`{execution, steps,
+history}`, no newline), and makes them durable before it returns: only then is the delete
+committed; raising aborts the delete."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -259,11 +271,11 @@ class SagaStore(abc.ABC):
     @abc.abstractmethod
     async def purge_finished(
         self, finished_before_ms: int, *, limit: int, archive: ArchiveWriter | None = None
-    ) -> int:
+    ) -> Purged:
         """Delete up to `limit` `completed` or `compensated` executions that finished before
-        `finished_before_ms`, with their steps, history and pending actions, in one transaction;
-        `archive` receives them first, inside it. Returns how many were deleted. `failed` ones are
-        never deleted."""
+        `finished_before_ms` (the oldest first), with their steps, history and pending actions, in
+        one transaction; `archive` receives them first, and the delete commits only after it
+        returned. Says how many were deleted. `failed` ones are never deleted."""
 
     @abc.abstractmethod
     async def count_finished(self, finished_before_ms: int) -> int:

@@ -69,7 +69,7 @@ async def _run(settings: Settings, age_ms: int, *, dry_run: bool) -> int:
         archive = DailyArchive(settings.archive_dir) if settings.archive_dir is not None else None
         deleted = 0
         while True:
-            batch = await store.purge_finished(cutoff, limit=RETENTION_BATCH, archive=archive)
+            batch = (await store.purge_finished(cutoff, limit=RETENTION_BATCH, archive=archive)).deleted
             deleted += batch
             if batch < RETENTION_BATCH:
                 break

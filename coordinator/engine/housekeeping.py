@@ -13,6 +13,7 @@ import logging
 import time
 
 from coordinator.engine.collaborators import Collaborators
+from coordinator.engine.pacing import Pacer, PacingPolicy
 from coordinator.errors import StoreUnavailable
 
 log = logging.getLogger("coordinator.engine")
@@ -22,27 +23,32 @@ ATTENTION_EVERY_S = 15.0
 RETENTION_EVERY_S = 30.0
 """How often retention looks for executions to delete (SPEC: at least once a minute)."""
 RETENTION_BATCH = 50
-"""Executions deleted per transaction (SPEC: at most 1,000), with their steps and history.
-
-Small on purpose: on SQLite a batch is one write in the group commit, and the sagas' writes queued
-behind it wait for all of it (its reads, the archive's JSON and fsync, ~460 history rows deleted
-per 50 executions). Batches of 500 back to back cut the happy workload to 0.44 x while purging."""
-RETENTION_SHARE = 0.2
-"""At most this share of the time of a run is spent purging: after a batch that took t, retention
-pauses t x (1 - share) / share (4 t), so the sagas' writes get the writer in between."""
-RETENTION_MIN_PAUSE_S = 0.02
-RETENTION_RUN_S = 25.0
-"""How long one run may go on (under RETENTION_EVERY_S: runs never overlap); a backlog drains
-over several runs, at up to ~300 executions per second on SQLite here."""
+"""Executions per transaction of `saga purge` (SPEC: at most 1,000); the retention job sizes its
+batches itself (`pacing`), starting from this."""
+RETENTION_RUN_S = 600.0
+"""How long one run may go on; it ends sooner when a batch comes back short (nothing left that is
+due). The timer waits RETENTION_EVERY_S between runs, so a backlog is worked on ~95 % of the time."""
+RETENTION_TOTAL_EVERY_S = 5.0
+"""How often, during a run, the pacer is told how many executions are stored (see `pacing`)."""
+RETENTION_PROGRESS_EVERY_S = 60.0
+"""How often a long run logs how far it got."""
 _NOTES_PER_RUN = 200
 
 
 class Housekeeping:
     """The attention watch and retention, scheduled on the engine's timers."""
 
-    def __init__(self, parts: Collaborators, *, retention_run_s: float = RETENTION_RUN_S) -> None:
+    def __init__(
+        self,
+        parts: Collaborators,
+        *,
+        retention_run_s: float = RETENTION_RUN_S,
+        pacing: PacingPolicy | None = None,
+    ) -> None:
         self._parts = parts
         self._run_s = retention_run_s
+        self.pacer = Pacer(pacing)
+        """Kept across runs: each run starts from the batch size and share the last one learnt."""
 
     def schedule(self) -> None:
         """Arm the periodic jobs (before the timers start)."""
@@ -73,24 +79,35 @@ class Housekeeping:
     async def apply_retention(self) -> int:
         """Delete (archiving first) executions that finished longer ago than the retention; how many.
 
-        In batches of RETENTION_BATCH, each paced by a pause (RETENTION_SHARE), until a batch comes
-        back short or the run has lasted RETENTION_RUN_S.
+        Batch after batch, sized and paced by `self.pacer`, until a batch comes back short (nothing
+        more is due) or the run has lasted `retention_run_s`.
         """
         parts = self._parts
         if parts.retention_ms is None:
             return 0
         cutoff = parts.clock.now_ms() - parts.retention_ms
+        pacer = self.pacer
         deleted = 0
         began = time.monotonic()
+        next_total = began
+        next_progress = began + RETENTION_PROGRESS_EVERY_S
         try:
             while True:
+                now = time.monotonic()
+                if now >= next_total:
+                    pacer.observe_total(now, sum((await parts.store.count_by_status()).values()))
+                    next_total = now + RETENTION_TOTAL_EVERY_S
+                if now >= next_progress:
+                    log.info("retention: %d deleted so far this run (batches of %d)", deleted, pacer.batch)
+                    next_progress = now + RETENTION_PROGRESS_EVERY_S
+                size = pacer.batch
                 started = time.monotonic()
-                batch = await parts.store.purge_finished(cutoff, limit=RETENTION_BATCH, archive=parts.archive)
-                deleted += batch
-                if batch < RETENTION_BATCH or time.monotonic() - began >= self._run_s:
+                batch = await parts.store.purge_finished(cutoff, limit=size, archive=parts.archive)
+                waited = max(0.0, time.monotonic() - started - batch.busy_s)
+                deleted += batch.deleted
+                if batch.deleted < size or time.monotonic() - began >= self._run_s:
                     break
-                took = time.monotonic() - started
-                await asyncio.sleep(max(RETENTION_MIN_PAUSE_S, took * (1 - RETENTION_SHARE) / RETENTION_SHARE))
+                await asyncio.sleep(pacer.after_batch(batch.deleted, batch.busy_s, waited_s=waited))
         except StoreUnavailable as error:
             log.warning("retention skipped, the database is unavailable: %s", error)
         except Exception:

@@ -409,22 +409,3 @@ def event_from_row(row: Mapping[str, Any]) -> StoredEvent:
         actor=row.get("actor"),
     )
     return StoredEvent(seq=row["seq"], event=event)
-
-
-_ARCHIVED_JSON = frozenset(
-    {"input", "trace_context", "response", "last_exchange", "resolution", "request", "callbacks"}
-)
-
-
-def archive_document(execution: Row, steps: Iterable[Row], history: Iterable[Row]) -> dict[str, Any]:
-    """One deleted execution as retention archives it: its row, its steps and its history, with
-    their JSON columns decoded, so that a line of the archive reads without the schema."""
-    return {
-        "execution": _decoded(execution),
-        "steps": [_decoded(row) for row in sorted(steps, key=lambda r: int(r["idx"]))],
-        "history": [_decoded(row) for row in sorted(history, key=lambda r: int(r["seq"]))],
-    }
-
-
-def _decoded(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: load_json(v) if k in _ARCHIVED_JSON and isinstance(v, str) else v for k, v in row.items()}

@@ -34,11 +34,13 @@ from coordinator.ports import (
     ExecutionRecord,
     Lease,
     Page,
+    Purged,
     SagaStore,
     StoredDefinition,
     StoredEvent,
 )
 from coordinator.store import codec, paging
+from coordinator.store.archive import archive_line
 from coordinator.store.codec import DELETABLE, UNFINISHED_STATUSES, Row
 
 
@@ -255,7 +257,7 @@ class MemoryStore(SagaStore):
 
     async def purge_finished(
         self, finished_before_ms: int, *, limit: int, archive: ArchiveWriter | None = None
-    ) -> int:
+    ) -> Purged:
         """See `SagaStore.purge_finished`."""
         await self._enter()
         chosen = sorted(
@@ -264,11 +266,11 @@ class MemoryStore(SagaStore):
         )[:limit]
         ids = [row["id"] for row in chosen]
         if archive is not None and ids:
-            archive([codec.archive_document(row, self._steps[row["id"]], self._events[row["id"]]) for row in chosen])
+            archive([archive_line(row, self._steps[row["id"]], self._events[row["id"]]) for row in chosen])
         for execution_id in ids:
             for table in (self._executions, self._steps, self._events, self._pending):
                 table.pop(execution_id, None)
-        return len(ids)
+        return Purged(len(ids), 0.0)
 
     async def count_finished(self, finished_before_ms: int) -> int:
         """See `SagaStore.count_finished`."""

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import shutil
+import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -43,6 +44,7 @@ from coordinator.ports import (
     ExecutionRecord,
     Lease,
     Page,
+    Purged,
     SagaStore,
     StoredDefinition,
     StoredEvent,
@@ -102,6 +104,11 @@ class SqlStore(SagaStore):
         size = 1 if self._sqlite else workers
         self._engine = make_engine(parsed, pool_size=size)
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="saga-store")
+        # SQLite: retention reads and archives a batch on a thread of its own, beside the one
+        # that serves every saga (see `retention`); only its deletes go through the writer.
+        self._retention_thread = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="saga-retention") if self._sqlite else None
+        )
         self._definitions: dict[tuple[str, int], StoredDefinition] = {}
         # Only with the single-writer lock held is every registration on the file one of ours.
         self._latest_versions: dict[str, int] | None = {} if self._sqlite and lock is not None else None
@@ -397,11 +404,30 @@ class SqlStore(SagaStore):
 
     async def purge_finished(
         self, finished_before_ms: int, *, limit: int, archive: ArchiveWriter | None = None
-    ) -> int:
-        """See `SagaStore.purge_finished`."""
-        return await self._write(
-            lambda conn: retention.purge_finished(conn, finished_before_ms, limit, archive), deadline_s=_LONG_CALL_S
+    ) -> Purged:
+        """See `SagaStore.purge_finished`.
+
+        SQLite: the batch is read and archived on the retention thread in a read snapshot, then
+        deleted in a write of the group commit: the writer is held only for the deletes, and they
+        share the commit (and its fsync) of the sagas' writes queued beside them.
+        """
+        if self._retention_thread is None:
+            return await self._write(
+                lambda conn: _timed(lambda: retention.purge_finished(conn, finished_before_ms, limit, archive)),
+                deadline_s=_LONG_CALL_S,
+            )
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        read = functools.partial(
+            self._transaction,
+            lambda conn: retention.choose_and_archive(conn, finished_before_ms, limit, archive),
+            write=False,
         )
+        began = time.monotonic()
+        chosen = await asyncio.get_running_loop().run_in_executor(self._retention_thread, read)
+        reading = time.monotonic() - began
+        deleted = await self._write(lambda conn: _timed(lambda: retention.delete_chosen(conn, chosen)))
+        return Purged(deleted.deleted, reading + deleted.busy_s)
 
     async def count_finished(self, finished_before_ms: int) -> int:
         """See `SagaStore.count_finished`."""
@@ -489,7 +515,16 @@ class SqlStore(SagaStore):
         await asyncio.to_thread(self._shutdown)
 
     def _shutdown(self) -> None:
+        if self._retention_thread is not None:
+            self._retention_thread.shutdown(wait=True)
         self._executor.shutdown(wait=True)
         self._engine.dispose()
         if self._lock is not None:
             self._lock.release()
+
+
+def _timed(work: Callable[[], int]) -> Purged:
+    """Run a purge step on the store's thread, timing it there (not the wait for the thread)."""
+    began = time.monotonic()
+    deleted = work()
+    return Purged(deleted, time.monotonic() - began)

@@ -77,10 +77,10 @@ async def test_counts_stay_exact_through_start_finish_fail_retry_and_purge(store
     assert await store.count_by_status() == counted == await _recount(store)
 
     # Retention deletes finished ones (never failed, never running): they leave the counts.
-    assert await store.purge_finished(T0 + 13, limit=10) == 2  # ex-0 and ex-1 finished before it
+    assert (await store.purge_finished(T0 + 13, limit=10)).deleted == 2  # ex-0 and ex-1 finished before it
     assert await store.count_by_status() == {S.RUNNING: 3, S.COMPENSATED: 1} == await _recount(store)
     assert await store.count_by_status(saga="b") == {S.RUNNING: 2} == await _recount(store, "b")
-    assert await store.purge_finished(T0 + MINUTE, limit=10) == 1
+    assert (await store.purge_finished(T0 + MINUTE, limit=10)).deleted == 1
     assert await store.count_by_status(saga="a") == {S.RUNNING: 1}
 
 

@@ -3,6 +3,7 @@ database small (retention), on every store: memory, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -126,9 +127,14 @@ async def test_retention_deletes_only_what_finished_well_long_enough_ago(store: 
     assert await store.count_finished(cutoff) == 2
 
     archived: list[dict[str, Any]] = []
-    assert await store.purge_finished(cutoff, limit=1, archive=archived.extend) == 1
-    assert await store.purge_finished(cutoff, limit=1000, archive=archived.extend) == 1
-    assert await store.purge_finished(cutoff, limit=1000, archive=archived.extend) == 0
+
+    def archive(lines: list[str]) -> None:
+        assert all("\n" not in line for line in lines)  # one line each in a JSON-lines file
+        archived.extend(json.loads(line) for line in lines)
+
+    assert (await store.purge_finished(cutoff, limit=1, archive=archive)).deleted == 1
+    assert (await store.purge_finished(cutoff, limit=1000, archive=archive)).deleted == 1
+    assert (await store.purge_finished(cutoff, limit=1000, archive=archive)).deleted == 0
 
     assert sorted(r.state.id for r in (await store.list_executions(limit=10)).items) == [
         "new-done", "old-failed", "running",
@@ -146,7 +152,7 @@ async def test_an_archive_that_fails_deletes_nothing(store: SagaStore) -> None:
     await _add(store, plain_state("done", created_at_ms=T0 - MINUTE))
     await _finish(store, "done", ExecutionStatus.COMPLETED, at=T0)
 
-    def full_disk(_: list[dict[str, Any]]) -> None:
+    def full_disk(_: list[str]) -> None:
         raise OSError(28, "No space left on device")
 
     with pytest.raises(OSError):
@@ -163,7 +169,7 @@ async def test_one_postgresql_replica_purges_at_a_time(postgres_url: str) -> Non
         await _finish(store, "done", ExecutionStatus.COMPLETED, at=T0)
         with psycopg.connect(postgres_url) as other:
             other.execute("SELECT pg_advisory_xact_lock(%s)", (RETENTION_LOCK,))  # another replica is purging
-            assert await store.purge_finished(T0 + MINUTE, limit=10) == 0
-        assert await store.purge_finished(T0 + MINUTE, limit=10) == 1
+            assert (await store.purge_finished(T0 + MINUTE, limit=10)).deleted == 0
+        assert (await store.purge_finished(T0 + MINUTE, limit=10)).deleted == 1
     finally:
         await store.close()

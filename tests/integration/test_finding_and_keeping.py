@@ -23,7 +23,9 @@ import yaml
 
 from coordinator.api import create_app
 from coordinator.core.state import ExecutionStatus
-from coordinator.engine.housekeeping import RETENTION_BATCH, RETENTION_MIN_PAUSE_S
+from coordinator.engine.housekeeping import RETENTION_BATCH
+from coordinator.engine.pacing import MAX_BATCH, Pacer, PacingPolicy
+from coordinator.ports import Purged
 from coordinator.runtime import Runtime
 from coordinator.settings import Settings
 from saga_examples.serve import serve_asgi
@@ -199,42 +201,132 @@ async def test_retention_archives_then_deletes_finished_executions_and_keeps_fai
 class _CountingStore:
     """Wraps the runtime's store to see each purge batch retention asks for (and when)."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, slower_s: float = 0.0) -> None:
         self.batches: list[tuple[float, int, int]] = []
         self._purge = runtime.store.purge_finished
 
-        async def purge(finished_before_ms: int, *, limit: int, archive: Any = None) -> int:
-            deleted = await self._purge(finished_before_ms, limit=limit, archive=archive)
-            self.batches.append((time.monotonic(), limit, deleted))
-            return deleted
+        async def purge(finished_before_ms: int, *, limit: int, archive: Any = None) -> Purged:
+            purged = await self._purge(finished_before_ms, limit=limit, archive=archive)
+            if slower_s:  # as if the batch's work had taken that much longer (a slow disk)
+                await asyncio.sleep(slower_s)
+                purged = Purged(purged.deleted, purged.busy_s + slower_s)
+            self.batches.append((time.monotonic(), limit, purged.deleted))
+            return purged
 
         runtime.store.purge_finished = purge  # type: ignore[method-assign]
 
 
 async def _finished_backlog(runtime: Runtime, count: int) -> None:
     base = record(plain_state("x"))
-    for i in range(count):
+
+    async def one(i: int) -> None:
         state = replace(
             plain_state(f"old-{i:04d}", created_at_ms=T0 + i), status=ExecutionStatus.COMPLETED, finished_at_ms=T0 + i
         )
         await runtime.store.create_execution(replace(base, state=state), ())
 
+    for first in range(0, count, 64):  # concurrent: one group commit each
+        await asyncio.gather(*(one(i) for i in range(first, min(count, first + 64))))
 
-async def test_retention_deletes_a_backlog_in_small_batches_with_pauses_between(tmp_path: Path) -> None:
+
+async def test_retention_deletes_a_backlog_in_batches_sized_to_the_target_with_pauses_between(
+    tmp_path: Path,
+) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'saga.db'}", retention_ms=1)
     runtime = await Runtime.open(settings)
     try:
-        await _finished_backlog(runtime, RETENTION_BATCH * 2 + 7)
+        await _finished_backlog(runtime, 400)
         seen = _CountingStore(runtime)
+        # Any batch is "quick" against a 10 s target: the sizes double up to the cap, no further.
+        policy = PacingPolicy(target_batch_s=10.0, first_batch=10, max_batch=100, min_pause_s=0.01)
+        runtime.engine.housekeeping.pacer = Pacer(policy)
 
-        assert await runtime.engine.housekeeping.apply_retention() == RETENTION_BATCH * 2 + 7
+        assert await runtime.engine.housekeeping.apply_retention() == 400
 
-        assert [(limit, deleted) for _, limit, deleted in seen.batches] == [
-            (RETENTION_BATCH, RETENTION_BATCH), (RETENTION_BATCH, RETENTION_BATCH), (RETENTION_BATCH, 7),
-        ]
+        assert [limit for _, limit, _ in seen.batches] == [10, 20, 40, 80, 100, 100, 100]
+        assert [deleted for _, _, deleted in seen.batches] == [10, 20, 40, 80, 100, 100, 50]
         gaps = [b[0] - a[0] for a, b in itertools.pairwise(seen.batches)]
-        assert all(gap >= RETENTION_MIN_PAUSE_S for gap in gaps)  # the writer is handed back in between
+        assert all(gap >= 0.01 for gap in gaps)  # the writer is handed back in between
         assert await runtime.service.count_by_status() == {}
+    finally:
+        await runtime.close()
+
+
+async def test_retention_shrinks_its_batches_when_they_take_longer_than_the_target(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'saga.db'}", retention_ms=1)
+    runtime = await Runtime.open(settings)
+    try:
+        await _finished_backlog(runtime, 160)
+        seen = _CountingStore(runtime, slower_s=0.2)
+        policy = PacingPolicy(target_batch_s=0.01, first_batch=80, min_batch=10, base_share=0.9, max_share=0.9)
+        runtime.engine.housekeeping.pacer = Pacer(policy)
+
+        assert await runtime.engine.housekeeping.apply_retention() == 160
+
+        assert [limit for _, limit, _ in seen.batches][:4] == [80, 40, 20, 10]
+        assert max(limit for _, limit, _ in seen.batches[3:]) == 10
+    finally:
+        await runtime.close()
+
+
+async def test_retention_makes_progress_while_sagas_write_and_they_keep_committing(tmp_path: Path) -> None:
+    """Retention and a stream of writes share SQLite's one writer: both go on, and the backlog is
+    gone by the end, at batches within the cap."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'saga.db'}", retention_ms=60_000)
+    runtime = await Runtime.open(settings)
+    try:
+        await _finished_backlog(runtime, 600)
+        seen = _CountingStore(runtime)
+        housekeeping = runtime.engine.housekeeping
+        housekeeping.pacer = Pacer(PacingPolicy(min_pause_s=0.001))
+        stop = asyncio.Event()
+        written: list[float] = []
+        numbers = itertools.count()
+
+        async def workload() -> None:
+            base = record(plain_state("x"))
+            while not stop.is_set():
+                state = plain_state(f"new-{next(numbers):05d}", created_at_ms=T0 + 10_000)
+                await runtime.store.create_execution(replace(base, state=state), ())
+                written.append(time.monotonic())
+
+        writers = [asyncio.create_task(workload()) for _ in range(4)]
+        try:
+            deleted = await asyncio.wait_for(housekeeping.apply_retention(), timeout=60)
+        finally:
+            stop.set()
+            await asyncio.gather(*writers)
+
+        assert deleted == 600
+        assert all(limit <= MAX_BATCH for _, limit, _ in seen.batches)
+        first, last = seen.batches[0][0], seen.batches[-1][0]
+        assert sum(1 for at in written if first <= at <= last) > 0  # the writes were not shut out
+        counts = await runtime.service.count_by_status()
+        assert ExecutionStatus.COMPLETED not in counts and counts[ExecutionStatus.RUNNING] == len(written)
+    finally:
+        await runtime.close()
+
+
+async def test_an_execution_that_changed_after_it_was_archived_is_not_deleted(tmp_path: Path) -> None:
+    """SQLite archives a batch in a read snapshot and deletes it in a later write: only what is
+    still at the revision archived is deleted; the rest stays, to be archived again."""
+    from coordinator.store import retention
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'saga.db'}", retention_ms=1)
+    runtime = await Runtime.open(settings)
+    try:
+        await _finished_backlog(runtime, 3)
+        engine = runtime.store._engine  # type: ignore[attr-defined]
+        lines: list[str] = []
+        with engine.begin() as conn:
+            chosen = retention.choose_and_archive(conn, T0 + 10, 10, lines.extend)
+        assert sorted(chosen.revisions) == ["old-0000", "old-0001", "old-0002"] and len(lines) == 3
+        with engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE executions SET revision = revision + 1 WHERE id = 'old-0001'")
+        with engine.begin() as conn:
+            assert retention.delete_chosen(conn, chosen) == 2
+        assert await runtime.service.count_by_status() == {ExecutionStatus.COMPLETED: 1}
+        assert (await runtime.store.load_execution("old-0001")).state.id == "old-0001"
     finally:
         await runtime.close()
 
