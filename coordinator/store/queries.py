@@ -127,13 +127,18 @@ def execution_exists(conn: Connection, execution_id: str) -> bool:
     return conn.execute(select(literal(1)).where(X.c.id == execution_id)).first() is not None
 
 
-def _records(conn: Connection, executions: list[Row]) -> list[ExecutionRecord]:
+_BRIEF_STEP = [column for column in S.c if column.name not in codec.BRIEF_STEP_OMITS]
+"""Every step column but what the participant said (see `codec.BRIEF_STEP_OMITS`)."""
+
+
+def _records(conn: Connection, executions: list[Row], *, brief: bool = False) -> list[ExecutionRecord]:
     """Assemble records for execution rows with two more queries, whatever their number."""
     if not executions:
         return []
     ids = [row["id"] for row in executions]
     steps: dict[str, list[Row]] = defaultdict(list)
-    for row in _rows(conn.execute(select(S).where(S.c.execution_id.in_(ids)))):
+    step_columns = _BRIEF_STEP if brief else [S]
+    for row in _rows(conn.execute(select(*step_columns).where(S.c.execution_id.in_(ids)))):
         steps[row["execution_id"]].append(row)
     pending: dict[str, list[Row]] = defaultdict(list)
     for row in _rows(conn.execute(select(P).where(P.c.execution_id.in_(ids)))):
@@ -275,8 +280,11 @@ def list_records(
     query: ExecutionQuery,
     after: tuple[int, str] | None,
     limit: int,
+    *,
+    brief: bool = False,
 ) -> list[ExecutionRecord]:
-    """Up to `limit` executions matching `query` after the keyset position `after`, newest first."""
+    """Up to `limit` executions matching `query` after the keyset position `after`, newest first
+    (`brief`: without the steps' response and last exchange)."""
     select_ = select(X)
     if query.saga is not None:
         select_ = select_.where(X.c.saga_name == query.saga)
@@ -303,7 +311,7 @@ def list_records(
         # no index can serve it and the attention index serves the WHERE instead.
         newest = X.c.created_at_ms + 0
     select_ = select_.order_by(newest.desc(), X.c.id.desc()).limit(limit)
-    return _records(conn, _rows(conn.execute(select_)))
+    return _records(conn, _rows(conn.execute(select_)), brief=brief)
 
 
 def attention_counts(conn: Connection, now_ms: int) -> list[AttentionCount]:
