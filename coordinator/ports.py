@@ -243,12 +243,21 @@ class SagaStore(abc.ABC):
 
     @abc.abstractmethod
     async def list_executions(
-        self, query: ExecutionQuery = EVERY_EXECUTION, *, limit: int, cursor: str | None = None
+        self,
+        query: ExecutionQuery = EVERY_EXECUTION,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        brief: bool = False,
     ) -> Page[ExecutionRecord]:
         """Executions matching `query`, newest first (created_at, then id).
 
         Each filter is served by an index (the key, the attention time, the id's primary key), so a
         page costs about the same with a million rows stored as with a hundred.
+
+        With `brief`, every step's `response` and `last_exchange` are None: they are neither read
+        nor decoded (the bulk of a page, which a list row does not show). A brief record is for
+        display only: never commit from it.
         """
 
     @abc.abstractmethod

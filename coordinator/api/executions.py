@@ -103,6 +103,7 @@ class ExecutionController(Controller):
             attention=attention,
             limit=limit,
             cursor=cursor or None,
+            brief=True,
         )
         now = service.now_ms()
         # Specs are compiled once per saga version and cached: no query per item.

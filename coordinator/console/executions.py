@@ -35,7 +35,7 @@ class ExecutionPages(Controller):
         if not view.problems:
             try:
                 page = await service.list_executions(
-                    **list_arguments(view), limit=PAGE_SIZE, cursor=view.cursor or None
+                    **list_arguments(view), limit=PAGE_SIZE, cursor=view.cursor or None, brief=True
                 )
                 items, next_cursor = page.items, page.next_cursor
             except InvalidInput as error:

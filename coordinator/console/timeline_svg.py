@@ -16,8 +16,9 @@ from coordinator.console.timeline import Bar, Gap
 
 
 def _n(value: float) -> str:
-    """A coordinate as the template wrote it (`|round(1)`)."""
-    return str(round(value, 1))
+    """A coordinate as the template wrote it (`|round(1)`), the same text some faster: a whole
+    number stays whole, like `round`'s."""
+    return str(value) if type(value) is int else f"{value:.1f}"
 
 
 def gaps_svg(gaps: list[Gap]) -> Markup:

@@ -124,7 +124,7 @@ class BulkActions:
         ids: list[str] = []
         cursor: str | None = None
         while len(ids) <= selection.limit:
-            page = await self._parts.store.list_executions(query, limit=_PAGE, cursor=cursor)
+            page = await self._parts.store.list_executions(query, limit=_PAGE, cursor=cursor, brief=True)
             ids += [r.state.id for r in page.items]
             if page.next_cursor is None:
                 break

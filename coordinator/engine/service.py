@@ -78,10 +78,12 @@ class SagaService:
         attention: bool = False,
         limit: int,
         cursor: str | None = None,
+        brief: bool = False,
     ) -> Page[ExecutionRecord]:
         """Executions, newest first, narrowed by every filter given (see `ExecutionQuery`).
 
         `attention` keeps those that need an operator now: failed, quarantined, or stalled.
+        `brief` leaves out each step's response and last exchange (see `SagaStore.list_executions`).
         """
         query = ExecutionQuery(
             saga=saga,
@@ -92,7 +94,7 @@ class SagaService:
             created_before_ms=created_before_ms,
             attention_at_ms=self.now_ms() if attention else None,
         )
-        return await self._parts.store.list_executions(query, limit=limit, cursor=cursor)
+        return await self._parts.store.list_executions(query, limit=limit, cursor=cursor, brief=brief)
 
     def now_ms(self) -> int:
         """The coordinator's clock: what `attention_reason` of a record is judged against."""

@@ -147,6 +147,15 @@ def step_row(execution_id: str, idx: int, step: StepState) -> Row:
     }
 
 
+BRIEF_STEP_OMITS = frozenset({"response", "last_exchange"})
+"""The step columns a brief record leaves out: what a participant said, most of a step row's bytes."""
+
+
+def brief_step_row(row: Mapping[str, Any]) -> Row:
+    """A step row as a brief list reads it: without `BRIEF_STEP_OMITS`."""
+    return {name: value for name, value in row.items() if name not in BRIEF_STEP_OMITS}
+
+
 def _callbacks_json(callbacks: tuple[RecordedCallback, ...]) -> str | None:
     if not callbacks:
         return None
@@ -270,7 +279,7 @@ def _step_from_row(row: Mapping[str, Any]) -> StepState:
         started_at_ms=row["started_at_ms"],
         finished_at_ms=row["finished_at_ms"],
         deadline_at_ms=row["deadline_at_ms"],
-        response=snapshots.response_from_json(row["response"]),
+        response=snapshots.response_from_json(row.get("response")),
         last_exchange=snapshots.exchange_from_json(row.get("last_exchange")),
         resolution=snapshots.resolution_from_json(row.get("resolution")),
         callbacks=_callbacks_from_json(row.get("callbacks")),

@@ -128,11 +128,14 @@ class MemoryStore(SagaStore):
 
     # -- executions ----------------------------------------------------------------------------
 
-    def _record(self, execution_id: str) -> ExecutionRecord:
+    def _record(self, execution_id: str, *, brief: bool = False) -> ExecutionRecord:
         row = self._executions.get(execution_id)
         if row is None:
             raise ExecutionNotFound(execution_id)
-        return codec.record_from_rows(row, self._steps[execution_id], self._pending.get(execution_id, []))
+        steps = self._steps[execution_id]
+        if brief:
+            steps = [codec.brief_step_row(step) for step in steps]
+        return codec.record_from_rows(row, steps, self._pending.get(execution_id, []))
 
     async def create_execution(
         self,
@@ -212,7 +215,12 @@ class MemoryStore(SagaStore):
         return committed
 
     async def list_executions(
-        self, query: ExecutionQuery = EVERY_EXECUTION, *, limit: int, cursor: str | None = None
+        self,
+        query: ExecutionQuery = EVERY_EXECUTION,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        brief: bool = False,
     ) -> Page[ExecutionRecord]:
         """See `SagaStore.list_executions`."""
         await self._enter()
@@ -224,7 +232,7 @@ class MemoryStore(SagaStore):
             if len(chosen) > limit:
                 break
             if _matches(row, query) and (after is None or (row["created_at_ms"], row["id"]) < after):
-                chosen.append(self._record(row["id"]))
+                chosen.append(self._record(row["id"], brief=brief))
         return paging.page_of(chosen, limit, lambda r: paging.execution_cursor(r.state.created_at_ms, r.state.id))
 
     async def attention_counts(self, now_ms: int) -> list[AttentionCount]:

@@ -382,12 +382,17 @@ class SqlStore(SagaStore):
             del self._last_seqs[next(iter(self._last_seqs))]
 
     async def list_executions(
-        self, query: ExecutionQuery = EVERY_EXECUTION, *, limit: int, cursor: str | None = None
+        self,
+        query: ExecutionQuery = EVERY_EXECUTION,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        brief: bool = False,
     ) -> Page[ExecutionRecord]:
         """See `SagaStore.list_executions`."""
         paging.check_limit(limit)
         after = paging.decode_execution_cursor(cursor) if cursor is not None else None
-        found = await self._read(lambda conn: queries.list_records(conn, query, after, limit + 1))
+        found = await self._read(lambda conn: queries.list_records(conn, query, after, limit + 1, brief=brief))
         return paging.page_of(found, limit, lambda r: paging.execution_cursor(r.state.created_at_ms, r.state.id))
 
     async def attention_counts(self, now_ms: int) -> list[AttentionCount]:

@@ -111,3 +111,19 @@ async def test_an_operator_resolve_round_trips(store: SagaStore) -> None:
     assert (charge.resolution.note, charge.resolution.actor) == ("refunded in the PSP dashboard", "ops-alice")
     [resolved] = [e for e in stored if e.type is HistoryEventType.COMPENSATION_RESOLVED]
     assert (resolved.step, resolved.note, resolved.actor) == ("charge", "refunded in the PSP dashboard", "ops-alice")
+
+
+async def test_a_brief_list_leaves_out_what_was_said_and_nothing_else(store: SagaStore) -> None:
+    decision, _ = await _run_to_failed(store)
+
+    [brief] = (await store.list_executions(limit=10, brief=True)).items
+    [full] = (await store.list_executions(limit=10)).items
+
+    assert full.state.steps == decision.state.steps  # the default list is complete
+    assert any(s.response is not None for s in full.state.steps)
+    assert any(s.last_exchange is not None for s in full.state.steps)
+    assert [(s.response, s.last_exchange) for s in brief.state.steps] == [(None, None)] * len(SPEC.steps)
+    unsaid = tuple(replace(s, response=None, last_exchange=None) for s in full.state.steps)
+    assert replace(brief, state=replace(brief.state, steps=unsaid)) == replace(
+        full, state=replace(full.state, steps=unsaid)
+    )
