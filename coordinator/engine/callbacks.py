@@ -22,6 +22,7 @@ from coordinator.ports import ExecutionRecord
 
 log = logging.getLogger("coordinator.engine")
 
+
 class CallbackAnswer(StrEnum):
     """How a callback that changed nothing wrong is answered."""
 

@@ -26,9 +26,7 @@ def db_now_ms(conn: Connection) -> int:
     return time.time_ns() // 1_000_000
 
 
-def claim(
-    conn: Connection, owner: str, lease_ms: int, limit: int, ids: list[str] | None, force: bool
-) -> list[Claim]:
+def claim(conn: Connection, owner: str, lease_ms: int, limit: int, ids: list[str] | None, force: bool) -> list[Claim]:
     """Take over up to `limit` eligible executions; see `SagaStore.claim`."""
     now = db_now_ms(conn)
     eligible = select(X.c.id).where(X.c.quarantined.is_(None))
@@ -100,5 +98,3 @@ def set_quarantine(conn: Connection, execution_id: str, reason: str | None, *, n
     else:
         values.update(attention_at_ms=now_ms, attention_noted=False)
     conn.execute(update(X).where(X.c.id == execution_id).values(values))
-
-

@@ -22,7 +22,6 @@ E = tables.events_table
 P = tables.pending_table
 
 
-
 RETENTION_LOCK = 0x5A6A_0001
 """The advisory lock key of retention (one purging replica at a time); any constant of ours."""
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")

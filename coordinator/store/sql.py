@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import functools
 import shutil
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -43,11 +43,12 @@ from coordinator.ports import (
     ExecutionRecord,
     Lease,
     Page,
+    Resumption,
     SagaStore,
     StoredDefinition,
     StoredEvent,
 )
-from coordinator.store import codec, leases, paging, queries, retention
+from coordinator.store import codec, leases, paging, queries, resumption, retention
 from coordinator.store.connect import (
     STATEMENT_TIMEOUT_MS,
     WRITE,
@@ -395,9 +396,7 @@ class SqlStore(SagaStore):
         """See `SagaStore.note_attention`."""
         return await self._write(lambda conn: queries.note_attention(conn, now_ms, limit))
 
-    async def purge_finished(
-        self, finished_before_ms: int, *, limit: int, archive: ArchiveWriter | None = None
-    ) -> int:
+    async def purge_finished(self, finished_before_ms: int, *, limit: int, archive: ArchiveWriter | None = None) -> int:
         """See `SagaStore.purge_finished`."""
         return await self._write(
             lambda conn: retention.purge_finished(conn, finished_before_ms, limit, archive), deadline_s=_LONG_CALL_S
@@ -445,6 +444,15 @@ class SqlStore(SagaStore):
     async def note_recovery(self, execution_id: str) -> int:
         """See `SagaStore.note_recovery`."""
         return await self._write(lambda conn: leases.note_recovery(conn, execution_id))
+
+    async def begin_resumption(self, execution_ids: Sequence[str]) -> list[Resumption]:
+        """See `SagaStore.begin_resumption`: one transaction for the batch."""
+        wanted = list(execution_ids)
+        found = await self._write(lambda conn: resumption.begin_resumption(conn, wanted))
+        for resumed, last_seq in found:
+            # The resuming commit numbers its history entries without reading the length again.
+            self._note_last_seq(resumed.record.state, last_seq)
+        return [resumed for resumed, _ in found]
 
     async def quarantine(self, execution_id: str, reason: str, *, now_ms: int) -> None:
         """See `SagaStore.quarantine`."""
