@@ -26,9 +26,11 @@ def begin_resumption(conn: Connection, execution_ids: Sequence[str]) -> list[tup
     ids = list(execution_ids)
     if not ids:
         return []
+    # Rows locked in id order, as a lease renewal and group-committed transitions lock them.
+    in_order = select(X.c.id).where(X.c.id.in_(ids)).order_by(X.c.id).with_for_update()
     counted = conn.execute(
         update(X)
-        .where(X.c.id.in_(ids))
+        .where(X.c.id.in_(in_order.scalar_subquery()))
         .values(recovery_attempts=X.c.recovery_attempts + 1)
         .returning(X.c.id, X.c.recovery_attempts)
     )

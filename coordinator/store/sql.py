@@ -60,7 +60,7 @@ from coordinator.store.connect import (
     normalise_url,
 )
 from coordinator.store.deadlines import CallGuard
-from coordinator.store.group_commit import GroupCommit
+from coordinator.store.group_commit import GroupCommit, ServerGroupCommit
 from coordinator.store.single_writer import SingleWriterLock
 
 T = TypeVar("T")
@@ -108,6 +108,11 @@ class SqlStore(SagaStore):
         self._latest_versions: dict[str, int] | None = {} if self._sqlite and lock is not None else None
         self._last_seqs: dict[str, tuple[int, int]] = {}
         self._group: GroupCommit | None = None
+        self._batches: ServerGroupCommit | None = None
+        if not self._sqlite:
+            self._batches = ServerGroupCommit(
+                lambda work, guard: self._transaction(work, guard, write=True),
+            )
         if self._sqlite:
             self._group = GroupCommit(
                 functools.partial(self._transaction, write=True),
@@ -191,14 +196,37 @@ class SqlStore(SagaStore):
     async def _read(self, work: Callable[[Connection], T], *, deadline_s: float | None = None) -> T:
         return await self._run(functools.partial(self._transaction, work, write=False), deadline_s=deadline_s)
 
-    async def _write(self, work: Callable[[Connection], T], *, deadline_s: float | None = None) -> T:
+    async def _write(
+        self, work: Callable[[Connection], T], *, deadline_s: float | None = None, key: str | None = None
+    ) -> T:
+        """Run a write transaction. `key` (an execution id) marks a write of one execution's rows,
+        which on PostgreSQL may share a transaction with others queued meanwhile (`ServerGroupCommit`)."""
         if self._group is None:
+            if key is not None and self._batches is not None:
+                return await self._batched(work, key)
             return await self._run(functools.partial(self._transaction, work, write=True), deadline_s=deadline_s)
         if self._closed:
             raise StoreUnavailable("the store is closed")
         done = self._group.enqueue(work)
         self._executor.submit(self._group.flush)
         result: T = await done
+        return result
+
+    async def _batched(self, work: Callable[[Connection], T], key: str) -> T:
+        """A write of one execution on PostgreSQL, group-committed; under the call deadline like any other."""
+        assert self._batches is not None
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        limit = self._call_timeout_s
+        done = self._batches.enqueue(work, key)
+        # This flush may take other writes, and ours may be taken by another: each write brings one.
+        runner = asyncio.ensure_future(self._run(self._batches.flush, deadline_s=limit))
+        runner.add_done_callback(_consume)
+        finished, _ = await asyncio.wait({done}, timeout=limit)
+        if not finished:
+            done.cancel()  # not taken yet: withdrawn; taken: its outcome is unknown, as for a cut call
+            raise StoreUnavailable(f"database unavailable: no answer within the {limit:g} s deadline")
+        result: T = done.result()
         return result
 
     # -- definitions -----------------------------------------------------------------------------
@@ -319,7 +347,9 @@ class SqlStore(SagaStore):
         if owner is not None:
             record = replace(record, owner=owner, epoch=1)
         try:
-            await self._write(lambda conn: queries.insert_execution(conn, record, history, lease_ms))
+            await self._write(
+                lambda conn: queries.insert_execution(conn, record, history, lease_ms), key=record.state.id
+            )
             self._note_last_seq(record.state, len(history))
         except IntegrityError:
             existing = None if key is None else await self._existing(record, key)
@@ -357,7 +387,8 @@ class SqlStore(SagaStore):
         known = self._last_seqs.get(state.id)
         known_seq = known[1] if known is not None and known[0] == expected_revision else None
         committed, last_seq = await self._write(
-            lambda conn: queries.commit(conn, state, history, expected_revision, lease, previous, known_seq)
+            lambda conn: queries.commit(conn, state, history, expected_revision, lease, previous, known_seq),
+            key=state.id,
         )
         self._note_last_seq(committed, last_seq)
         return committed
@@ -501,3 +532,9 @@ class SqlStore(SagaStore):
         self._engine.dispose()
         if self._lock is not None:
             self._lock.release()
+
+
+def _consume(runner: asyncio.Future[None]) -> None:
+    """A flush's own failure (its deadline) reached its writes through their futures: nothing more to say."""
+    if not runner.cancelled():
+        runner.exception()
