@@ -347,9 +347,7 @@ class SqlStore(SagaStore):
         if owner is not None:
             record = replace(record, owner=owner, epoch=1)
         try:
-            await self._write(
-                lambda conn: queries.insert_execution(conn, record, history, lease_ms), key=record.state.id
-            )
+            await self._write(lambda conn: queries.insert_execution(conn, record, history, lease_ms))
             self._note_last_seq(record.state, len(history))
         except IntegrityError:
             existing = None if key is None else await self._existing(record, key)
@@ -386,9 +384,13 @@ class SqlStore(SagaStore):
         """See `SagaStore.commit`; a missing execution raises ExecutionNotFound."""
         known = self._last_seqs.get(state.id)
         known_seq = known[1] if known is not None and known[0] == expected_revision else None
+        # Grouped only when the status stays: a status change (like a new execution) also updates
+        # the shared per-status counts, whose rows a batch would hold locked for all its writes,
+        # making concurrent batches queue on them and deadlock in the order of their shards.
+        grouped = previous is not None and previous.status is state.status
         committed, last_seq = await self._write(
             lambda conn: queries.commit(conn, state, history, expected_revision, lease, previous, known_seq),
-            key=state.id,
+            key=state.id if grouped else None,
         )
         self._note_last_seq(committed, last_seq)
         return committed

@@ -1,7 +1,8 @@
 """Many executions committed at once: each write succeeds or fails on its own.
 
 On PostgreSQL the writes queued while every connection is busy share one transaction
-(`ServerGroupCommit`); on SQLite they share one too (`GroupCommit`). Either way a refused write
+(`ServerGroupCommit`: transitions that keep the status, with `previous`); on SQLite they share
+one too (`GroupCommit`). Either way a refused write
 (a stale revision, a fenced owner) fails alone, and what the others wrote is committed, once.
 """
 
@@ -33,7 +34,9 @@ async def test_concurrent_commits_of_many_executions_succeed_or_fail_each_on_its
         expected = state.revision - 1 if execution_id in stale else state.revision
         lease = Lease(owner="a", epoch=2 if execution_id in fenced else 1)
         try:
-            return await store.commit(state, (event(), event()), expected_revision=expected, lease=lease)
+            return await store.commit(
+                state, (event(), event()), expected_revision=expected, lease=lease, previous=state
+            )
         except (StaleRevision, Fenced) as refused:
             return refused
 
@@ -63,7 +66,8 @@ async def test_concurrent_commits_with_lease_renewals_never_deadlock(store: Saga
         states = [(await store.load_execution(i)).state for i in ids]
         renewals = [store.renew("a", lease_ms=LONG) for _ in range(3)]
         commits = [
-            store.commit(s, (event(),), expected_revision=s.revision, lease=Lease(owner="a", epoch=1)) for s in states
+            store.commit(s, (event(),), expected_revision=s.revision, lease=Lease(owner="a", epoch=1), previous=s)
+            for s in states
         ]
         results = await asyncio.wait_for(asyncio.gather(*renewals, *commits), timeout=30)
         assert results[:3] == [len(ids)] * 3
