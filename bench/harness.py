@@ -475,8 +475,8 @@ class Harness:
                     if not running and not compensating:
                         all_terminal_s = time.monotonic() - t0
                         break
-                cpu_s = coordinator.usage.cpu_s()  # start-up and the whole recovery, until all terminal
                     time.sleep(0.25)
+                cpu_s = coordinator.usage.cpu_s()  # start-up and the whole recovery, until all terminal
                 after = self.counts()
                 completed = self._count_status(coordinator.url, "completed", count)
             finally:
