@@ -15,11 +15,12 @@ import asyncio
 import contextlib
 import functools
 import shutil
+import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, literal, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
@@ -112,6 +113,7 @@ class SqlStore(SagaStore):
         if not self._sqlite:
             self._batches = ServerGroupCommit(
                 lambda work, guard: self._transaction(work, guard, write=True),
+                is_fatal=lambda error: isinstance(error, StoreUnavailable),
             )
         if self._sqlite:
             self._group = GroupCommit(
@@ -157,6 +159,10 @@ class SqlStore(SagaStore):
         fresh connection. A write is not: it may have committed before the connection broke, and
         the caller must reload to find out.
         """
+        if guard is not None and guard.expired:
+            # Picked up by a thread after its caller gave up: a connection attempt (which no
+            # deadline can cut) would only hold this thread.
+            raise StoreUnavailable("database unavailable: the call's deadline passed before it began")
         for attempt in (1, 2):
             pinged = self._sqlite
             try:
@@ -213,20 +219,28 @@ class SqlStore(SagaStore):
         return result
 
     async def _batched(self, work: Callable[[Connection], T], key: str) -> T:
-        """A write of one execution on PostgreSQL, group-committed; under the call deadline like any other."""
+        """A write of one execution on PostgreSQL, group-committed, under the call deadline like any other.
+
+        Each write submits one flush, with the deadline mechanics of `_run`: past the deadline the
+        caller hears StoreUnavailable, a flush still queued never starts, a running one is cut.
+        The flush may take other writes, and this one may be taken by another flush.
+        """
         assert self._batches is not None
         if self._closed:
             raise StoreUnavailable("the store is closed")
+        loop = asyncio.get_running_loop()
         limit = self._call_timeout_s
-        done = self._batches.enqueue(work, key)
-        # This flush may take other writes, and ours may be taken by another: each write brings one.
-        runner = asyncio.ensure_future(self._run(self._batches.flush, deadline_s=limit))
-        runner.add_done_callback(_consume)
-        finished, _ = await asyncio.wait({done}, timeout=limit)
-        if not finished:
-            done.cancel()  # not taken yet: withdrawn; taken: its outcome is unknown, as for a cut call
-            raise StoreUnavailable(f"database unavailable: no answer within the {limit:g} s deadline")
-        result: T = done.result()
+        done = self._batches.enqueue(work, key, time.monotonic() + limit)
+        guard = CallGuard()
+        cutter = loop.call_later(limit, guard.expire)
+        flush = loop.run_in_executor(self._executor, self._batches.flush, guard)
+        flush.add_done_callback(lambda _: cutter.cancel())
+        flush.add_done_callback(_consume)
+        timer = loop.call_later(limit, _expire, done, flush, limit)
+        try:
+            result: T = await done
+        finally:
+            timer.cancel()
         return result
 
     # -- definitions -----------------------------------------------------------------------------
@@ -540,3 +554,11 @@ def _consume(runner: asyncio.Future[None]) -> None:
     """A flush's own failure (its deadline) reached its writes through their futures: nothing more to say."""
     if not runner.cancelled():
         runner.exception()
+
+
+def _expire(done: asyncio.Future[Any], flush: asyncio.Future[None], limit: float) -> None:
+    """A group-committed write's deadline passed before its transaction ended: its flush, if still
+    queued, never starts (a taken write's outcome is unknown, as for any call cut at its deadline)."""
+    flush.cancel()
+    if not done.done():
+        done.set_exception(StoreUnavailable(f"database unavailable: no answer within the {limit:g} s deadline"))

@@ -122,7 +122,9 @@ async def test_failed_and_stalled_executions_need_attention(
         re.findall(r"^(saga_[a-z_]+)", metrics, flags=re.MULTILINE)
     )
     assert {reason for expr in exprs for reason in re.findall(r'reason="(\w+)"', expr)} == {
-        "failed", "quarantined", "stalled",
+        "failed",
+        "quarantined",
+        "stalled",
     }
     await client.post(f"/v1/executions/{waiting}/cancel")
 
@@ -230,7 +232,9 @@ async def test_retention_deletes_a_backlog_in_small_batches_with_pauses_between(
         assert await runtime.engine.housekeeping.apply_retention() == RETENTION_BATCH * 2 + 7
 
         assert [(limit, deleted) for _, limit, deleted in seen.batches] == [
-            (RETENTION_BATCH, RETENTION_BATCH), (RETENTION_BATCH, RETENTION_BATCH), (RETENTION_BATCH, 7),
+            (RETENTION_BATCH, RETENTION_BATCH),
+            (RETENTION_BATCH, RETENTION_BATCH),
+            (RETENTION_BATCH, 7),
         ]
         gaps = [b[0] - a[0] for a, b in itertools.pairwise(seen.batches)]
         assert all(gap >= RETENTION_MIN_PAUSE_S for gap in gaps)  # the writer is handed back in between

@@ -52,4 +52,3 @@ async def test_a_late_outcome_of_a_fenced_owner_is_dropped(nodes: Nodes) -> None
     done = await second.service.execution(record.state.id)
     assert done.state.status is ExecutionStatus.COMPLETED
     assert (await second.history(record.state.id)).count(H.ATTEMPT_SUCCEEDED) == 3
-
