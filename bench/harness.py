@@ -476,6 +476,7 @@ class Harness:
                         all_terminal_s = time.monotonic() - t0
                         break
                     time.sleep(0.25)
+                cpu_s = coordinator.usage.cpu_s()  # start-up and the whole recovery, until all terminal
                 after = self.counts()
                 completed = self._count_status(coordinator.url, "completed", count)
             finally:
@@ -503,6 +504,7 @@ class Harness:
             "first_resumed_s": first_resumed_s,
             "all_resent_s": all_resent_s,
             "all_terminal_s": all_terminal_s,
+            "coordinator_cpu_s": cpu_s,
             "completed": completed,
             "verified": not problems,
             "problems": problems,
@@ -511,7 +513,7 @@ class Harness:
             f"  recovery/{kind}: API up after {up_s:.1f}s, first call resumed after "
             f"{first_resumed_s if first_resumed_s is None else round(first_resumed_s, 2)}s, every held call re-sent "
             f"after {all_resent_s if all_resent_s is None else round(all_resent_s, 1)}s, all terminal after "
-            f"{all_terminal_s if all_terminal_s is None else round(all_terminal_s, 1)}s; "
+            f"{all_terminal_s if all_terminal_s is None else round(all_terminal_s, 1)}s, coordinator CPU {cpu_s:.1f}s; "
             f"{problems or 'verified'}",
             flush=True,
         )

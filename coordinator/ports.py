@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
@@ -151,6 +151,15 @@ class Claim:
     """Resumptions begun since its last progress: above 0, an earlier one may have crashed its process."""
 
 
+@dataclass(frozen=True, slots=True)
+class Resumption:
+    """A claimed execution about to be resumed by a recovery: as stored, and its recovery count."""
+
+    record: ExecutionRecord
+    attempts: int
+    """Resumptions begun since its last progress, this one included."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoredEvent:
     """A history entry with its position in the execution's history (1-based, gapless)."""
@@ -189,9 +198,7 @@ class SagaStore(abc.ABC):
         """The latest version of every saga, ordered by name."""
 
     @abc.abstractmethod
-    async def list_versions(
-        self, name: str, *, limit: int, cursor: str | None = None
-    ) -> Page[StoredDefinition]:
+    async def list_versions(self, name: str, *, limit: int, cursor: str | None = None) -> Page[StoredDefinition]:
         """Every version of `name`, newest first. Raises SagaNotFound if there is none."""
 
     @abc.abstractmethod
@@ -335,6 +342,15 @@ class SagaStore(abc.ABC):
 
         A commit by its owner, or a lease renewal, resets the count: only an execution that
         keeps taking its coordinator down before any progress reaches the quarantine limit.
+        """
+
+    @abc.abstractmethod
+    async def begin_resumption(self, execution_ids: Sequence[str]) -> list[Resumption]:
+        """Count one attempt to resume each execution (as `note_recovery`) and load it, for a recovery.
+
+        A recovery resumes thousands of claimed executions: a store does this for a whole batch
+        at once (one transaction on SQL) instead of two round trips per execution. Executions
+        that no longer exist are left out.
         """
 
     @abc.abstractmethod

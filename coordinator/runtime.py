@@ -34,8 +34,9 @@ def _log_tasks_on_sigusr1() -> None:
 
     def dump() -> None:
         for task in asyncio.all_tasks():
-            frames = [f"{f.f_code.co_filename.rsplit('/', 1)[-1]}:{f.f_lineno} {f.f_code.co_name}"
-                      for f in _chain(task)]
+            frames = [
+                f"{f.f_code.co_filename.rsplit('/', 1)[-1]}:{f.f_lineno} {f.f_code.co_name}" for f in _chain(task)
+            ]
             log.warning("task %s waiting at %s", task.get_name(), " -> ".join(frames) or "(not started)")
 
     with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -178,9 +179,7 @@ class Runtime:
         for path in find_definition_files(self.settings.sagas_dir):
             document = load_definition_file(path)
             stored, created = await self.service.register(document)
-            log.info(
-                "%s %s v%d from %s", "registered" if created else "unchanged", stored.name, stored.version, path
-            )
+            log.info("%s %s v%d from %s", "registered" if created else "unchanged", stored.name, stored.version, path)
 
     async def close(self) -> None:
         """Stop the engine (letting calls in flight finish), then release the executor's client and the database."""

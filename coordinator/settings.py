@@ -134,9 +134,7 @@ def parse_target_entry(text: str) -> TargetName | TargetNetwork:
         if raw.count(":") >= 2:
             return TargetNetwork(ipaddress.ip_network(raw), None)
     except ValueError as error:
-        raise SettingsError(
-            f"SAGA_ALLOWED_TARGETS entry {text!r} is not a valid address or network: {error}"
-        ) from None
+        raise SettingsError(f"SAGA_ALLOWED_TARGETS entry {text!r} is not a valid address or network: {error}") from None
     host, sep, port_text = raw.partition(":")
     port = _target_port(port_text if sep else None, text)
     host = host.rstrip(".")

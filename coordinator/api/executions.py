@@ -147,9 +147,7 @@ class ExecutionController(Controller):
         cursor: Annotated[str | None, QueryParameter(description=CURSOR_HELP)] = None,
     ) -> EventList:
         """Every attempt, response status, wait and compensation, oldest first."""
-        page = await service_of(request).list_events(
-            execution_id, after_seq=_after_seq(cursor), limit=limit
-        )
+        page = await service_of(request).list_events(execution_id, after_seq=_after_seq(cursor), limit=limit)
         items = [event_view(e) for e in page.items]
         next_cursor = str(items[-1].seq) if page.next_cursor is not None and items else None
         return EventList(items=items, next_cursor=next_cursor)

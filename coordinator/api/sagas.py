@@ -163,7 +163,7 @@ class SagaController(Controller):
         """Start `name`. 201 when new; 200 when the Idempotency-Key names an existing execution."""
         problems = strict_fields(await request.json(), StartRequest, example='{"input": {...}, "version": 3}')
         if problems:
-            raise InvalidInput("a start body is {input, version?}: the saga's input goes inside \"input\"", problems)
+            raise InvalidInput('a start body is {input, version?}: the saga\'s input goes inside "input"', problems)
         service = service_of(request)
         wait_s = wait_seconds(wait, max_wait_of(request))
         trace_headers = _trace_parent(request)

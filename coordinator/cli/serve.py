@@ -123,15 +123,28 @@ def _supervise(settings: Settings) -> int:
         return 1
     with sock:
         port = sock.getsockname()[1]  # `--port 0` is resolved once, for every worker
-        command = [*python_command(), "serve", "--host", settings.host, "--port", str(port),
-                   "--database-url", settings.database_url]
+        command = [
+            *python_command(),
+            "serve",
+            "--host",
+            settings.host,
+            "--port",
+            str(port),
+            "--database-url",
+            settings.database_url,
+        ]
         if settings.sagas_dir is not None:
             command += ["--sagas-dir", str(settings.sagas_dir)]
         if settings.insecure:
             command.append("--insecure")
         shown = f"[{settings.host}]" if ":" in settings.host else settings.host
-        log.info("supervising %d workers on http://%s:%d (database %s)",
-                 settings.workers, shown, port, database_kind(settings.database_url))
+        log.info(
+            "supervising %d workers on http://%s:%d (database %s)",
+            settings.workers,
+            shown,
+            port,
+            database_kind(settings.database_url),
+        )
         pool = WorkerPool(command, count=settings.workers, sock=sock, grace_s=settings.shutdown_grace_seconds)
         return pool.run()
 
@@ -273,7 +286,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     serve.add_argument("--sagas-dir", default=None, help="register every definition found here at start")
     serve.add_argument("--insecure", action="store_true", help="allow a non-loopback --host without API tokens")
     serve.add_argument(
-        "--workers", type=int, default=None,
+        "--workers",
+        type=int,
+        default=None,
         help="env SAGA_WORKERS; processes on one port, each a replica (PostgreSQL only; default 1)",
     )
     # Given by the supervisor of `--workers N` to each worker: the shared socket and the pipe it watches.

@@ -162,7 +162,11 @@ class WorkerPool:
             log.warning(
                 "worker %d (pid %d) exited with %s after %.1f s; restarting it in %.1f s "
                 "(other workers take over its executions when its leases expire)",
-                worker.index, worker.process.pid, _describe_exit(code), lived, worker.restart_at - now,
+                worker.index,
+                worker.process.pid,
+                _describe_exit(code),
+                lived,
+                worker.restart_at - now,
             )
 
     def _stop_all(self) -> int:

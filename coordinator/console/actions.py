@@ -60,8 +60,10 @@ def _consequence(action: str, record: ExecutionRecord) -> Consequence:
         if record.quarantined:
             return Consequence(
                 f"Release execution {state.id} from quarantine?",
-                [f"It was quarantined because: {record.quarantined}.",
-                 "The coordinator takes it up again where it stopped."],
+                [
+                    f"It was quarantined because: {record.quarantined}.",
+                    "The coordinator takes it up again where it stopped.",
+                ],
             )
         stuck = ", ".join(s.name for s in state.steps if s.status is StepStatus.COMPENSATION_FAILED) or "none"
         return Consequence(

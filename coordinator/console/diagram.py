@@ -68,15 +68,14 @@ def layout_diagram(document: dict[str, Any]) -> Diagram:
             diagram.arrows.append(Arrow(left + 30, y - ROW_GAP, left + 30, y, "arrow arrow-forward"))
         compensation = step.get("compensation")
         if isinstance(compensation, dict):
-            diagram.boxes.append(Box(right, y, f"undo {step.get('name', '?')}", _call_text(compensation),
-                                     "box box-undo"))
+            diagram.boxes.append(
+                Box(right, y, f"undo {step.get('name', '?')}", _call_text(compensation), "box box-undo")
+            )
             diagram.arrows.append(
                 Arrow(left + BOX_WIDTH, y + BOX_HEIGHT / 2, right, y + BOX_HEIGHT / 2, "arrow arrow-link")
             )
             if previous_undo is not None:  # rollback runs upwards, newest first
-                diagram.arrows.append(
-                    Arrow(right + 30, y, right + 30, previous_undo + BOX_HEIGHT, "arrow arrow-undo")
-                )
+                diagram.arrows.append(Arrow(right + 30, y, right + 30, previous_undo + BOX_HEIGHT, "arrow arrow-undo"))
             previous_undo = y
         else:
             diagram.boxes.append(Box(right, y, "no compensation", "kept if a later step fails", "box box-none"))

@@ -18,10 +18,12 @@ from coordinator.errors import Conflict, CoordinatorError, InvalidInput, NotFoun
 log = logging.getLogger("coordinator.console")
 
 
-def _page(request: Request[Any, Any, Any], status: int, title: str, detail: str,
-          problems: list[str] | None = None) -> Response[Any]:
-    return render(request, "error.html.j2", {"title": title, "detail": detail, "problems": problems or []},
-                  status=status)
+def _page(
+    request: Request[Any, Any, Any], status: int, title: str, detail: str, problems: list[str] | None = None
+) -> Response[Any]:
+    return render(
+        request, "error.html.j2", {"title": title, "detail": detail, "problems": problems or []}, status=status
+    )
 
 
 def _login(request: Request[Any, Any, Any], exc: LoginRequired) -> Response[Any]:
@@ -33,9 +35,13 @@ def _scope(request: Request[Any, Any, Any], exc: ScopeMissing) -> Response[Any]:
 
 
 def _csrf(request: Request[Any, Any, Any], exc: CsrfRejected) -> Response[Any]:
-    return _page(request, 403, "Form refused",
-                 "This form did not come from this console's page (or the page is older than your session). "
-                 "Nothing was changed: go back, reload the page and try again.")
+    return _page(
+        request,
+        403,
+        "Form refused",
+        "This form did not come from this console's page (or the page is older than your session). "
+        "Nothing was changed: go back, reload the page and try again.",
+    )
 
 
 def _not_found(request: Request[Any, Any, Any], exc: PageNotFound | NotFound) -> Response[Any]:

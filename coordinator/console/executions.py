@@ -88,5 +88,3 @@ def _counts(request: Request[Any, Any, Any]) -> StatusCounts:
         counts = StatusCounts(lambda saga: service.count_by_status(saga=saga))
         request.app.state[_COUNTS] = counts
     return counts
-
-

@@ -63,8 +63,15 @@ class LoginPages(Controller):
         session = console.signer.check(request.cookies.get(SESSION_COOKIE))
         if session is not None:
             console.signer.revoke(session)
-        gone = Cookie(key=SESSION_COOKIE, value="", path="/ui", max_age=0, httponly=True, samesite="strict",
-                      secure=secure(request))
+        gone = Cookie(
+            key=SESSION_COOKIE,
+            value="",
+            path="/ui",
+            max_age=0,
+            httponly=True,
+            samesite="strict",
+            secure=secure(request),
+        )
         return Redirect("/ui/login", status_code=303, cookies=[gone], headers=SECURITY_HEADERS)
 
 

@@ -98,7 +98,10 @@ async def read_execution(
         attempts_by_step=by_step,
         with_exchange={id(a) for a in shown},
         timeline=layout_timeline(
-            record.state, attempts, [e.event for e in events], now_ms=now_ms,
+            record.state,
+            attempts,
+            [e.event for e in events],
+            now_ms=now_ms,
             groups={s.name: s.group for s in summary.view.steps if s.group is not None},
             pivot=next((s.name for s in summary.view.steps if s.pivot), None),
         ),

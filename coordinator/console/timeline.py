@@ -157,12 +157,20 @@ def layout_timeline(
     for index, step_state in enumerate(state.steps):
         top = AXIS_HEIGHT + index * ROW_HEIGHT
         rows.append(
-            Row(step_state.name, step_state.status.value, top, top + _FORWARD_LANE, top + _COMPENSATION_LANE,
-                group=groups.get(step_state.name), pivot=step_state.name == pivot)
+            Row(
+                step_state.name,
+                step_state.status.value,
+                top,
+                top + _FORWARD_LANE,
+                top + _COMPENSATION_LANE,
+                group=groups.get(step_state.name),
+                pivot=step_state.name == pivot,
+            )
         )
     by_name = {row.name: row for row in rows}
-    timeline = Timeline(width=LABEL_WIDTH + PLOT_WIDTH + 16, height=AXIS_HEIGHT + len(rows) * ROW_HEIGHT + 8,
-                        rows=rows, span_ms=span)
+    timeline = Timeline(
+        width=LABEL_WIDTH + PLOT_WIDTH + 16, height=AXIS_HEIGHT + len(rows) * ROW_HEIGHT + 8, rows=rows, span_ms=span
+    )
     timeline.ticks = [Tick(x_of(origin + t), duration(t) if t else "0") for t in _tick_offsets(span)]
     timeline.groups = _group_bands(rows)
 
@@ -180,8 +188,13 @@ def layout_timeline(
         row = rows[wakeup.step]
         y = row.compensation_y if wakeup.direction is Direction.COMPENSATION else row.forward_y
         timeline.gaps.append(
-            Gap(x_of(max(state.updated_at_ms, origin)), x_of(wakeup.due_at_ms), y + LANE_HEIGHT / 2,
-                f"attempt {wakeup.attempt} due", f"attempt {wakeup.attempt} is due in this wait")
+            Gap(
+                x_of(max(state.updated_at_ms, origin)),
+                x_of(wakeup.due_at_ms),
+                y + LANE_HEIGHT / 2,
+                f"attempt {wakeup.attempt} due",
+                f"attempt {wakeup.attempt} is due in this wait",
+            )
         )
 
     bottom = timeline.height - 8
@@ -192,12 +205,23 @@ def layout_timeline(
         elif event.type is HistoryEventType.COMPENSATION_RESOLVED and event.step in by_name:
             row = by_name[event.step]
             timeline.marks.append(
-                Mark(x_of(event.at_ms), row.compensation_y - 2, row.compensation_y + LANE_HEIGHT + 2,
-                     "resolved by hand", "mark-resolved")
+                Mark(
+                    x_of(event.at_ms),
+                    row.compensation_y - 2,
+                    row.compensation_y + LANE_HEIGHT + 2,
+                    "resolved by hand",
+                    "mark-resolved",
+                )
             )
     if pivot is not None and pivot in by_name:
-        passed = next((a.ended_ms for a in attempts if a.step == pivot and a.direction is Direction.ACTION
-                       and a.succeeded and a.ended_ms is not None), None)
+        passed = next(
+            (
+                a.ended_ms
+                for a in attempts
+                if a.step == pivot and a.direction is Direction.ACTION and a.succeeded and a.ended_ms is not None
+            ),
+            None,
+        )
         if passed is not None:
             timeline.marks.append(Mark(x_of(passed), AXIS_HEIGHT - 4, bottom, "point of no return", "mark-pivot"))
     return timeline
@@ -241,9 +265,7 @@ def _lay_lane(
             next_x = placed[i + 1][1]
             text = f"wait {duration(attempt.wait_ms)}: {attempt.wait_reason}"
             fits = len(text) * _CHAR <= next_x - gap_start - 4
-            timeline.gaps.append(
-                Gap(gap_start, next_x, y + LANE_HEIGHT / 2, text if fits else "", text)
-            )
+            timeline.gaps.append(Gap(gap_start, next_x, y + LANE_HEIGHT / 2, text if fits else "", text))
 
 
 def _bar_label(attempt: Attempt, *, running: bool) -> str:

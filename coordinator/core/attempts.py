@@ -88,7 +88,5 @@ def keep_exchange(draft: Draft, index: int, direction: Direction, attempt: int, 
     Set even when nothing was sent or received, so the step never shows an older attempt's
     exchange as if it were the latest.
     """
-    exchange = AttemptExchange(
-        direction=direction, attempt=attempt, request=outcome.request, response=outcome.response
-    )
+    exchange = AttemptExchange(direction=direction, attempt=attempt, request=outcome.request, response=outcome.response)
     draft.update_step(index, last_exchange=exchange)

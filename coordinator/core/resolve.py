@@ -37,7 +37,5 @@ def resolve_problem_at(state: ExecutionState, index: int) -> str | None:
         return f"execution {state.id!r} is {state.status.value}: only a failed execution can be resolved"
     step = state.steps[index]
     if step.status is not StepStatus.COMPENSATION_FAILED:
-        return (
-            f"step {step.name!r} is {step.status.value}: only a step whose compensation failed can be resolved"
-        )
+        return f"step {step.name!r} is {step.status.value}: only a step whose compensation failed can be resolved"
     return None

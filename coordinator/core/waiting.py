@@ -141,7 +141,9 @@ def on_callback(draft: Draft, event: CallbackReceived) -> None:
     else:
         reason = event.error or "no reason given"
         outcome = StepOutcome(
-            kind=OutcomeKind.FATAL, error=f"the participant reported failure: {reason}", request=request,
+            kind=OutcomeKind.FATAL,
+            error=f"the participant reported failure: {reason}",
+            request=request,
             duration_ms=duration,
         )
     _settle(draft, index, direction, attempt, outcome)

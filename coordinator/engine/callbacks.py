@@ -31,6 +31,7 @@ from coordinator.redaction import redact, redact_json, spellings
 
 log = logging.getLogger("coordinator.engine")
 
+
 class CallbackAnswer(StrEnum):
     """How a callback that changed nothing wrong is answered."""
 

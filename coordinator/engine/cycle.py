@@ -47,12 +47,16 @@ class EventCycle:
         await self._parts.observer.committed(record, decision.history, spec=spec)
         self._dispatcher.dispatch(record, spec, decision.actions)
 
-    async def handle(self, execution_id: str, event: Event, *, external: bool = False) -> ExecutionRecord:
+    async def handle(
+        self, execution_id: str, event: Event, *, external: bool = False, loaded: ExecutionRecord | None = None
+    ) -> ExecutionRecord:
         """Apply one event: load, decide, commit (fenced by our lease), then dispatch the actions.
 
         Internal events (outcomes, wake-ups, resumes) are applied only by the execution's owner:
         elsewhere they are stale and dropped. External ones (operator cancel and retry, from any
         replica) take ownership when no call is in flight, else are committed for the owner.
+        `loaded` is the execution as just read by the caller (a recovery loads its claims in
+        batches): decided on first instead of a load; a stale one only costs a failed compare-and-set.
         """
         parts = self._parts
         async with self._locks.hold(execution_id):
@@ -60,14 +64,18 @@ class EventCycle:
                 # Taken under the lock: a call whose outcome is not applied yet cannot finish unseen.
                 event = replace(event, sending=self._dispatcher.sending(execution_id))
             for _ in range(_STALE_RETRIES):
-                remembered = self._recent(execution_id, event, external)
-                record = remembered or await parts.store.load_execution(execution_id)
+                remembered = None if loaded is not None else self._recent(execution_id, event, external)
+                record = loaded or remembered or await parts.store.load_execution(execution_id)
+                loaded = None
                 lease = await self._lease_for(record, external)
                 if lease is None and not external:
                     # Not ours (any more): a late outcome or wake-up of a process that lost the lease.
                     log.warning(
                         "stale %s for execution %s dropped: it is owned by %s at epoch %d",
-                        type(event).__name__, execution_id, record.owner, record.epoch,
+                        type(event).__name__,
+                        execution_id,
+                        record.owner,
+                        record.epoch,
                     )
                     return record
                 if lease is not None and lease.epoch != record.epoch:

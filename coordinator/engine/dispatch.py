@@ -98,9 +98,7 @@ class Dispatcher:
         faults.hit("before_send", execution_id=record.state.id, saga=record.state.saga)
         outcome = await self._attempt(record, spec, action)
         faults.hit("after_response", execution_id=record.state.id, saga=record.state.saga)
-        event = AttemptCompleted(
-            step=action.step, direction=action.direction, attempt=action.attempt, outcome=outcome
-        )
+        event = AttemptCompleted(step=action.step, direction=action.direction, attempt=action.attempt, outcome=outcome)
         await self._deliver(record.state.id, event)
 
     async def _attempt(self, record: ExecutionRecord, spec: SagaSpec, action: CallStep) -> StepOutcome:

@@ -10,11 +10,13 @@ from coordinator.core.events import Resumed
 from coordinator.engine.collaborators import Collaborators
 from coordinator.engine.cycle import EventCycle
 from coordinator.errors import ExecutionNotFound, StoreUnavailable
-from coordinator.ports import Claim
+from coordinator.ports import Resumption
 
 log = logging.getLogger("coordinator.engine")
 
 _CLAIM_BATCH = 500
+_RESUME_BATCH = 64
+"""Claimed executions counted and loaded in one transaction."""
 _RESUME_CONCURRENCY = 64
 """Executions resumed at once by a recovery (their re-sent calls are further bounded by the call pool)."""
 
@@ -63,31 +65,51 @@ class Recovery:
 
         `take_all` claims even live leases (never our own). Executions whose last resumption
         made no progress (it may have crashed the process) are resumed one at a time, so a crash
-        counts against the execution that caused it alone; the others resume concurrently, a
-        bounded number at a time, so their writes share group commits.
+        counts against the execution that caused it alone. The others are counted and loaded in
+        batches of `_RESUME_BATCH` (one transaction each: no round trips per execution before
+        its resuming commit), and resumed a bounded number at a time, so their writes share
+        commits; the next batch is loaded while the previous one resumes.
         """
         ownership = self._parts.ownership
         total = 0
         slots = asyncio.Semaphore(_RESUME_CONCURRENCY)
 
-        async def take_over(claim: Claim) -> None:
+        async def take_over(resumption: Resumption) -> None:
             async with slots:
-                await self._take_over(claim)
+                await self._take_over(resumption.record.state.id, resumption)
 
         while True:
             claims = await self._parts.store.claim(
                 ownership.owner_id, lease_ms=ownership.lease_ms, limit=_CLAIM_BATCH, force=take_all
             )
-            await asyncio.gather(*(take_over(claim) for claim in claims if not claim.recovery_attempts))
+            fresh = [claim.execution_id for claim in claims if not claim.recovery_attempts]
+            resuming: asyncio.Future[list[None]] | None = None
+            for at in range(0, len(fresh), _RESUME_BATCH):
+                batch = await self._begin(fresh[at : at + _RESUME_BATCH])
+                if resuming is not None:
+                    await resuming
+                resuming = asyncio.gather(*(take_over(resumption) for resumption in batch))
+            if resuming is not None:
+                await resuming
             for claim in claims:
                 if claim.recovery_attempts:
-                    await self._take_over(claim)
+                    await self._take_over(claim.execution_id)
             total += len(claims)
             if len(claims) < _CLAIM_BATCH:
                 break
         if total:
             log.info("took over %d unfinished execution(s)", total)
         return total
+
+    async def _begin(self, execution_ids: list[str]) -> list[Resumption]:
+        """Count and load a batch of claimed executions; if that fails, they are ours and stalled."""
+        try:
+            return await self._parts.store.begin_resumption(execution_ids)
+        except Exception:
+            for execution_id in execution_ids:
+                self._cycle.stall(execution_id)
+            log.exception("could not load %d claimed execution(s); the next sweep retries", len(execution_ids))
+            return []
 
     async def sweep(self) -> None:
         """Take over expired leases of other processes, and re-drive our executions that stalled."""
@@ -111,29 +133,31 @@ class Recovery:
             self._cycle.stall(execution_id)
             log.warning("execution %s is still stalled; the next sweep retries", execution_id, exc_info=True)
 
-    async def _take_over(self, claim: Claim) -> None:
+    async def _take_over(self, execution_id: str, resumption: Resumption | None = None) -> None:
         """Resume one claimed execution; if that fails, it is ours and stalled: the sweep re-drives it.
 
+        With `resumption`, its resumption is already counted and the execution loaded (a batch);
+        without, both happen here, just before driving it, so that if it takes the process down
+        only the executions being resumed at that moment are counted, not the whole claim.
         Never raises: an execution we claimed but could not resume must not be forgotten (our own
         lease is renewed, so no claim would ever pick it up again).
         """
         store = self._parts.store
         try:
-            # Counted just before driving it, not at claim time: if it takes the process down, only
-            # the executions being resumed at that moment are counted, not the whole claimed batch.
-            attempts = await store.note_recovery(claim.execution_id)
+            attempts = resumption.attempts if resumption is not None else await store.note_recovery(execution_id)
             if attempts > self._parts.max_recovery_attempts:
                 reason = (
                     f"quarantined after {attempts - 1} resumptions without progress "
                     "(it may crash the coordinator); POST .../retry releases it"
                 )
-                await store.quarantine(claim.execution_id, reason, now_ms=self._parts.clock.now_ms())
-                log.error("execution %s %s", claim.execution_id, reason)
+                await store.quarantine(execution_id, reason, now_ms=self._parts.clock.now_ms())
+                log.error("execution %s %s", execution_id, reason)
                 return
-            record = await self._cycle.handle(claim.execution_id, Resumed())
+            loaded = resumption.record if resumption is not None else None
+            record = await self._cycle.handle(execution_id, Resumed(), loaded=loaded)
         except Exception:
-            self._cycle.stall(claim.execution_id)
-            log.exception("could not resume execution %s; the next sweep retries", claim.execution_id)
+            self._cycle.stall(execution_id)
+            log.exception("could not resume execution %s; the next sweep retries", execution_id)
             return
         if not record.state.status.is_terminal:
             self._parts.observer.resumed(record)

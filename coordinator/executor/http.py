@@ -314,4 +314,3 @@ def _redacted(outcome: StepOutcome, forms: tuple[str, ...]) -> StepOutcome:
         )
     error = redact(outcome.error, forms) if outcome.error is not None else None
     return replace(outcome, error=error, response=response)
-

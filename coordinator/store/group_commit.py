@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
+
+from coordinator.errors import StoreUnavailable
 
 MAX_BATCH = 64
 """Writes per transaction at most: bounds how long one COMMIT keeps the others' callers waiting."""
@@ -92,9 +95,115 @@ class GroupCommit:
 def _settle(settled: list[tuple[asyncio.Future[Any], tuple[bool, Any]]]) -> None:
     """Hand each write its outcome (on the event loop)."""
     for done, (ok, value) in settled:
-        if done.cancelled():
+        if done.done():  # cancelled, or failed at its deadline (`ServerGroupCommit`)
             continue
         if ok:
             done.set_result(value)
         else:
             done.set_exception(value)
+
+
+@dataclass(frozen=True)
+class _KeyedWrite:
+    work: Work
+    key: str
+    done: asyncio.Future[Any]
+    deadline: float
+    """`time.monotonic()` past which the caller has given up: the write is not started."""
+
+
+GuardedTransaction = Callable[[Work, Any], Any]
+"""Runs a function in one write transaction under a call's guard (see `deadlines`) and returns its result."""
+
+
+class ServerGroupCommit:
+    """Group commit for a database server (PostgreSQL): the writes queued while every connection was
+    busy share one transaction, so one WAL flush, one COMMIT and one thread hand-off serve them all.
+
+    Any free connection flushes what is queued, so a write that finds one idle goes alone at once:
+    nobody waits for company. Writes are run in the order of their keys (execution ids), so two
+    batches, or a batch and a lease renewal (which locks in the same order), never wait for each
+    other in a cycle. No savepoints (each would be two more round trips): if a write fails before
+    the COMMIT, nothing of the batch was written, and each write is run again alone, so only the
+    failing one fails. If the COMMIT itself fails, or the call's deadline cut the connection, the
+    batch's outcome is unknown: every caller hears of the failure and must reload, exactly as for a
+    write of its own.
+    """
+
+    def __init__(self, transaction: GuardedTransaction, *, is_fatal: Callable[[BaseException], bool]) -> None:
+        self._transaction = transaction
+        self._is_fatal = is_fatal
+        self._queue: collections.deque[_KeyedWrite] = collections.deque()
+
+    def enqueue(self, work: Work, key: str, deadline: float) -> asyncio.Future[Any]:
+        """Queue `work`; then run `flush` on a store thread. Settle the future (cancel it, or fail it)
+        to withdraw the write: it is skipped if no flush has taken it yet."""
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(_KeyedWrite(work, key, done, deadline))
+        return done
+
+    def flush(self, guard: Any) -> None:
+        """Commit up to `MAX_BATCH` queued writes in one transaction, then settle their futures."""
+        batch: list[_KeyedWrite] = []
+        late: list[_KeyedWrite] = []
+        now = time.monotonic()
+        while len(batch) < MAX_BATCH:
+            try:
+                write = self._queue.popleft()  # several threads flush at once: pop, never test-then-pop
+            except IndexError:
+                break
+            if write.done.done():  # withdrawn: its caller gave up
+                continue
+            # Past its deadline the caller is told it failed: starting it now could only hang this
+            # thread on a connection attempt (which no deadline can cut) or commit behind its back.
+            (late if now > write.deadline else batch).append(write)
+        if late:
+            _fail(late, StoreUnavailable("database unavailable: the call's deadline passed before it began"))
+        if not batch:
+            return
+        if getattr(guard, "expired", False):  # queued past this flush's deadline: start nothing
+            _fail(batch, StoreUnavailable("database unavailable: the call's deadline passed before it began"))
+            return
+        batch.sort(key=lambda w: w.key)
+        outcomes: list[tuple[bool, Any]]
+        if len(batch) == 1:
+            outcomes = [self._alone(batch[0], guard)]
+        else:
+            statements_done = False
+
+            def every_write(conn: Connection) -> list[Any]:
+                nonlocal statements_done
+                results = [w.work(conn) for w in batch]
+                statements_done = True
+                return results
+
+            try:
+                outcomes = [(True, result) for result in self._transaction(every_write, guard)]
+            except Exception as error:
+                if statements_done or self._is_fatal(error) or getattr(guard, "expired", False):
+                    # The COMMIT may have happened, or the database is out of reach (alone, each
+                    # would only wait for it again): every caller hears of it and reloads later.
+                    outcomes = [(False, error)] * len(batch)
+                else:
+                    outcomes = [self._alone(w, guard) for w in batch]  # nothing was written: alone, each its own
+            except BaseException as error:  # every caller must hear of it, whatever it is
+                outcomes = [(False, error)] * len(batch)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], tuple[bool, Any]]]] = {}
+        for write, outcome in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(write.done.get_loop(), []).append((write.done, outcome))
+        for loop, settled in by_loop.items():
+            loop.call_soon_threadsafe(_settle, settled)
+
+    def _alone(self, write: _KeyedWrite, guard: Any) -> tuple[bool, Any]:
+        try:
+            return True, self._transaction(write.work, guard)
+        except BaseException as error:
+            return False, error
+
+
+def _fail(batch: list[_KeyedWrite], error: BaseException) -> None:
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], tuple[bool, Any]]]] = {}
+    for write in batch:
+        by_loop.setdefault(write.done.get_loop(), []).append((write.done, (False, error)))
+    for loop, settled in by_loop.items():
+        loop.call_soon_threadsafe(_settle, settled)

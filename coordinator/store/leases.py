@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import Connection, or_, select, text, update
+from sqlalchemy import ColumnElement, Connection, or_, select, text, update
 
 from coordinator.ports import Claim
 from coordinator.store import tables
@@ -26,9 +26,7 @@ def db_now_ms(conn: Connection) -> int:
     return time.time_ns() // 1_000_000
 
 
-def claim(
-    conn: Connection, owner: str, lease_ms: int, limit: int, ids: list[str] | None, force: bool
-) -> list[Claim]:
+def claim(conn: Connection, owner: str, lease_ms: int, limit: int, ids: list[str] | None, force: bool) -> list[Claim]:
     """Take over up to `limit` eligible executions; see `SagaStore.claim`."""
     now = db_now_ms(conn)
     eligible = select(X.c.id).where(X.c.quarantined.is_(None))
@@ -69,13 +67,24 @@ def renew(conn: Connection, owner: str, lease_ms: int) -> int:
     its recovery count starts again.
     """
     now = db_now_ms(conn)
-    stmt = update(X).where(X.c.owner == owner, _CLAIMABLE).values(lease_until_ms=now + lease_ms, recovery_attempts=0)
+    stmt = update(X).where(_ours_in_id_order(owner)).values(lease_until_ms=now + lease_ms, recovery_attempts=0)
     return int(conn.execute(stmt).rowcount)
+
+
+def _ours_in_id_order(owner: str) -> ColumnElement[bool]:
+    """`owner`'s unfinished executions, their rows locked in id order (PostgreSQL).
+
+    Group-committed transitions lock their executions in id order too (`ServerGroupCommit`): a
+    renewal and a batch then never wait for each other in a cycle, which the server would break
+    after a second by failing one of them.
+    """
+    mine = select(X.c.id).where(X.c.owner == owner, _CLAIMABLE).order_by(X.c.id).with_for_update()
+    return X.c.id.in_(mine.scalar_subquery())
 
 
 def release(conn: Connection, owner: str) -> int:
     """Expire `owner`'s leases now."""
-    stmt = update(X).where(X.c.owner == owner, _CLAIMABLE).values(lease_until_ms=0)
+    stmt = update(X).where(_ours_in_id_order(owner)).values(lease_until_ms=0)
     return int(conn.execute(stmt).rowcount)
 
 
@@ -100,5 +109,3 @@ def set_quarantine(conn: Connection, execution_id: str, reason: str | None, *, n
     else:
         values.update(attention_at_ms=now_ms, attention_noted=False)
     conn.execute(update(X).where(X.c.id == execution_id).values(values))
-
-

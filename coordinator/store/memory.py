@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 from coordinator.core.history import HistoryEvent
@@ -35,6 +35,7 @@ from coordinator.ports import (
     Lease,
     Page,
     Purged,
+    Resumption,
     SagaStore,
     StoredDefinition,
     StoredEvent,
@@ -368,6 +369,18 @@ class MemoryStore(SagaStore):
         row = self._row(execution_id)
         row["recovery_attempts"] += 1
         return int(row["recovery_attempts"])
+
+    async def begin_resumption(self, execution_ids: Sequence[str]) -> list[Resumption]:
+        """See `SagaStore.begin_resumption`."""
+        await self._enter()
+        found: list[Resumption] = []
+        for execution_id in execution_ids:
+            row = self._executions.get(execution_id)
+            if row is None:
+                continue
+            row["recovery_attempts"] += 1
+            found.append(Resumption(record=self._record(execution_id), attempts=int(row["recovery_attempts"])))
+        return found
 
     async def quarantine(self, execution_id: str, reason: str, *, now_ms: int) -> None:
         """See `SagaStore.quarantine`."""

@@ -404,9 +404,7 @@ def events(
     """Up to `limit` history entries with seq > `after_seq` (without request and response unless
     `exchanges`). Raises ExecutionNotFound."""
     columns = [E] if exchanges else _OUTLINE
-    query = (
-        select(*columns).where(E.c.execution_id == execution_id, E.c.seq > after_seq).order_by(E.c.seq).limit(limit)
-    )
+    query = select(*columns).where(E.c.execution_id == execution_id, E.c.seq > after_seq).order_by(E.c.seq).limit(limit)
     found = [codec.event_from_row(r) for r in _rows(conn.execute(query))]
     if not found and not execution_exists(conn, execution_id):
         raise ExecutionNotFound(execution_id)

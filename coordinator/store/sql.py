@@ -16,11 +16,11 @@ import contextlib
 import functools
 import shutil
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, literal, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
@@ -45,11 +45,12 @@ from coordinator.ports import (
     Lease,
     Page,
     Purged,
+    Resumption,
     SagaStore,
     StoredDefinition,
     StoredEvent,
 )
-from coordinator.store import codec, leases, paging, queries, retention
+from coordinator.store import codec, leases, paging, queries, resumption, retention
 from coordinator.store.connect import (
     STATEMENT_TIMEOUT_MS,
     WRITE,
@@ -61,7 +62,7 @@ from coordinator.store.connect import (
     normalise_url,
 )
 from coordinator.store.deadlines import CallGuard
-from coordinator.store.group_commit import GroupCommit
+from coordinator.store.group_commit import GroupCommit, ServerGroupCommit
 from coordinator.store.single_writer import SingleWriterLock
 
 T = TypeVar("T")
@@ -114,6 +115,12 @@ class SqlStore(SagaStore):
         self._latest_versions: dict[str, int] | None = {} if self._sqlite and lock is not None else None
         self._last_seqs: dict[str, tuple[int, int]] = {}
         self._group: GroupCommit | None = None
+        self._batches: ServerGroupCommit | None = None
+        if not self._sqlite:
+            self._batches = ServerGroupCommit(
+                lambda work, guard: self._transaction(work, guard, write=True),
+                is_fatal=lambda error: isinstance(error, StoreUnavailable),
+            )
         if self._sqlite:
             self._group = GroupCommit(
                 functools.partial(self._transaction, write=True),
@@ -158,6 +165,10 @@ class SqlStore(SagaStore):
         fresh connection. A write is not: it may have committed before the connection broke, and
         the caller must reload to find out.
         """
+        if guard is not None and guard.expired:
+            # Picked up by a thread after its caller gave up: a connection attempt (which no
+            # deadline can cut) would only hold this thread.
+            raise StoreUnavailable("database unavailable: the call's deadline passed before it began")
         for attempt in (1, 2):
             pinged = self._sqlite
             try:
@@ -197,14 +208,45 @@ class SqlStore(SagaStore):
     async def _read(self, work: Callable[[Connection], T], *, deadline_s: float | None = None) -> T:
         return await self._run(functools.partial(self._transaction, work, write=False), deadline_s=deadline_s)
 
-    async def _write(self, work: Callable[[Connection], T], *, deadline_s: float | None = None) -> T:
+    async def _write(
+        self, work: Callable[[Connection], T], *, deadline_s: float | None = None, key: str | None = None
+    ) -> T:
+        """Run a write transaction. `key` (an execution id) marks a write of one execution's rows,
+        which on PostgreSQL may share a transaction with others queued meanwhile (`ServerGroupCommit`)."""
         if self._group is None:
+            if key is not None and self._batches is not None:
+                return await self._batched(work, key)
             return await self._run(functools.partial(self._transaction, work, write=True), deadline_s=deadline_s)
         if self._closed:
             raise StoreUnavailable("the store is closed")
         done = self._group.enqueue(work)
         self._executor.submit(self._group.flush)
         result: T = await done
+        return result
+
+    async def _batched(self, work: Callable[[Connection], T], key: str) -> T:
+        """A write of one execution on PostgreSQL, group-committed, under the call deadline like any other.
+
+        Each write submits one flush, with the deadline mechanics of `_run`: past the deadline the
+        caller hears StoreUnavailable, a flush still queued never starts, a running one is cut.
+        The flush may take other writes, and this one may be taken by another flush.
+        """
+        assert self._batches is not None
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        loop = asyncio.get_running_loop()
+        limit = self._call_timeout_s
+        done = self._batches.enqueue(work, key, time.monotonic() + limit)
+        guard = CallGuard()
+        cutter = loop.call_later(limit, guard.expire)
+        flush = loop.run_in_executor(self._executor, self._batches.flush, guard)
+        flush.add_done_callback(lambda _: cutter.cancel())
+        flush.add_done_callback(_consume)
+        timer = loop.call_later(limit, _expire, done, flush, limit)
+        try:
+            result: T = await done
+        finally:
+            timer.cancel()
         return result
 
     # -- definitions -----------------------------------------------------------------------------
@@ -362,8 +404,13 @@ class SqlStore(SagaStore):
         """See `SagaStore.commit`; a missing execution raises ExecutionNotFound."""
         known = self._last_seqs.get(state.id)
         known_seq = known[1] if known is not None and known[0] == expected_revision else None
+        # Grouped only when the status stays: a status change (like a new execution) also updates
+        # the shared per-status counts, whose rows a batch would hold locked for all its writes,
+        # making concurrent batches queue on them and deadlock in the order of their shards.
+        grouped = previous is not None and previous.status is state.status
         committed, last_seq = await self._write(
-            lambda conn: queries.commit(conn, state, history, expected_revision, lease, previous, known_seq)
+            lambda conn: queries.commit(conn, state, history, expected_revision, lease, previous, known_seq),
+            key=state.id if grouped else None,
         )
         self._note_last_seq(committed, last_seq)
         return committed
@@ -477,6 +524,15 @@ class SqlStore(SagaStore):
         """See `SagaStore.note_recovery`."""
         return await self._write(lambda conn: leases.note_recovery(conn, execution_id))
 
+    async def begin_resumption(self, execution_ids: Sequence[str]) -> list[Resumption]:
+        """See `SagaStore.begin_resumption`: one transaction for the batch."""
+        wanted = list(execution_ids)
+        found = await self._write(lambda conn: resumption.begin_resumption(conn, wanted))
+        for resumed, last_seq in found:
+            # The resuming commit numbers its history entries without reading the length again.
+            self._note_last_seq(resumed.record.state, last_seq)
+        return [resumed for resumed, _ in found]
+
     async def quarantine(self, execution_id: str, reason: str, *, now_ms: int) -> None:
         """See `SagaStore.quarantine`."""
         await self._write(lambda conn: leases.set_quarantine(conn, execution_id, reason, now_ms=now_ms))
@@ -533,3 +589,17 @@ def _timed(work: Callable[[], int]) -> Purged:
     began = time.monotonic()
     deleted = work()
     return Purged(deleted, time.monotonic() - began)
+
+
+def _consume(runner: asyncio.Future[None]) -> None:
+    """A flush's own failure (its deadline) reached its writes through their futures: nothing more to say."""
+    if not runner.cancelled():
+        runner.exception()
+
+
+def _expire(done: asyncio.Future[Any], flush: asyncio.Future[None], limit: float) -> None:
+    """A group-committed write's deadline passed before its transaction ended: its flush, if still
+    queued, never starts (a taken write's outcome is unknown, as for any call cut at its deadline)."""
+    flush.cancel()
+    if not done.done():
+        done.set_exception(StoreUnavailable(f"database unavailable: no answer within the {limit:g} s deadline"))

@@ -119,9 +119,8 @@ UPDATE_STEP = (
 )
 DELETE_STEPS_FROM = f"DELETE FROM {_S.name} WHERE execution_id = :id AND idx >= :first"
 _P = tables.pending_table
-UPSERT_PENDING = (
-    f"{insert(_P)} ON CONFLICT (execution_id, step, direction) DO UPDATE SET "
-    + ", ".join(f"{n} = excluded.{n}" for n in _columns(_P) if n not in ("execution_id", "step", "direction"))
+UPSERT_PENDING = f"{insert(_P)} ON CONFLICT (execution_id, step, direction) DO UPDATE SET " + ", ".join(
+    f"{n} = excluded.{n}" for n in _columns(_P) if n not in ("execution_id", "step", "direction")
 )
 DELETE_PENDING = f"DELETE FROM {tables.pending_table.name} WHERE execution_id = :id"
 DELETE_PENDING_OF = f"{DELETE_PENDING} AND step = :step AND direction = :direction"

@@ -81,7 +81,10 @@ def step_carrier(carrier: Mapping[str, str], span_id: int) -> dict[str, str]:
     if root is None:
         return {}
     step = SpanContext(
-        trace_id=root.trace_id, span_id=span_id, is_remote=False, trace_flags=root.trace_flags,
+        trace_id=root.trace_id,
+        span_id=span_id,
+        is_remote=False,
+        trace_flags=root.trace_flags,
         trace_state=root.trace_state,
     )
     headers: dict[str, str] = {}

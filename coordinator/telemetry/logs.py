@@ -19,8 +19,23 @@ from coordinator.telemetry.spans import step_round
 
 log = logging.getLogger("coordinator.saga")
 
-_CONTEXT_FIELDS = ("trace_id", "span_id", "execution_id", "saga", "step", "direction", "attempt", "status_code",
-                   "outcome", "delay_ms", "duration_ms", "error", "event", "key", "reason")
+_CONTEXT_FIELDS = (
+    "trace_id",
+    "span_id",
+    "execution_id",
+    "saga",
+    "step",
+    "direction",
+    "attempt",
+    "status_code",
+    "outcome",
+    "delay_ms",
+    "duration_ms",
+    "error",
+    "event",
+    "key",
+    "reason",
+)
 _TEXT_FIELDS = ("execution_id", "key", "trace_id", "outcome", "delay_ms", "duration_ms")
 """What a text line adds after its message: the ids that tell two executions apart, and what the
 message does not say (saga, step, attempt, error and reason are in the message already)."""
@@ -211,8 +226,7 @@ def log_attention(record: ExecutionRecord, reason: str) -> None:
     state = record.state
     key = f" (key {record.business_key})" if record.business_key else ""
     why = {
-        "failed": f"failed: {state.error.message if state.error else 'a compensation failed'}; "
-        f"retry or resolve it",
+        "failed": f"failed: {state.error.message if state.error else 'a compensation failed'}; retry or resolve it",
         "quarantined": f"quarantined: {record.quarantined}",
     }.get(reason, f"stalled: no new history for longer than its saga's alert_after (status {state.status.value})")
     log.warning(

@@ -150,8 +150,11 @@ class SpanEmitter:
             if e.type is HistoryEventType.RETRY_SCHEDULED:
                 span.add_event(
                     HistoryEventType.RETRY_SCHEDULED,
-                    {"saga.attempt": e.attempt or 0, "saga.retry.delay_ms": e.delay_ms or 0,
-                     "saga.retry.reason": _previous_error(mine, e) or ""},
+                    {
+                        "saga.attempt": e.attempt or 0,
+                        "saga.retry.delay_ms": e.delay_ms or 0,
+                        "saga.retry.reason": _previous_error(mine, e) or "",
+                    },
                     timestamp=_ns(e.at_ms),
                 )
             elif e.type is HistoryEventType.ATTEMPT_RESENT:

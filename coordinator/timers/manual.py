@@ -66,9 +66,7 @@ class ManualTimers(TimerService):
         """
         self._clock.advance(ms)
         ran = 0
-        while due := sorted(
-            ((at, key) for key, (at, _) in self._armed.items() if at <= self._clock.now_ms())
-        ):
+        while due := sorted(((at, key) for key, (at, _) in self._armed.items() if at <= self._clock.now_ms())):
             _, key = due[0]
             _, callback = self._armed.pop(key)
             await callback()

@@ -38,11 +38,19 @@ def waiting_state(execution_id: str) -> ExecutionState:
         updated_at_ms=T0 + 9,
         waits=(
             PendingWait(
-                step=0, direction=Direction.ACTION, attempt=1, since_ms=T0 + 2, timeout_at_ms=T0 + 60_002,
+                step=0,
+                direction=Direction.ACTION,
+                attempt=1,
+                since_ms=T0 + 2,
+                timeout_at_ms=T0 + 60_002,
                 due_at_ms=T0 + 60_002,
             ),
             PendingWait(
-                step=1, direction=Direction.COMPENSATION, attempt=2, since_ms=T0 + 6, timeout_at_ms=T0 + 900_006,
+                step=1,
+                direction=Direction.COMPENSATION,
+                attempt=2,
+                since_ms=T0 + 6,
+                timeout_at_ms=T0 + 900_006,
                 due_at_ms=T0 + 120_006,
             ),
         ),

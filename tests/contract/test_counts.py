@@ -97,9 +97,7 @@ async def test_concurrent_commits_keep_the_counts_exact(store: SagaStore) -> Non
     """Many executions finishing at once (on PostgreSQL, transactions racing for the count rows)."""
     ids = [f"ex-{i:03d}" for i in range(60)]
     await asyncio.gather(*(store.create_execution(record(plain_state(i, created_at_ms=T0)), ()) for i in ids))
-    await asyncio.gather(
-        *(_move(store, i, (S.COMPLETED, S.COMPENSATING)[n % 2], at=T0 + 1) for n, i in enumerate(ids))
-    )
+    await asyncio.gather(*(_move(store, i, (S.COMPLETED, S.COMPENSATING)[n % 2], at=T0 + 1) for n, i in enumerate(ids)))
     await asyncio.gather(*(_move(store, i, S.FAILED, at=T0 + 2) for i in ids[1::4]))
     assert await store.count_by_status() == {S.COMPLETED: 30, S.COMPENSATING: 15, S.FAILED: 15}
     assert await store.count_by_status() == await _recount(store)

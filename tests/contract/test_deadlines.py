@@ -53,13 +53,17 @@ async def test_calls_on_a_blackholed_path_fail_by_their_deadline_and_recover_whe
 ) -> None:
     store = SqlStore(_through(proxy, postgres_url), workers=2, call_timeout_s=DEADLINE_S)
     try:
-        await store.create_execution(record(plain_state("ex-deadline")), (event(),))
+        created, _ = await store.create_execution(record(plain_state("ex-deadline")), (event(),))
+        state = created.state
         proxy.blackhole()
         # More calls than threads: without a cut, the first two would hold both threads forever and
-        # the rest would queue behind them.
+        # the rest would queue behind them. The commits are group-committed (the status stays).
         started = time.monotonic()
         outcomes = await asyncio.gather(
-            *(store.load_execution("ex-deadline") for _ in range(6)), store.ping(), return_exceptions=True
+            *(store.load_execution("ex-deadline") for _ in range(6)),
+            *(store.commit(state, (event(),), expected_revision=state.revision, previous=state) for _ in range(4)),
+            store.ping(),
+            return_exceptions=True,
         )
         took = time.monotonic() - started
         assert all(isinstance(o, StoreUnavailable) for o in outcomes), outcomes

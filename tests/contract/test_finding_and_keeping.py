@@ -137,7 +137,9 @@ async def test_retention_deletes_only_what_finished_well_long_enough_ago(store: 
     assert (await store.purge_finished(cutoff, limit=1000, archive=archive)).deleted == 0
 
     assert sorted(r.state.id for r in (await store.list_executions(limit=10)).items) == [
-        "new-done", "old-failed", "running",
+        "new-done",
+        "old-failed",
+        "running",
     ]
     assert [doc["execution"]["id"] for doc in archived] == ["old-done", "old-undone"]  # oldest first
     first = archived[0]

@@ -92,6 +92,30 @@ async def test_recovery_counts_grow_until_progress_or_renewal(store: SagaStore) 
     assert await store.note_recovery("e1") == 1  # so does surviving a renewal
 
 
+async def test_a_batch_resumption_counts_and_loads_each_claimed_execution(store: SagaStore) -> None:
+    for i in range(3):
+        await store.create_execution(record(plain_state(f"e{i}", created_at_ms=1000 + i)), ())
+    await store.note_recovery("e1")
+    claims = await store.claim("r1", lease_ms=LONG, limit=10)
+    found = await store.begin_resumption(["e2", "gone", "e0", "e1"])
+    assert [(r.record.state.id, r.attempts) for r in found] == [("e2", 1), ("e0", 1), ("e1", 2)]
+    epochs = {c.execution_id: c.epoch for c in claims}
+    for resumed in found:
+        loaded = await store.load_execution(resumed.record.state.id)
+        assert resumed.record == loaded and (loaded.owner, loaded.epoch) == ("r1", epochs[loaded.state.id])
+    # The loaded record commits under the claim's lease, with its history numbered after the stored one.
+    e0 = found[1].record
+    await store.commit(
+        e0.state,
+        (event(), event()),
+        expected_revision=e0.state.revision,
+        previous=e0.state,
+        lease=Lease(owner="r1", epoch=e0.epoch),
+    )
+    assert [e.seq for e in (await store.list_events("e0", limit=10)).items] == [1, 2]
+    assert await store.begin_resumption([]) == []
+
+
 async def test_one_process_per_sqlite_file(tmp_path: Path) -> None:
     from coordinator.errors import DatabaseInUse
     from coordinator.store import open_store

@@ -32,14 +32,24 @@ async def test_a_fenced_commit_with_the_previous_state_writes_nothing(backend: B
     before = (await store.load_execution("e1")).state
     pending_before = backend.pending_actions("e1")
     with pytest.raises(Fenced):
-        await store.commit(_next(before, "late"), (labelled("late"),), expected_revision=before.revision,
-                           lease=Lease(owner="a", epoch=1), previous=before)
+        await store.commit(
+            _next(before, "late"),
+            (labelled("late"),),
+            expected_revision=before.revision,
+            lease=Lease(owner="a", epoch=1),
+            previous=before,
+        )
     assert (await store.list_events("e1", limit=10)).items == []
     assert (await store.load_execution("e1")).state == before
     assert backend.pending_actions("e1") == pending_before
     won = _next(before, "in time")
-    await store.commit(won, (labelled("in time"),), expected_revision=before.revision,
-                       lease=Lease(owner="b", epoch=claim.epoch), previous=before)
+    await store.commit(
+        won,
+        (labelled("in time"),),
+        expected_revision=before.revision,
+        lease=Lease(owner="b", epoch=claim.epoch),
+        previous=before,
+    )
     assert (await store.load_execution("e1")).state == replace(won, revision=before.revision + 1)
     assert [e.event.error for e in (await store.list_events("e1", limit=10)).items] == ["in time"]
     assert [row["kind"] for row in backend.pending_actions("e1")] == ["wakeup"]
@@ -52,8 +62,12 @@ async def test_of_two_commits_from_one_revision_the_second_is_stale_and_writes_n
     first = _next(before, "first")
     await store.commit(first, (labelled("first"),), expected_revision=before.revision, previous=before)
     with pytest.raises(StaleRevision):
-        await store.commit(_next(before, "second"), (labelled("second"), labelled("twice")),
-                           expected_revision=before.revision, previous=before)
+        await store.commit(
+            _next(before, "second"),
+            (labelled("second"), labelled("twice")),
+            expected_revision=before.revision,
+            previous=before,
+        )
     assert (await store.load_execution("e1")).state == replace(first, revision=before.revision + 1)
     events = (await store.list_events("e1", limit=10)).items
     assert [(e.seq, e.event.error) for e in events] == [(1, "created"), (2, "first")]

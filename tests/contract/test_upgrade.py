@@ -50,29 +50,79 @@ _EXECUTION = {
 }
 _STEPS = [
     {
-        "execution_id": "ex-old", "idx": 0, "name": "reserve", "status": "succeeded", "attempts": 1,
-        "compensation_attempts": 0, "compensation_budget_base": 0, "effect_possible": True, "last_error": None,
-        "last_status_code": 201, "started_at_ms": T0 + 1, "finished_at_ms": T0 + 9, "deadline_at_ms": None,
-        "response": json.dumps({"status": 201, "headers": {"content-type": "application/json"},
-                                "body": {"reservation_id": "res-9"}}),
+        "execution_id": "ex-old",
+        "idx": 0,
+        "name": "reserve",
+        "status": "succeeded",
+        "attempts": 1,
+        "compensation_attempts": 0,
+        "compensation_budget_base": 0,
+        "effect_possible": True,
+        "last_error": None,
+        "last_status_code": 201,
+        "started_at_ms": T0 + 1,
+        "finished_at_ms": T0 + 9,
+        "deadline_at_ms": None,
+        "response": json.dumps(
+            {"status": 201, "headers": {"content-type": "application/json"}, "body": {"reservation_id": "res-9"}}
+        ),
     },
     {
-        "execution_id": "ex-old", "idx": 1, "name": "charge", "status": "running", "attempts": 1,
-        "compensation_attempts": 0, "compensation_budget_base": 0, "effect_possible": False,
-        "last_error": "attempt 1: HTTP 503", "last_status_code": 503, "started_at_ms": T0 + 10,
-        "finished_at_ms": None, "deadline_at_ms": None, "response": None,
+        "execution_id": "ex-old",
+        "idx": 1,
+        "name": "charge",
+        "status": "running",
+        "attempts": 1,
+        "compensation_attempts": 0,
+        "compensation_budget_base": 0,
+        "effect_possible": False,
+        "last_error": "attempt 1: HTTP 503",
+        "last_status_code": 503,
+        "started_at_ms": T0 + 10,
+        "finished_at_ms": None,
+        "deadline_at_ms": None,
+        "response": None,
     },
 ]
 _EVENTS = [
-    {"execution_id": "ex-old", "seq": 1, "type": "execution_started", "at_ms": T0, "step": None, "direction": None,
-     "attempt": None, "status_code": None, "error": None, "delay_ms": None, "duration_ms": None, "outcome": None},
-    {"execution_id": "ex-old", "seq": 2, "type": "attempt_failed", "at_ms": T0 + 30, "step": "charge",
-     "direction": "action", "attempt": 1, "status_code": 503, "error": "HTTP 503", "delay_ms": None,
-     "duration_ms": 12, "outcome": "retryable"},
+    {
+        "execution_id": "ex-old",
+        "seq": 1,
+        "type": "execution_started",
+        "at_ms": T0,
+        "step": None,
+        "direction": None,
+        "attempt": None,
+        "status_code": None,
+        "error": None,
+        "delay_ms": None,
+        "duration_ms": None,
+        "outcome": None,
+    },
+    {
+        "execution_id": "ex-old",
+        "seq": 2,
+        "type": "attempt_failed",
+        "at_ms": T0 + 30,
+        "step": "charge",
+        "direction": "action",
+        "attempt": 1,
+        "status_code": 503,
+        "error": "HTTP 503",
+        "delay_ms": None,
+        "duration_ms": 12,
+        "outcome": "retryable",
+    },
 ]
 _PENDING = {
-    "execution_id": "ex-old", "kind": "wakeup", "step": 1, "direction": "action", "attempt": 2,
-    "timeout_ms": None, "due_at_ms": T0 + 500, "created_at_ms": T0 + 40,
+    "execution_id": "ex-old",
+    "kind": "wakeup",
+    "step": 1,
+    "direction": "action",
+    "attempt": 2,
+    "timeout_ms": None,
+    "due_at_ms": T0 + 500,
+    "created_at_ms": T0 + 40,
 }
 
 
@@ -102,14 +152,24 @@ def _expected_state() -> ExecutionState:
         status=ExecutionStatus.RUNNING,
         steps=(
             StepState(
-                name="reserve", status=StepStatus.SUCCEEDED, attempts=1, effect_possible=True,
-                last_status_code=201, started_at_ms=T0 + 1, finished_at_ms=T0 + 9,
-                response=ResponseSnapshot(status=201, headers={"content-type": "application/json"},
-                                          body={"reservation_id": "res-9"}),
+                name="reserve",
+                status=StepStatus.SUCCEEDED,
+                attempts=1,
+                effect_possible=True,
+                last_status_code=201,
+                started_at_ms=T0 + 1,
+                finished_at_ms=T0 + 9,
+                response=ResponseSnapshot(
+                    status=201, headers={"content-type": "application/json"}, body={"reservation_id": "res-9"}
+                ),
             ),
             StepState(
-                name="charge", status=StepStatus.RUNNING, attempts=1, last_error="attempt 1: HTTP 503",
-                last_status_code=503, started_at_ms=T0 + 10,
+                name="charge",
+                status=StepStatus.RUNNING,
+                attempts=1,
+                last_error="attempt 1: HTTP 503",
+                last_status_code=503,
+                started_at_ms=T0 + 10,
             ),
         ),
         created_at_ms=T0,
@@ -135,8 +195,15 @@ async def _check_upgrade(url: str) -> None:
         assert await store.count_by_status() == {ExecutionStatus.RUNNING: 1}  # r0007 counted what was stored
         events = [e.event for e in (await store.list_events("ex-old", limit=10)).items]
         assert events[1] == HistoryEvent(
-            type=HistoryEventType.ATTEMPT_FAILED, at_ms=T0 + 30, step="charge", direction=Direction.ACTION,
-            attempt=1, status_code=503, error="HTTP 503", duration_ms=12, outcome="retryable",
+            type=HistoryEventType.ATTEMPT_FAILED,
+            at_ms=T0 + 30,
+            step="charge",
+            direction=Direction.ACTION,
+            attempt=1,
+            status_code=503,
+            error="HTTP 503",
+            duration_ms=12,
+            outcome="retryable",
         )
 
         # The upgraded database keeps what is said from now on.
@@ -149,8 +216,14 @@ async def _check_upgrade(url: str) -> None:
             updated_at_ms=T0 + 600,
         )
         said = HistoryEvent(
-            type=HistoryEventType.ATTEMPT_FAILED, at_ms=T0 + 600, step="charge", direction=Direction.ACTION,
-            attempt=2, status_code=422, request=sent_request(), response=error_response(),
+            type=HistoryEventType.ATTEMPT_FAILED,
+            at_ms=T0 + 600,
+            step="charge",
+            direction=Direction.ACTION,
+            attempt=2,
+            status_code=422,
+            request=sent_request(),
+            response=error_response(),
         )
         committed = await store.commit(decided, (said,), expected_revision=4)
         assert (await store.load_execution("ex-old")).state == committed

@@ -38,34 +38,90 @@ SPEC = replace(saga(step("reserve"), step("charge")), name="checkout", version=2
 
 def _execution(execution_id: str) -> dict[str, object]:
     return {
-        "id": execution_id, "saga_name": "checkout", "saga_version": 2, "status": "running",
-        "input": json.dumps({"order_id": execution_id}), "idempotency_key": None, "request_digest": None,
-        "trace_context": json.dumps({}), "deadline_at_ms": None, "cancel_reason": None, "error_step": None,
-        "error_message": None, "revision": 3, "created_at_ms": T0, "updated_at_ms": T0 + 40, "owner": None,
-        "lease_until_ms": 0, "epoch": 1, "recovery_attempts": 0, "quarantined": None, "business_key": None,
-        "finished_at_ms": None, "attention_at_ms": T0 + 60_000, "attention_noted": False,
+        "id": execution_id,
+        "saga_name": "checkout",
+        "saga_version": 2,
+        "status": "running",
+        "input": json.dumps({"order_id": execution_id}),
+        "idempotency_key": None,
+        "request_digest": None,
+        "trace_context": json.dumps({}),
+        "deadline_at_ms": None,
+        "cancel_reason": None,
+        "error_step": None,
+        "error_message": None,
+        "revision": 3,
+        "created_at_ms": T0,
+        "updated_at_ms": T0 + 40,
+        "owner": None,
+        "lease_until_ms": 0,
+        "epoch": 1,
+        "recovery_attempts": 0,
+        "quarantined": None,
+        "business_key": None,
+        "finished_at_ms": None,
+        "attention_at_ms": T0 + 60_000,
+        "attention_noted": False,
     }
 
 
 def _steps(execution_id: str, charge_attempts: int) -> list[dict[str, object]]:
     common = {
-        "execution_id": execution_id, "compensation_attempts": 0, "compensation_budget_base": 0,
-        "last_status_code": None, "deadline_at_ms": None, "response": None, "last_exchange": None,
-        "resolution": None, "last_error": None,
+        "execution_id": execution_id,
+        "compensation_attempts": 0,
+        "compensation_budget_base": 0,
+        "last_status_code": None,
+        "deadline_at_ms": None,
+        "response": None,
+        "last_exchange": None,
+        "resolution": None,
+        "last_error": None,
     }
     return [
-        {**common, "idx": 0, "name": "reserve", "status": "succeeded", "attempts": 1, "effect_possible": True,
-         "started_at_ms": T0 + 1, "finished_at_ms": T0 + 9},
-        {**common, "idx": 1, "name": "charge", "status": "running", "attempts": charge_attempts,
-         "effect_possible": False, "started_at_ms": T0 + 10, "finished_at_ms": None},
+        {
+            **common,
+            "idx": 0,
+            "name": "reserve",
+            "status": "succeeded",
+            "attempts": 1,
+            "effect_possible": True,
+            "started_at_ms": T0 + 1,
+            "finished_at_ms": T0 + 9,
+        },
+        {
+            **common,
+            "idx": 1,
+            "name": "charge",
+            "status": "running",
+            "attempts": charge_attempts,
+            "effect_possible": False,
+            "started_at_ms": T0 + 10,
+            "finished_at_ms": None,
+        },
     ]
 
 
 _PENDING = [
-    {"execution_id": "ex-call", "kind": "call", "step": 1, "direction": "action", "attempt": 1,
-     "timeout_ms": 1_000, "due_at_ms": T0 + 1_010, "created_at_ms": T0 + 10},
-    {"execution_id": "ex-wait", "kind": "wakeup", "step": 1, "direction": "action", "attempt": 2,
-     "timeout_ms": None, "due_at_ms": T0 + 500, "created_at_ms": T0 + 40},
+    {
+        "execution_id": "ex-call",
+        "kind": "call",
+        "step": 1,
+        "direction": "action",
+        "attempt": 1,
+        "timeout_ms": 1_000,
+        "due_at_ms": T0 + 1_010,
+        "created_at_ms": T0 + 10,
+    },
+    {
+        "execution_id": "ex-wait",
+        "kind": "wakeup",
+        "step": 1,
+        "direction": "action",
+        "attempt": 2,
+        "timeout_ms": None,
+        "due_at_ms": T0 + 500,
+        "created_at_ms": T0 + 40,
+    },
 ]
 
 
@@ -120,8 +176,9 @@ async def _check(url: str) -> None:
         assert isinstance(arm, ArmWakeup) and arm.due_at_ms == T0 + 500
         [call] = await _drive(store, "ex-wait", WakeupFired(step=1, direction=Direction.ACTION, attempt=2), T0 + 500)
         assert isinstance(call, CallStep) and call.attempt == 2
-        await _drive(store, "ex-wait", AttemptCompleted(step=1, direction=Direction.ACTION, attempt=2, outcome=OK),
-                     T0 + 600)
+        await _drive(
+            store, "ex-wait", AttemptCompleted(step=1, direction=Direction.ACTION, attempt=2, outcome=OK), T0 + 600
+        )
 
         for execution_id in ("ex-call", "ex-wait"):
             finished = (await store.load_execution(execution_id)).state

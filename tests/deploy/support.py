@@ -281,9 +281,7 @@ def manifest_files() -> list[Path]:
     """Every Kubernetes manifest in deploy/kubernetes (not the kustomization, the saga
     definitions or the Secret template)."""
     return sorted(
-        path
-        for path in KUBERNETES.glob("*.yaml")
-        if path.name not in ("kustomization.yaml", SECRET_TEMPLATE.name)
+        path for path in KUBERNETES.glob("*.yaml") if path.name not in ("kustomization.yaml", SECRET_TEMPLATE.name)
     )
 
 
@@ -393,9 +391,7 @@ def names_used(text: str) -> set[str]:
 
 def deploy_text_files() -> list[Path]:
     """Every file under deploy/ the tests read for names (the saga definitions excluded)."""
-    return sorted(
-        p for p in DEPLOY.rglob("*") if p.is_file() and "sagas" not in p.relative_to(DEPLOY).parts
-    )
+    return sorted(p for p in DEPLOY.rglob("*") if p.is_file() and "sagas" not in p.relative_to(DEPLOY).parts)
 
 
 def route_paths() -> set[str]:

@@ -281,8 +281,11 @@ def test_the_load_balancer_checks_readyz_on_both_replicas(compose: dict[str, Any
 
 def test_the_load_balancer_outwaits_the_longest_long_poll(compose: dict[str, Any]) -> None:
     sections = haproxy_sections()
-    timeouts = {line.split()[1]: duration_seconds(line.split()[2]) for line in sections["defaults"] if
-                line.startswith("timeout ")}
+    timeouts = {
+        line.split()[1]: duration_seconds(line.split()[2])
+        for line in sections["defaults"]
+        if line.startswith("timeout ")
+    }
     settings = _coordinator_settings(compose["services"][COORDINATORS[0]])
     assert timeouts["server"] > settings.max_wait_seconds
     assert timeouts["client"] > settings.max_wait_seconds
@@ -315,4 +318,3 @@ def test_the_image_health_check_is_what_the_lb_waits_for(compose: dict[str, Any]
         assert "healthcheck" not in compose["services"][name], "the image's HEALTHCHECK applies"
     (url,) = urls_in(image_healthcheck())
     assert url_path(url) in route_paths()
-

@@ -70,8 +70,14 @@ def test_the_wheel_installs_in_a_clean_venv_and_serves(tmp_path: Path) -> None:
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
-                str(saga), "serve", "--port", str(port), "--database-url", f"sqlite:///{tmp_path / 'x.db'}",
-                "--sagas-dir", str(ROOT / "sagas"),
+                str(saga),
+                "serve",
+                "--port",
+                str(port),
+                "--database-url",
+                f"sqlite:///{tmp_path / 'x.db'}",
+                "--sagas-dir",
+                str(ROOT / "sagas"),
             ],
             cwd=workdir,
             env=env,

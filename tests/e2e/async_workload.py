@@ -88,7 +88,12 @@ class Sent:
 
 
 def callback(
-    execution_id: str, url: str, outcome: str = "succeeded", *, body: Any = None, error: str | None = None,
+    execution_id: str,
+    url: str,
+    outcome: str = "succeeded",
+    *,
+    body: Any = None,
+    error: str | None = None,
     via: str | None = None,
 ) -> Sent:
     """POST the callback (to the replica at `via` instead of the URL's own host, when given)."""

@@ -53,7 +53,8 @@ def check_invariants(executions: list[dict[str, Any]], ledger: dict[str, Any]) -
             expected = {f"{eid}:{s}:action" for s in done} | {f"{eid}:{s}:compensation" for s in done}
             assert applied == expected, (eid, applied)
             undo = sorted(
-                (r["end"], r["step"]) for r in requests
+                (r["end"], r["step"])
+                for r in requests
                 if r["execution"] == eid and r["op"].startswith("undo-") and r["applied"]
             )
             assert [s for _, s in undo] == list(reversed(done)), f"{eid} compensated out of order: {undo}"

@@ -77,10 +77,16 @@ class Coordinator:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "coordinator.cli", "serve",
-                "--port", str(self.port),
-                "--database-url", self.database_url,
-                "--sagas-dir", str(self.sagas_dir),
+                sys.executable,
+                "-m",
+                "coordinator.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--database-url",
+                self.database_url,
+                "--sagas-dir",
+                str(self.sagas_dir),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

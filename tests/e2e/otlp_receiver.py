@@ -96,8 +96,11 @@ def render_tree(spans: list[ReceivedSpan]) -> str:
     def walk(parent: str, depth: int) -> None:
         for s in by_parent.get(parent, []):
             status = " ERROR" if s.status_code == 2 else ""
-            extra = {k: v for k, v in s.attributes.items() if k in (
-                "saga.outcome", "saga.attempt", "http.response.status_code", "saga.attempts")}
+            extra = {
+                k: v
+                for k, v in s.attributes.items()
+                if k in ("saga.outcome", "saga.attempt", "http.response.status_code", "saga.attempts")
+            }
             events = f" events={s.events}" if s.events else ""
             lines.append(f"{'  ' * depth}{s.name}{status} {extra}{events}".rstrip())
             walk(s.span_id, depth + 1)

@@ -80,6 +80,7 @@ async def operate(request: Request[Any, Any, Any], name: FromPath[str]) -> Respo
 
 async def _caller_gave_up(request: Request[Any, Any, Any], within: float) -> bool:
     """Whether the caller hung up within `within` seconds (the body is read: what comes next is the disconnect)."""
+
     async def disconnect() -> None:
         while (await request.receive())["type"] != "http.disconnect":
             pass
@@ -128,7 +129,11 @@ async def operate_later(request: Request[Any, Any, Any], name: FromPath[str]) ->
 @get("/_ledger")
 async def ledger() -> dict[str, Any]:
     return {
-        "requests": LEDGER, "overlaps": OVERLAPS, "active": len(ACTIVE), "active_keys": sorted(ACTIVE), "hung": HUNG,
+        "requests": LEDGER,
+        "overlaps": OVERLAPS,
+        "active": len(ACTIVE),
+        "active_keys": sorted(ACTIVE),
+        "hung": HUNG,
     }
 
 

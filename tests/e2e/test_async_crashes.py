@@ -81,8 +81,11 @@ def test_the_wait_still_times_out_on_time_after_a_sigkill_then_retries_or_compen
         print(f"\nrestart took {ready_at - killed_at:.2f} s (async timeout {TIMEOUT_S} s)")
 
         # The retry policy: attempt 2 is called with a new callback URL once attempt 1's wait ended.
-        wait_until(lambda: len(wl.charge_calls(participant.ledger(), retried)) == 2, timeout=30,
-                   what="the second attempt of the timed-out charge")
+        wait_until(
+            lambda: len(wl.charge_calls(participant.ledger(), retried)) == 2,
+            timeout=30,
+            what="the second attempt of the timed-out charge",
+        )
         first, second = wl.charge_calls(participant.ledger(), retried)
         due = first["start"] + TIMEOUT_S
         late = second["start"] - max(due, ready_at)
@@ -101,8 +104,9 @@ def test_the_wait_still_times_out_on_time_after_a_sigkill_then_retries_or_compen
         # The policy without retries: the unknown outcome is compensated (refund) as if it took effect.
         assert [ex["status"] for ex in executions] == ["completed", "compensated"]
         [only] = wl.charge_calls(participant.ledger(), rolled_back)
-        [refund] = [r for r in participant.ledger()["requests"] if r["execution"] == rolled_back
-                    and r["op"] == "undo-charge"]
+        [refund] = [
+            r for r in participant.ledger()["requests"] if r["execution"] == rolled_back and r["op"] == "undo-charge"
+        ]
         assert refund["start"] >= only["start"] + TIMEOUT_S - 0.05, "compensated before the wait ended"
         assert refund["start"] - max(only["start"] + TIMEOUT_S, ready_at) <= 2.0, "the timeout fired late"
         refused = wl.callback(rolled_back, only["callback_url"], body={"charge_id": "too-late"})

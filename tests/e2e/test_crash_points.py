@@ -81,8 +81,9 @@ def test_a_poison_execution_is_quarantined_and_the_others_finish(tmp_path: Path)
     try:
         coordinator.start(extra_env=poison_env)
         ids = start_many(coordinator.url, 5, fail_every=0)
-        r = httpx.post(f"{coordinator.url}/v1/sagas/poison/executions",
-                       json={"input": {"fail": "none", "order": "p"}}, timeout=10)
+        r = httpx.post(
+            f"{coordinator.url}/v1/sagas/poison/executions", json={"input": {"fail": "none", "order": "p"}}, timeout=10
+        )
         poison_id = r.json()["id"]
         crashes = 0
         for _ in range(6):  # a supervisor: restart whenever it dies, faults still armed
@@ -90,8 +91,13 @@ def test_a_poison_execution_is_quarantined_and_the_others_finish(tmp_path: Path)
                 break
             crashes += 1
             coordinator.start(wait=False, extra_env=poison_env)
-            wait_until(lambda: coordinator.process is not None and (
-                coordinator.process.poll() is not None or _ready(coordinator)), timeout=30, what="a start or a crash")
+            wait_until(
+                lambda: (
+                    coordinator.process is not None and (coordinator.process.poll() is not None or _ready(coordinator))
+                ),
+                timeout=30,
+                what="a start or a crash",
+            )
         assert crashes == 3, f"expected the first run and 2 resumptions to crash, saw {crashes}"
         executions = all_terminal(coordinator, ids)
         assert {e["status"] for e in executions} == {"completed"}

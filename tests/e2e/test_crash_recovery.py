@@ -34,9 +34,7 @@ def test_sigkill_during_forward_and_rollback_phases_loses_nothing(tmp_path: Path
     sagas = tmp_path / "sagas"
     sagas.mkdir()
     (sagas / "crash-test.yaml").write_text(definition(participant.url))
-    coordinator = Coordinator(
-        database_url=database_url, sagas_dir=sagas, log_path=tmp_path / "coordinator.log"
-    )
+    coordinator = Coordinator(database_url=database_url, sagas_dir=sagas, log_path=tmp_path / "coordinator.log")
     try:
         coordinator.start()
         ids: list[str] = []

@@ -33,7 +33,8 @@ def cluster() -> Iterator[tuple[str, str, int]]:
     name, port = f"sagaoutage{os.getpid()}", free_port()
     subprocess.run(
         ["pg_createcluster", version, name, "-p", str(port), "--start", "--", "--auth=trust"],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     try:
         yield version, name, port
@@ -63,8 +64,11 @@ def test_a_database_outage_is_ridden_out_without_a_restart(tmp_path: Path, clust
         _ctl(cluster, "stop", "-m", "immediate")
         ready = httpx.get(f"{coordinator.url}/readyz", timeout=10)
         assert ready.status_code == 503 and ready.headers["content-type"].startswith("application/problem+json")
-        write = httpx.post(f"{coordinator.url}/v1/sagas/crash-test/executions",
-                           json={"input": {"fail": "none", "order": "x"}}, timeout=15)
+        write = httpx.post(
+            f"{coordinator.url}/v1/sagas/crash-test/executions",
+            json={"input": {"fail": "none", "order": "x"}},
+            timeout=15,
+        )
         assert write.status_code == 503 and "retry-after" in write.headers, write.text
         time.sleep(2)  # the outage's length (the coordinator keeps retrying meanwhile), not a wait
         _ctl(cluster, "start")

@@ -68,9 +68,7 @@ def _start(client: httpx.Client, i: int) -> httpx.Response:
     return client.post("/v1/sagas/crash-test/executions", json={"input": {"fail": failing, "order": f"o{i}"}})
 
 
-def test_a_full_disk_answers_503_loses_nothing_and_recovers_without_a_restart(
-    tmp_path: Path, small_disk: Path
-) -> None:
+def test_a_full_disk_answers_503_loses_nothing_and_recovers_without_a_restart(tmp_path: Path, small_disk: Path) -> None:
     participant = Participant(latency_ms=300)
     sagas = tmp_path / "sagas"
     sagas.mkdir()

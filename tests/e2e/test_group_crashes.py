@@ -58,9 +58,7 @@ def _compensations_out(participant: Participant) -> bool:
     return any(k.endswith(":compensation") for k in participant.ledger()["active_keys"])
 
 
-def test_sigkill_while_group_calls_are_in_flight_forward_and_rolling_back(
-    tmp_path: Path, database_url: str
-) -> None:
+def test_sigkill_while_group_calls_are_in_flight_forward_and_rolling_back(tmp_path: Path, database_url: str) -> None:
     participant = Participant(latency_ms=LATENCY_MS)
     coordinator = Coordinator(
         database_url=database_url, sagas_dir=_sagas(tmp_path, participant), log_path=tmp_path / "coordinator.log"

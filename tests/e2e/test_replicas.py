@@ -103,8 +103,9 @@ def test_idempotent_starts_across_replicas_create_one_execution(
 
     def post(i: int) -> httpx.Response:
         url = (a if i % 2 else b).url
-        return httpx.post(f"{url}/v1/sagas/crash-test/executions", json=body,
-                          headers={"Idempotency-Key": "order-1"}, timeout=20)
+        return httpx.post(
+            f"{url}/v1/sagas/crash-test/executions", json=body, headers={"Idempotency-Key": "order-1"}, timeout=20
+        )
 
     try:
         with ThreadPoolExecutor(max_workers=10) as pool:
@@ -112,8 +113,12 @@ def test_idempotent_starts_across_replicas_create_one_execution(
         assert {r.status_code for r in answers} <= {200, 201}
         assert sum(r.status_code == 201 for r in answers) == 1
         assert len({r.json()["id"] for r in answers}) == 1
-        other = httpx.post(f"{a.url}/v1/sagas/crash-test/executions", json={"input": {"fail": "none", "order": "x"}},
-                           headers={"Idempotency-Key": "order-1"}, timeout=10)
+        other = httpx.post(
+            f"{a.url}/v1/sagas/crash-test/executions",
+            json={"input": {"fail": "none", "order": "x"}},
+            headers={"Idempotency-Key": "order-1"},
+            timeout=10,
+        )
         assert other.status_code == 409
         [done] = all_terminal(a, [answers[0].json()["id"]])
         assert done["status"] == "completed"

@@ -22,7 +22,9 @@ def test_sigterm_lets_calls_in_flight_finish_and_hands_the_rest_back(tmp_path: P
     sagas.mkdir()
     (sagas / "crash-test.yaml").write_text(definition(participant.url))
     coordinator = Coordinator(
-        database_url=f"sqlite:///{tmp_path / 'saga.db'}", sagas_dir=sagas, log_path=tmp_path / "coordinator.log",
+        database_url=f"sqlite:///{tmp_path / 'saga.db'}",
+        sagas_dir=sagas,
+        log_path=tmp_path / "coordinator.log",
         env={"SAGA_SHUTDOWN_GRACE_SECONDS": "10"},
     )
     try:

@@ -36,9 +36,13 @@ def test_traces_from_a_real_process_survive_sigkill(tmp_path: Path) -> None:
     try:
         coordinator.start()
         with httpx.Client(base_url=coordinator.url, timeout=30) as client:
+
             def run(fail: str) -> dict[str, object]:
-                r = client.post("/v1/sagas/crash-test/executions", params={"wait": "20s"},
-                                json={"input": {"fail": fail, "order": "o"}})
+                r = client.post(
+                    "/v1/sagas/crash-test/executions",
+                    params={"wait": "20s"},
+                    json={"input": {"fail": fail, "order": "o"}},
+                )
                 assert r.status_code == 201
                 body: dict[str, object] = r.json()
                 return body
@@ -46,8 +50,11 @@ def test_traces_from_a_real_process_survive_sigkill(tmp_path: Path) -> None:
             completed = run("none")
             rolled_back = run("ship")
             caller = "0af7651916cd43dd8448eb211c80319c"
-            r = client.post("/v1/sagas/crash-test/executions", json={"input": {"fail": "none", "order": "k"}},
-                            headers={"traceparent": f"00-{caller}-b7ad6b7169203331-01"})
+            r = client.post(
+                "/v1/sagas/crash-test/executions",
+                json={"input": {"fail": "none", "order": "k"}},
+                headers={"traceparent": f"00-{caller}-b7ad6b7169203331-01"},
+            )
             killed = r.json()
             assert killed["trace_id"] == caller
             time.sleep(0.3)  # reserve is in flight (200 ms per call)
@@ -59,8 +66,11 @@ def test_traces_from_a_real_process_survive_sigkill(tmp_path: Path) -> None:
 
         for ex, outcome in ((completed, "completed"), (rolled_back, "compensated"), (resumed, "completed")):
             trace_id = str(ex["trace_id"])
-            wait_until(lambda t=trace_id: any(s.name == "saga crash-test" for s in receiver.trace(t)),
-                       timeout=20, what=f"the root span of {trace_id}")
+            wait_until(
+                lambda t=trace_id: any(s.name == "saga crash-test" for s in receiver.trace(t)),
+                timeout=20,
+                what=f"the root span of {trace_id}",
+            )
             spans = receiver.trace(trace_id)
             root = next(s for s in spans if s.name == "saga crash-test")
             assert root.attributes["saga.outcome"] == outcome

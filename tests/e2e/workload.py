@@ -49,8 +49,9 @@ def start_many(
         for i in range(count):
             failing = fail or ("ship" if fail_every and i % fail_every else "none")
             headers = {"Idempotency-Key": f"{key_prefix}-{i}"} if key_prefix else {}
-            r = client.post("/v1/sagas/crash-test/executions", json={"input": {"fail": failing, "order": f"o{i}"}},
-                            headers=headers)
+            r = client.post(
+                "/v1/sagas/crash-test/executions", json={"input": {"fail": failing, "order": f"o{i}"}}, headers=headers
+            )
             assert r.status_code in (200, 201), r.text
             ids.append(r.json()["id"])
     return ids

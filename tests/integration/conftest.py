@@ -46,7 +46,8 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
 @pytest.fixture
 async def client(settings: Settings, runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     """The API over real loopback HTTP, served in the test's event loop next to the engine."""
-    async with serve_asgi(create_app(settings, runtime=runtime)) as url, httpx.AsyncClient(
-        base_url=url, timeout=30
-    ) as c:
+    async with (
+        serve_asgi(create_app(settings, runtime=runtime)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as c,
+    ):
         yield c

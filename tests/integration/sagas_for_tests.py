@@ -5,8 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 
-def three_steps(url: str, *, name: str = "trip", retry: dict[str, Any] | None = None,
-                compensation_retry: dict[str, Any] | None = None, timeout: str = "2s") -> dict[str, Any]:
+def three_steps(
+    url: str,
+    *,
+    name: str = "trip",
+    retry: dict[str, Any] | None = None,
+    compensation_retry: dict[str, Any] | None = None,
+    timeout: str = "2s",
+) -> dict[str, Any]:
     """Steps a -> b -> c, each with a compensation at /<step>/undo."""
     steps = []
     for step in ("a", "b", "c"):

@@ -136,8 +136,13 @@ async def test_retryable_answers_are_retried_honouring_retry_after(
     client: Client, participant: ScriptedParticipant
 ) -> None:
     participant.on("/b", Reply(status=503, headers={"Retry-After": "1"}), Reply(status=500), Reply(status=201))
-    await register(client, three_steps(participant.url, retry={"max_attempts": 3, "initial_interval": "10ms",
-                                                                "max_interval": "5s", "jitter": "none"}))
+    await register(
+        client,
+        three_steps(
+            participant.url,
+            retry={"max_attempts": 3, "initial_interval": "10ms", "max_interval": "5s", "jitter": "none"},
+        ),
+    )
     ex = await start(client, "trip", {"order": "o-3"})
     assert ex["status"] == "completed" and ex["steps"][1]["attempts"] == 3
     calls = participant.calls("/b")
@@ -151,8 +156,12 @@ async def test_timeouts_are_unknown_outcomes_and_get_compensated(
     client: Client, participant: ScriptedParticipant
 ) -> None:
     participant.on("/b", Reply(delay_s=1.0))
-    await register(client, three_steps(participant.url, timeout="200ms",
-                                        retry={"max_attempts": 2, "initial_interval": "10ms", "jitter": "none"}))
+    await register(
+        client,
+        three_steps(
+            participant.url, timeout="200ms", retry={"max_attempts": 2, "initial_interval": "10ms", "jitter": "none"}
+        ),
+    )
     ex = await start(client, "trip", {"order": "o-4"})
     assert ex["status"] == "compensated"
     assert "timed out" in ex["steps"][1]["last_error"]
@@ -180,8 +189,9 @@ async def test_idempotent_start(client: Client, participant: ScriptedParticipant
     assert first.json()["id"] == again.json()["id"]
     other = await client.post("/v1/sagas/trip/executions", json={"input": {"order": "p"}}, headers=headers)
     assert other.status_code == 409 and other.json()["code"] == "idempotency_conflict"
-    bad = await client.post("/v1/sagas/trip/executions", json={"input": {"order": "o"}},
-                            headers={"Idempotency-Key": "bad\tkey"})
+    bad = await client.post(
+        "/v1/sagas/trip/executions", json={"input": {"order": "o"}}, headers={"Idempotency-Key": "bad\tkey"}
+    )
     assert bad.status_code == 422
 
 
@@ -211,8 +221,9 @@ async def test_failed_compensation_parks_the_execution_until_an_operator_retries
 ) -> None:
     participant.on("/c", Reply(status=400))
     participant.on("/a/undo", Reply(status=500, body={"detail": "ledger locked"}))
-    await register(client, three_steps(participant.url, compensation_retry={"max_attempts": 2,
-                                                                             "initial_interval": "10ms"}))
+    await register(
+        client, three_steps(participant.url, compensation_retry={"max_attempts": 2, "initial_interval": "10ms"})
+    )
     ex = await start(client, "trip", {"order": "o"})
     assert ex["status"] == "failed"
     assert ex["error"]["step"] == "a" and "ledger locked" in ex["error"]["message"]
@@ -241,8 +252,9 @@ async def test_executions_pin_their_version(client: Client, participant: Scripte
     doc = three_steps(participant.url)
     await register(client, doc)
     await register(client, {**doc, "description": "v2"})
-    r = await client.post("/v1/sagas/trip/executions", json={"input": {"order": "o"}, "version": 1},
-                          params={"wait": "10s"})
+    r = await client.post(
+        "/v1/sagas/trip/executions", json={"input": {"order": "o"}, "version": 1}, params={"wait": "10s"}
+    )
     assert r.json()["version"] == 1
     latest = await start(client, "trip", {"order": "o"})
     assert latest["version"] == 2
@@ -250,9 +262,7 @@ async def test_executions_pin_their_version(client: Client, participant: Scripte
     assert missing.status_code == 404
 
 
-async def test_listing_is_newest_first_with_keyset_pagination(
-    client: Client, participant: ScriptedParticipant
-) -> None:
+async def test_listing_is_newest_first_with_keyset_pagination(client: Client, participant: ScriptedParticipant) -> None:
     participant.on("/c", Reply(status=409))
     await register(client, three_steps(participant.url))
     ids = [(await start(client, "trip", {"order": str(i)}))["id"] for i in range(5)]
@@ -281,15 +291,15 @@ async def test_event_pages(client: Client, participant: ScriptedParticipant) -> 
     ex = await start(client, "trip", {"order": "o"})
     everything = await events(client, ex["id"])
     first = (await client.get(f"/v1/executions/{ex['id']}/events", params={"limit": 3})).json()
-    second = (await client.get(f"/v1/executions/{ex['id']}/events",
-                               params={"limit": 100, "cursor": first["next_cursor"]})).json()
+    second = (
+        await client.get(f"/v1/executions/{ex['id']}/events", params={"limit": 100, "cursor": first["next_cursor"]})
+    ).json()
     assert [e["seq"] for e in first["items"] + second["items"]] == [e["seq"] for e in everything]
     assert second["next_cursor"] is None
     assert [e["seq"] for e in everything] == list(range(1, len(everything) + 1))
 
 
-async def test_health_readiness_and_metrics(client: Client, participant: ScriptedParticipant,
-                                            runtime: Runtime) -> None:
+async def test_health_readiness_and_metrics(client: Client, participant: ScriptedParticipant, runtime: Runtime) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok", "detail": None}
     assert (await client.get("/readyz")).status_code == 200
     await register(client, three_steps(participant.url))

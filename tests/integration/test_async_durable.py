@@ -26,9 +26,10 @@ async def coordinator(settings: Settings) -> AsyncIterator[tuple[Runtime, httpx.
     runtime = await Runtime.open(settings)
     await runtime.start()
     try:
-        async with serve_asgi(create_app(settings, runtime=runtime)) as url, httpx.AsyncClient(
-            base_url=url, timeout=30
-        ) as client:
+        async with (
+            serve_asgi(create_app(settings, runtime=runtime)) as url,
+            httpx.AsyncClient(base_url=url, timeout=30) as client,
+        ):
             yield runtime, client
     finally:
         await runtime.close()

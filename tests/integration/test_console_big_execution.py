@@ -34,9 +34,10 @@ async def test_a_long_execution_shows_every_attempt_and_the_latest_exchanges(tmp
     runtime = await Runtime.open(settings)
     await runtime.start()
     try:
-        async with serve_asgi(create_app(settings, runtime=runtime)) as base, httpx.AsyncClient(
-            base_url=base, timeout=60
-        ) as browser:
+        async with (
+            serve_asgi(create_app(settings, runtime=runtime)) as base,
+            httpx.AsyncClient(base_url=base, timeout=60) as browser,
+        ):
             started = time.perf_counter()
             page = await browser.get(f"/ui/executions/{big.id}")
             print(f"the page of {big.events} entries: {(time.perf_counter() - started) * 1000:.0f} ms")

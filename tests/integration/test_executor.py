@@ -50,13 +50,19 @@ async def raw_server(handler: Handler) -> AsyncIterator[str]:
 
 def request(url: str, *, timeout_ms: int = 2000, compensation: bool = False, call: CallSpec = CALL) -> OutboundRequest:
     return OutboundRequest(
-        method="POST", url=url, headers={"X-Test": "1"}, body={"a": 1}, timeout_ms=timeout_ms, call=call,
+        method="POST",
+        url=url,
+        headers={"X-Test": "1"},
+        body={"a": 1},
+        timeout_ms=timeout_ms,
+        call=call,
         is_compensation=compensation,
     )
 
 
-async def test_success_keeps_the_response_for_templates(executor: HttpStepExecutor,
-                                                        participant: ScriptedParticipant) -> None:
+async def test_success_keeps_the_response_for_templates(
+    executor: HttpStepExecutor, participant: ScriptedParticipant
+) -> None:
     participant.on("/ok", Reply(status=201, body={"id": "r-1"}))
     outcome = await executor.send(request(f"{participant.url}/ok"))
     assert outcome.kind is OutcomeKind.SUCCESS and outcome.status_code == 201
@@ -65,8 +71,9 @@ async def test_success_keeps_the_response_for_templates(executor: HttpStepExecut
     assert participant.calls("/ok")[0].headers["content-type"] == "application/json"
 
 
-async def test_status_patterns_decide_retryable_or_fatal(executor: HttpStepExecutor,
-                                                         participant: ScriptedParticipant) -> None:
+async def test_status_patterns_decide_retryable_or_fatal(
+    executor: HttpStepExecutor, participant: ScriptedParticipant
+) -> None:
     participant.on("/busy", Reply(status=503, headers={"Retry-After": "7"}, body={"detail": "busy"}))
     participant.on("/no", Reply(status=402, body={"detail": "card declined"}))
     busy = await executor.send(request(f"{participant.url}/busy"))
@@ -92,16 +99,18 @@ async def test_connection_refused_is_retryable_and_had_no_effect(executor: HttpS
     assert outcome.error == f"connection refused by 127.0.0.1:{port}"  # the wording: test_network_errors
 
 
-async def test_timeout_after_sending_is_an_unknown_outcome(executor: HttpStepExecutor,
-                                                           participant: ScriptedParticipant) -> None:
+async def test_timeout_after_sending_is_an_unknown_outcome(
+    executor: HttpStepExecutor, participant: ScriptedParticipant
+) -> None:
     participant.on("/slow", Reply(delay_s=2))
     outcome = await executor.send(request(f"{participant.url}/slow", timeout_ms=200))
     assert outcome.kind is OutcomeKind.RETRYABLE and outcome.effect_unknown
     assert outcome.duration_ms is not None and outcome.duration_ms < 1000
 
 
-async def test_timeout_not_in_retry_on_is_fatal_but_still_unknown(executor: HttpStepExecutor,
-                                                                  participant: ScriptedParticipant) -> None:
+async def test_timeout_not_in_retry_on_is_fatal_but_still_unknown(
+    executor: HttpStepExecutor, participant: ScriptedParticipant
+) -> None:
     participant.on("/slow", Reply(delay_s=2))
     call = CallSpec(method="POST", origin="http://127.0.0.1", path_template="/", retry_on_timeout=False)
     outcome = await executor.send(request(f"{participant.url}/slow", timeout_ms=200, call=call))

@@ -124,7 +124,9 @@ async def test_failed_and_stalled_executions_need_attention(
         re.findall(r"^(saga_[a-z_]+)", metrics, flags=re.MULTILINE)
     )
     assert {reason for expr in exprs for reason in re.findall(r'reason="(\w+)"', expr)} == {
-        "failed", "quarantined", "stalled",
+        "failed",
+        "quarantined",
+        "stalled",
     }
     await client.post(f"/v1/executions/{waiting}/cancel")
 

@@ -63,7 +63,9 @@ async def test_members_overlap_under_the_saga_span_and_the_views_say_group_and_p
     steps = {s["name"]: s for s in ex["steps"]}
     assert [s["name"] for s in ex["steps"]] == ["reserve", "charge", "book", "ship", "confirm"]
     assert (steps["charge"]["group"], steps["book"]["group"], steps["reserve"]["group"]) == (
-        "pay_and_book", "pay_and_book", None,
+        "pay_and_book",
+        "pay_and_book",
+        None,
     )
     assert [name for name, s in steps.items() if s["pivot"]] == ["ship"]
 

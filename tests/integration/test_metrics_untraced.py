@@ -53,8 +53,14 @@ async def test_a_given_up_compensation_attempt_is_counted_exhausted(
 ) -> None:
     participant.on("/b", Reply(status=409))
     participant.on("/a/undo", *[Reply(status=503)] * 2)
-    await register(client, three_steps(participant.url, retry={"max_attempts": 1},
-                                       compensation_retry={"max_attempts": 2, "initial_interval": "10ms"}))
+    await register(
+        client,
+        three_steps(
+            participant.url,
+            retry={"max_attempts": 1},
+            compensation_retry={"max_attempts": 2, "initial_interval": "10ms"},
+        ),
+    )
     ex = await start(client, "trip", {"order": "o"})
     assert ex["status"] == "failed"
     text = (await client.get("/metrics")).text

@@ -223,7 +223,14 @@ def test_an_unasked_for_101_is_a_broken_answer_in_the_table() -> None:
 # -- whole sagas through a real coordinator --------------------------------------------------------
 
 SAGA_CASES = (
-    "huge", "gzip-bomb", "silent", "reset-mid-body", "reset-past-cap", "switching", "redirect-loop", "tls-to-plain"
+    "huge",
+    "gzip-bomb",
+    "silent",
+    "reset-mid-body",
+    "reset-past-cap",
+    "switching",
+    "redirect-loop",
+    "tls-to-plain",
 )
 MAX_ATTEMPTS = 2
 
@@ -233,10 +240,17 @@ def _saga(good: str, charge_url: str) -> dict[str, Any]:
     return {
         "name": "checkout",
         "steps": [
-            {"name": "reserve", "action": {"method": "POST", "url": f"{good}/reserve"},
-             "compensation": {"method": "POST", "url": f"{good}/release"}},
-            {"name": "charge", "action": {"method": "POST", "url": charge_url, "timeout": f"{TIMEOUT_MS}ms"},
-             "retry": retry, "compensation": {"method": "POST", "url": f"{good}/refund"}},
+            {
+                "name": "reserve",
+                "action": {"method": "POST", "url": f"{good}/reserve"},
+                "compensation": {"method": "POST", "url": f"{good}/release"},
+            },
+            {
+                "name": "charge",
+                "action": {"method": "POST", "url": charge_url, "timeout": f"{TIMEOUT_MS}ms"},
+                "retry": retry,
+                "compensation": {"method": "POST", "url": f"{good}/refund"},
+            },
         ],
     }
 
@@ -249,16 +263,21 @@ def _saga_expectation(kind: OutcomeKind, effect_unknown: bool) -> tuple[str, int
 
 
 async def _run_saga(
-    tmp_path: Path, participant: ScriptedParticipant, charge_url: str, *, executor: HttpStepExecutor | None = None,
+    tmp_path: Path,
+    participant: ScriptedParticipant,
+    charge_url: str,
+    *,
+    executor: HttpStepExecutor | None = None,
 ) -> tuple[dict[str, Any], float, bytes]:
     tmp_path.mkdir(exist_ok=True)
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'saga.db'}", max_response_bytes=CAP)
     runtime = await Runtime.open(settings, executor=executor)
     await runtime.start()
     try:
-        async with serve_asgi(create_app(settings, runtime=runtime)) as url, httpx.AsyncClient(
-            base_url=url, timeout=30
-        ) as api:
+        async with (
+            serve_asgi(create_app(settings, runtime=runtime)) as url,
+            httpx.AsyncClient(base_url=url, timeout=30) as api,
+        ):
             assert (await api.post("/v1/sagas", json=_saga(participant.url, charge_url))).status_code == 201
             await asyncio.sleep(0.05)
             runtime.loop_lag.reset_max()

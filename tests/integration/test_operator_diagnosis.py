@@ -140,8 +140,9 @@ async def test_output_is_the_template_or_the_last_answer(client: Client, partici
 
 async def test_a_waiting_retry_says_when_it_is_due_and_why(client: Client, participant: ScriptedParticipant) -> None:
     participant.on("/b", Reply(status=503, body={"detail": "warming up"}), Reply(status=200))
-    await register(client, three_steps(participant.url, retry={"max_attempts": 3, "initial_interval": "30s",
-                                                                "jitter": "none"}))
+    await register(
+        client, three_steps(participant.url, retry={"max_attempts": 3, "initial_interval": "30s", "jitter": "none"})
+    )
     r = await client.post("/v1/sagas/trip/executions", json={"input": {"order": "o"}})
     eid = r.json()["id"]
     for _ in range(200):

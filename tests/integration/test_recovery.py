@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from coordinator.errors import StoreUnavailable
+from coordinator.ports import Resumption
 from coordinator.runtime import Runtime
 from coordinator.settings import Settings
 from tests.integration.sagas_for_tests import three_steps
@@ -46,15 +48,15 @@ async def test_an_execution_whose_resumption_hit_a_database_error_is_driven_by_t
 ) -> None:
     [execution_id] = await _left_in_flight(settings, participant, 1)
     second = await Runtime.open(settings)
-    note_recovery = second.store.note_recovery
+    begin_resumption = second.store.begin_resumption
     failures = [StoreUnavailable("database unavailable: a blip")]
 
-    async def flaky(execution_id: str) -> int:
+    async def flaky(execution_ids: Sequence[str]) -> list[Resumption]:
         if failures:
             raise failures.pop()
-        return await note_recovery(execution_id)
+        return await begin_resumption(execution_ids)
 
-    second.store.note_recovery = flaky  # type: ignore[method-assign]
+    second.store.begin_resumption = flaky  # type: ignore[method-assign]
     await second.start()
     try:
         done = await second.service.wait_terminal(execution_id, 10)

@@ -41,7 +41,8 @@ class Traced:
 
     def spans(self, trace_id: str) -> list[ReadableSpan]:
         return [
-            s for s in self.exporter.get_finished_spans()
+            s
+            for s in self.exporter.get_finished_spans()
             if s.context is not None and format_trace_id(s.context.trace_id) == trace_id
         ]
 
@@ -120,8 +121,9 @@ async def test_a_rolled_back_saga_is_visibly_so(traced: Traced, participant: Scr
     undo_b, undo_a = only(spans, "compensate b"), only(spans, "compensate a")
     assert root.context is not None and parent_id(undo_b) == root.context.span_id
     assert undo_b.start_time is not None and undo_a.start_time is not None and undo_b.start_time <= undo_a.start_time
-    failed_attempt = next(s for s in spans if s.kind is SpanKind.CLIENT and s.attributes
-                      and s.attributes.get("saga.step") == "c")
+    failed_attempt = next(
+        s for s in spans if s.kind is SpanKind.CLIENT and s.attributes and s.attributes.get("saga.step") == "c"
+    )
     assert failed_attempt.status.status_code is StatusCode.ERROR
     assert failed_attempt.attributes is not None and failed_attempt.attributes["saga.outcome"] == "fatal"
 
@@ -137,8 +139,11 @@ async def test_retries_are_span_events_with_delay_and_reason(traced: Traced, par
     assert retries[0].attributes["saga.retry.delay_ms"] == 10
     assert "HTTP 503" in str(retries[0].attributes["saga.retry.reason"])
     assert step_b.attributes is not None and step_b.attributes["saga.attempts"] == 2
-    outcomes = sorted(str(s.attributes.get("saga.outcome")) for s in spans
-                      if s.kind is SpanKind.CLIENT and s.attributes and s.attributes.get("saga.step") == "b")
+    outcomes = sorted(
+        str(s.attributes.get("saga.outcome"))
+        for s in spans
+        if s.kind is SpanKind.CLIENT and s.attributes and s.attributes.get("saga.step") == "b"
+    )
     assert outcomes == ["retryable", "success"]
 
 
@@ -148,7 +153,9 @@ async def test_a_caller_traceparent_makes_the_saga_part_of_its_trace(
     await register(traced.client, three_steps(participant.url))
     caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     r = await traced.client.post(
-        "/v1/sagas/trip/executions", json={"input": {"order": "o"}}, params={"wait": "10s"},
+        "/v1/sagas/trip/executions",
+        json={"input": {"order": "o"}},
+        params={"wait": "10s"},
         headers={"traceparent": f"00-{caller_trace}-{caller_span}-01"},
     )
     ex = r.json()
@@ -186,8 +193,10 @@ async def test_a_resumed_saga_stays_in_its_trace(settings: Settings, participant
     root = only(spans, "saga trip")
     step_b = only(spans, "step b")
     assert "attempt_resent" in [e.name for e in step_b.events]
-    assert root.context is not None and format_span_id(root.context.span_id) == record.trace_context[
-        "traceparent"].split("-")[2]
+    assert (
+        root.context is not None
+        and format_span_id(root.context.span_id) == record.trace_context["traceparent"].split("-")[2]
+    )
     assert {b.headers["idempotency-key"] for b in participant.calls("/b")} == {f"{record.state.id}:b:action"}
     assert {b.headers["traceparent"].split("-")[1] for b in participant.calls("/b")} == {trace_id}
 
@@ -196,8 +205,11 @@ async def test_an_unreachable_collector_costs_nothing_but_spans(
     settings: Settings, participant: ScriptedParticipant, tmp_path: Path
 ) -> None:
     with socket_closed_port() as port:
-        env = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
-               "OTEL_EXPORTER_OTLP_TIMEOUT": "1"}
+        env = {
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "1",
+        }
         telemetry = Telemetry.from_env(env, service_version=__version__)
         runtime = await Runtime.open(settings, telemetry=telemetry)
         await runtime.start()
@@ -250,7 +262,9 @@ async def test_logs_are_json_lines_with_trace_and_execution_ids(
 
 
 async def test_secrets_never_reach_spans_logs_or_history(
-    settings: Settings, participant: ScriptedParticipant, caplog: pytest.LogCaptureFixture,
+    settings: Settings,
+    participant: ScriptedParticipant,
+    caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     secret = "S3CR3T-5a1e0c"

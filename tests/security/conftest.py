@@ -87,9 +87,10 @@ async def serve_coordinator(
     runtime = await Runtime.open(settings, executor=executor, telemetry=telemetry)
     await runtime.start()
     try:
-        async with serve_asgi(create_app(settings, runtime=runtime)) as url, httpx.AsyncClient(
-            base_url=url, timeout=30
-        ) as api:
+        async with (
+            serve_asgi(create_app(settings, runtime=runtime)) as url,
+            httpx.AsyncClient(base_url=url, timeout=30) as api,
+        ):
             yield Served(runtime, api, url)
     finally:
         await runtime.close()

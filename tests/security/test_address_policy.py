@@ -42,8 +42,20 @@ def test_metadata_link_local_and_unspecified_are_refused_in_every_wrapping(addre
 
 @pytest.mark.parametrize(
     "address",
-    ["127.0.0.1", "::1", "::ffff:127.0.0.1", "64:ff9b::7f00:1", "10.0.0.1", "172.16.0.1", "192.168.1.1",
-     "100.64.0.1", "198.18.0.1", "fc00::1", "fd12:3456::1", "192.0.2.1"],
+    [
+        "127.0.0.1",
+        "::1",
+        "::ffff:127.0.0.1",
+        "64:ff9b::7f00:1",
+        "10.0.0.1",
+        "172.16.0.1",
+        "192.168.1.1",
+        "100.64.0.1",
+        "198.18.0.1",
+        "fc00::1",
+        "fd12:3456::1",
+        "192.0.2.1",
+    ],
 )
 def test_inside_the_network_is_private(address: str) -> None:
     assert reach(ipaddress.ip_address(address)) is Reach.PRIVATE
@@ -55,8 +67,19 @@ def test_public(address: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "host", ["127.1", "0x7f.1", "0x7f000001", "2130706433", "017700000001", "0177.0.0.1", "127.0.0.1.", "127.000.0.1",
-             "1.2.3.4.5", "0"],
+    "host",
+    [
+        "127.1",
+        "0x7f.1",
+        "0x7f000001",
+        "2130706433",
+        "017700000001",
+        "0177.0.0.1",
+        "127.0.0.1.",
+        "127.000.0.1",
+        "1.2.3.4.5",
+        "0",
+    ],
 )
 def test_odd_ipv4_spellings_are_ambiguous(host: str) -> None:
     assert is_ambiguous_ipv4(host)
@@ -89,9 +112,10 @@ def test_metadata_passes_only_when_named_exactly() -> None:
     named = TargetPolicy(("metadata.google.internal",))
     assert named.check_address("metadata.google.internal", 80, ipaddress.ip_address("169.254.169.254")) is None
     # another name resolving to the metadata address is refused, however exactly it is named
-    assert TargetPolicy(("evil.example",)).check_address(
-        "evil.example", 80, ipaddress.ip_address("169.254.169.254")
-    ) is not None
+    assert (
+        TargetPolicy(("evil.example",)).check_address("evil.example", 80, ipaddress.ip_address("169.254.169.254"))
+        is not None
+    )
 
 
 def test_allowlist_names_ports_and_networks() -> None:

@@ -30,8 +30,11 @@ def bearer(kind: str) -> dict[str, str]:
 async def secured(db_url: str, tmp_path: Path, participant: ScriptedParticipant) -> AsyncIterator[Served]:
     tokens_file = tmp_path / "tokens"
     tokens_file.write_text("# operators\n" + "\n".join(list(TOKENS.values())[3:]) + "\n\n")
-    env = {"SAGA_DATABASE_URL": db_url, "SAGA_API_TOKENS": ",".join(list(TOKENS.values())[:3]),
-           "SAGA_API_TOKENS_FILE": str(tokens_file)}
+    env = {
+        "SAGA_DATABASE_URL": db_url,
+        "SAGA_API_TOKENS": ",".join(list(TOKENS.values())[:3]),
+        "SAGA_API_TOKENS_FILE": str(tokens_file),
+    }
     async with serve_coordinator(Settings.from_env(env)) as served:
         r = await served.api.post("/v1/sagas", json=one_step(f"{participant.url}/x"), headers=bearer("all"))
         assert r.status_code == 201
@@ -68,8 +71,11 @@ async def test_every_operation_against_every_scope(secured: Served, participant:
     for method, template, needed in OPERATIONS:
         path = template.replace("{id}", execution_id)
         for kind, scopes in GRANTED.items():
-            body = one_step(f"{participant.url}/x", name=f"by-{kind.replace('+', '-')}") if path == "/v1/sagas" else (
-                {"input": {}} if method == "POST" else None)
+            body = (
+                one_step(f"{participant.url}/x", name=f"by-{kind.replace('+', '-')}")
+                if path == "/v1/sagas"
+                else ({"input": {}} if method == "POST" else None)
+            )
             r = await secured.api.request(method, path, json=body, headers=bearer(kind))
             if needed in scopes:
                 assert r.status_code not in (401, 403), (method, path, kind, r.text)
@@ -84,9 +90,19 @@ async def test_every_operation_against_every_scope(secured: Served, participant:
     assert names == {"probe", "by-all", "by-admin", "by-write"}
 
 
-WRONG = [None, "", "Bearer", "Bearer wrong", "Basic all-0123456789abcdef", "bearerall-0123456789abcdef",
-         "Bearer all-0123456789abcde", "Bearer all-0123456789abcdefX", "Bearer ALL-0123456789ABCDEF",
-         "Bearer all-0123456789abcdef:admin", "Token all-0123456789abcdef"]
+WRONG = [
+    None,
+    "",
+    "Bearer",
+    "Bearer wrong",
+    "Basic all-0123456789abcdef",
+    "bearerall-0123456789abcdef",
+    "Bearer all-0123456789abcde",
+    "Bearer all-0123456789abcdefX",
+    "Bearer ALL-0123456789ABCDEF",
+    "Bearer all-0123456789abcdef:admin",
+    "Token all-0123456789abcdef",
+]
 
 
 async def test_missing_or_wrong_tokens_are_401(secured: Served) -> None:

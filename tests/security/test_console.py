@@ -161,8 +161,12 @@ async def test_every_page_sends_a_strict_content_security_policy(served: ServedC
 
 async def test_an_unknown_id_is_a_404_page(served: ServedConsole) -> None:
     async with logged_in(served, ADMIN) as admin:
-        for path in ("/ui/executions/no-such-id", "/ui/sagas/no-such-saga", "/ui/nowhere",
-                     "/ui/executions/no-such-id/cancel"):
+        for path in (
+            "/ui/executions/no-such-id",
+            "/ui/sagas/no-such-saga",
+            "/ui/nowhere",
+            "/ui/executions/no-such-id/cancel",
+        ):
             response = await admin.get(path)
             assert response.status_code == 404, path
             assert response.headers["content-type"].startswith("text/html")
@@ -218,8 +222,6 @@ def test_console_settings_are_checked() -> None:
         Settings.from_env({"SAGA_TRACE_URL": "http://jaeger:16686/trace/"})
     url = "http://jaeger:16686/trace/{trace_id}"
     assert Settings.from_env({"SAGA_TRACE_URL": url}).trace_url == url
-
-
 
 
 async def test_the_list_filters_by_key_and_by_needing_attention(served: ServedConsole) -> None:

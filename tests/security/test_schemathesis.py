@@ -34,8 +34,13 @@ def coordinator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coordinato
     sagas.mkdir()
     definition = {
         "name": "probe",
-        "steps": [{"name": "call", "action": {"method": "POST", "url": "http://127.0.0.1:9/x"},
-                   "compensation": {"method": "POST", "url": "http://127.0.0.1:9/undo"}}],
+        "steps": [
+            {
+                "name": "call",
+                "action": {"method": "POST", "url": "http://127.0.0.1:9/x"},
+                "compensation": {"method": "POST", "url": "http://127.0.0.1:9/undo"},
+            }
+        ],
     }
     (sagas / "probe.yaml").write_text(yaml.safe_dump(definition))
     coordinator = Coordinator(
@@ -55,12 +60,23 @@ def coordinator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coordinato
 
 def _run(coordinator: Coordinator, report: Path, *args: str) -> str:
     command = [
-        sys.executable, "-m", "schemathesis.cli", "run", str(ROOT / "openapi.yaml"),
-        "--url", coordinator.url,
-        "--seed", SEED,
-        "--workers", "1",
-        "--phases", "examples,coverage,fuzzing,stateful",
-        "--report", "junit", "--report-dir", str(report),
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "run",
+        str(ROOT / "openapi.yaml"),
+        "--url",
+        coordinator.url,
+        "--seed",
+        SEED,
+        "--workers",
+        "1",
+        "--phases",
+        "examples,coverage,fuzzing,stateful",
+        "--report",
+        "junit",
+        "--report-dir",
+        str(report),
         *args,
     ]
     # cwd: schemathesis keeps a cache folder in its working directory; keep it out of the tree.
@@ -72,18 +88,27 @@ def _run(coordinator: Coordinator, report: Path, *args: str) -> str:
 
 def test_authenticated_run_finds_nothing(coordinator: Coordinator, tmp_path: Path) -> None:
     output = _run(
-        coordinator, tmp_path,
-        "--checks", "all", "--exclude-checks", EXCLUDED,
-        "--max-examples", "30",
-        "-H", f"Authorization: Bearer {TOKEN}",
+        coordinator,
+        tmp_path,
+        "--checks",
+        "all",
+        "--exclude-checks",
+        EXCLUDED,
+        "--max-examples",
+        "30",
+        "-H",
+        f"Authorization: Bearer {TOKEN}",
     )
     assert "passed" in output and "Seed: 42" in output
 
 
 def test_unauthenticated_run_gets_only_documented_401s(coordinator: Coordinator, tmp_path: Path) -> None:
     _run(
-        coordinator, tmp_path,
-        "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
+        coordinator,
+        tmp_path,
+        "--checks",
+        "not_a_server_error,status_code_conformance,content_type_conformance,"
         "response_schema_conformance,response_headers_conformance",
-        "--max-examples", "10",
+        "--max-examples",
+        "10",
     )

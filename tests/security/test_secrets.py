@@ -30,32 +30,55 @@ FAST = {"max_attempts": 2, "initial_interval": "10ms", "jitter": "none"}
 def _sagas(url: str) -> list[dict[str, Any]]:
     auth = {"Authorization": f"Bearer {TEMPLATE}"}
     return [
-        {   # succeeds with echoes, then fails with echoes: rollback runs a compensation that uses it too
+        {  # succeeds with echoes, then fails with echoes: rollback runs a compensation that uses it too
             "name": "leaky",
             "steps": [
-                {"name": "charge",
-                 "action": {"method": "POST", "url": f"{url}/charge?token={TEMPLATE}", "headers": auth,
-                            "body": {"card": TEMPLATE, "note": f"key={TEMPLATE}"}},
-                 "compensation": {"method": "POST", "url": f"{url}/refund/{TEMPLATE}?key={TEMPLATE}",
-                                  "headers": auth},
-                 "retry": FAST},
-                {"name": "ship", "action": {"method": "POST", "url": f"{url}/ship/{TEMPLATE}", "headers": auth},
-                 "retry": FAST},
+                {
+                    "name": "charge",
+                    "action": {
+                        "method": "POST",
+                        "url": f"{url}/charge?token={TEMPLATE}",
+                        "headers": auth,
+                        "body": {"card": TEMPLATE, "note": f"key={TEMPLATE}"},
+                    },
+                    "compensation": {
+                        "method": "POST",
+                        "url": f"{url}/refund/{TEMPLATE}?key={TEMPLATE}",
+                        "headers": auth,
+                    },
+                    "retry": FAST,
+                },
+                {
+                    "name": "ship",
+                    "action": {"method": "POST", "url": f"{url}/ship/{TEMPLATE}", "headers": auth},
+                    "retry": FAST,
+                },
             ],
         },
-        {   # a timeout: the outcome is unknown, the compensation runs
+        {  # a timeout: the outcome is unknown, the compensation runs
             "name": "slow",
             "steps": [
-                {"name": "hold", "action": {"method": "POST", "url": f"{url}/slow?token={TEMPLATE}",
-                                            "headers": auth, "timeout": "200ms"},
-                 "compensation": {"method": "POST", "url": f"{url}/unhold", "headers": auth},
-                 "retry": {"max_attempts": 1}},
+                {
+                    "name": "hold",
+                    "action": {
+                        "method": "POST",
+                        "url": f"{url}/slow?token={TEMPLATE}",
+                        "headers": auth,
+                        "timeout": "200ms",
+                    },
+                    "compensation": {"method": "POST", "url": f"{url}/unhold", "headers": auth},
+                    "retry": {"max_attempts": 1},
+                },
             ],
         },
-        {   # a template that fails on the secret's value: JMESPath quotes values in its errors
+        {  # a template that fails on the secret's value: JMESPath quotes values in its errors
             "name": "badtemplate",
-            "steps": [{"name": "x", "action": {"method": "POST", "url": f"{url}/x",
-                                                "headers": {"X-N": "{{ abs(secrets.pay) }}"}}}],
+            "steps": [
+                {
+                    "name": "x",
+                    "action": {"method": "POST", "url": f"{url}/x", "headers": {"X-N": "{{ abs(secrets.pay) }}"}},
+                }
+            ],
         },
     ]
 
@@ -87,10 +110,15 @@ async def test_a_secret_never_leaves_the_request(
                 answers.append(r.text)
                 ids.append(r.json()["id"])
                 assert r.json()["status"] in ("compensated", "failed"), r.text
-            for path in ["/v1/sagas", "/v1/executions", "/metrics",
-                         *(f"/v1/executions/{i}" for i in ids), *(f"/v1/executions/{i}/events" for i in ids),
-                         *(f"/v1/sagas/{d['name']}" for d in _sagas("")),
-                         *(f"/v1/sagas/{d['name']}/versions" for d in _sagas(""))]:
+            for path in [
+                "/v1/sagas",
+                "/v1/executions",
+                "/metrics",
+                *(f"/v1/executions/{i}" for i in ids),
+                *(f"/v1/executions/{i}/events" for i in ids),
+                *(f"/v1/sagas/{d['name']}" for d in _sagas("")),
+                *(f"/v1/sagas/{d['name']}/versions" for d in _sagas("")),
+            ]:
                 r = await api.get(path)
                 assert r.status_code == 200, (path, r.text)
                 answers.append(r.text)

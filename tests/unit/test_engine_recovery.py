@@ -54,7 +54,6 @@ async def test_a_late_outcome_of_a_fenced_owner_is_dropped(nodes: Nodes) -> None
     assert (await second.history(record.state.id)).count(H.ATTEMPT_SUCCEEDED) == 3
 
 
-
 async def test_an_outcome_after_losing_and_taking_back_the_execution_is_applied(nodes: Nodes) -> None:
     """The process lost the execution (its lease lapsed, another claimed it) and took it back while
     its call was still in flight: the call is not sent again beside itself, and its outcome,

@@ -65,14 +65,15 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "runtime": _LEAVES | {"core", "ports", "definition", "engine"} | _ADAPTERS,
     "api": _API | {"console"},  # `api.app` mounts the console at /ui (unless SAGA_UI=off)
     "console": _API | {"api"},
-    "cli": _LEAVES | {"core", "ports", "definition", "engine", "runtime", "api", "console", "client", "store",
-                      "telemetry"},
+    "cli": _LEAVES
+    | {"core", "ports", "definition", "engine", "runtime", "api", "console", "client", "store", "telemetry"},
     "client": frozenset({ROOT, "core"}),
 }
 """Layers, `core` <- `definition` <- `engine` <- `runtime` <- `api` / `console` / `cli`: the other
 units of ours each unit may import. The adapters implement `ports` and know only it, `core` and the
 leaves; the composition root (`runtime`) wires them; `client` is the server's stranger but for
 `core`'s enums."""
+
 
 @dataclass(frozen=True, slots=True)
 class Module:
@@ -243,7 +244,10 @@ def test_relative_and_root_imports_are_resolved() -> None:
     source = "from ...telemetry import spans\nfrom .. import http\nfrom coordinator import errors, __version__\n"
     module = parse("executor/inner/deep.py", source)
     assert module.imports == (
-        "coordinator.telemetry", "coordinator.executor", "coordinator.errors", "coordinator.__version__"
+        "coordinator.telemetry",
+        "coordinator.executor",
+        "coordinator.errors",
+        "coordinator.__version__",
     )
     assert [unit_of(n) for n in module.imports] == ["telemetry", "executor", "errors", ROOT]
     assert layer_violations("executor", [module]) == [

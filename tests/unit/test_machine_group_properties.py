@@ -130,8 +130,12 @@ class GroupSagaMachine(RuleBasedStateMachine):
         for call in self.state.calls:
             self._apply(AttemptCompleted(step=call.step, direction=call.direction, attempt=call.attempt, outcome=OK))
 
-    @rule(outcome=OUTCOMES, attempt=st.integers(1, 6), step_=st.integers(0, len(SPEC.steps) - 1),
-          direction=st.sampled_from(list(Direction)))
+    @rule(
+        outcome=OUTCOMES,
+        attempt=st.integers(1, 6),
+        step_=st.integers(0, len(SPEC.steps) - 1),
+        direction=st.sampled_from(list(Direction)),
+    )
     def stray_outcome(self, outcome: object, attempt: int, step_: int, direction: Direction) -> None:
         call = self.state.call_of(step_, direction)
         if call is not None and call.attempt == attempt:

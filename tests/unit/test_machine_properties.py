@@ -58,9 +58,9 @@ class SagaMachine(RuleBasedStateMachine):
             if isinstance(action, CallStep):
                 assert action.idempotency_key == f"x:{SPEC.steps[action.step].name}:{action.direction.value}"
                 if action.direction is Direction.COMPENSATION:
-                    assert before.steps[action.step].effect_possible or decision.state.steps[
-                        action.step
-                    ].effect_possible, "compensating a step that never took effect"
+                    assert (
+                        before.steps[action.step].effect_possible or decision.state.steps[action.step].effect_possible
+                    ), "compensating a step that never took effect"
                     if not self.compensation_order or self.compensation_order[-1] != action.step:
                         self.compensation_order.append(action.step)
         if isinstance(event, RetryRequested) and before.status is ExecutionStatus.FAILED:

@@ -21,9 +21,18 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 async def _call(app: Any, path: str) -> dict[str, Any]:
     scope: dict[str, Any] = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-        "path": path, "raw_path": path.encode(), "query_string": b"", "headers": [],
-        "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8080), "state": {},
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8080),
+        "state": {},
     }
 
     async def receive() -> dict[str, Any]:
@@ -61,7 +70,7 @@ async def test_without_tracing_each_request_is_measured_but_mints_no_span() -> N
     await _call(app, "/metrics")
     text = telemetry.prometheus_text().decode()
     # One request measured (the scrape is not), under the names an alert uses with tracing on too.
-    assert 'http_server_duration_milliseconds_count{' in text
+    assert "http_server_duration_milliseconds_count{" in text
     counts = [line for line in text.splitlines() if line.startswith("http_server_duration_milliseconds_count")]
     assert len(counts) == 1 and counts[0].endswith(" 1.0") and 'http_status_code="204"' in counts[0]
     telemetry.shutdown()

@@ -16,5 +16,3 @@ def test_otel_exporter_choice_is_validated() -> None:
     )
     assert grpc.tracing_enabled
     grpc.shutdown()
-
-

@@ -32,8 +32,13 @@ SUPERVISOR = (
 @pytest.fixture
 def supervisor(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
     process = subprocess.Popen(
-        [sys.executable, "-c", SUPERVISOR], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "POOL_DIR": str(tmp_path)}, start_new_session=True,
+        [sys.executable, "-c", SUPERVISOR],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "POOL_DIR": str(tmp_path)},
+        start_new_session=True,
     )
     assert process.stdout is not None
     line = process.stdout.readline()

@@ -31,9 +31,7 @@ def upgrade() -> None:
     op.add_column("executions", sa.Column("business_key", key, nullable=True))
     op.add_column("executions", sa.Column("finished_at_ms", sa.BigInteger(), nullable=True))
     op.add_column("executions", sa.Column("attention_at_ms", sa.BigInteger(), nullable=True))
-    op.add_column(
-        "executions", sa.Column("attention_noted", sa.Boolean(), nullable=False, server_default=sa.false())
-    )
+    op.add_column("executions", sa.Column("attention_noted", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.execute(
         "UPDATE executions SET finished_at_ms = updated_at_ms WHERE status IN ('completed', 'compensated', 'failed')"
     )

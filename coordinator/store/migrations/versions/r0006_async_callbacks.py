@@ -22,6 +22,7 @@ down_revision: str | None = "0005"
 branch_labels: str | None = None
 depends_on: str | None = None
 
+
 def upgrade() -> None:
     """Add the step column and the keys table."""
     op.add_column("execution_steps", sa.Column("callbacks", sa.Text(), nullable=True))
