@@ -71,6 +71,7 @@ def test_a_crash_between_storing_and_answering_a_start_is_repaired_by_the_idempo
         participant.stop()
 
 
+@pytest.mark.slow  # 15 s: CI runs it in its second step (`-m "slow or soak"`)
 def test_a_poison_execution_is_quarantined_and_the_others_finish(tmp_path: Path) -> None:
     participant = Participant(latency_ms=50)
     coordinator = _setup(tmp_path, participant)

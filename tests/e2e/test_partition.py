@@ -23,7 +23,8 @@ from tests.e2e.harness import Coordinator, Participant
 from tests.e2e.workload import all_terminal, definition, start_many
 from tests.postgres import PG_PORT, throwaway_database
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(240)]
+# Slow (15 to 20 s each): CI runs them in its second step (`-m "slow or soak"`).
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(240)]
 LEASE_S, SWEEP_S, DB_TIMEOUT_S = 3.0, 0.5, 2.0
 READY_ANSWER_S = 2.0
 """The reported symptom was /readyz silent for minutes; every answer must come within this."""

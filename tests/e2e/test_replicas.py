@@ -71,6 +71,7 @@ def test_a_killed_replica_is_taken_over_within_lease_and_sweep(
         b.stop()
 
 
+@pytest.mark.slow  # 15 s: CI runs it in its second step (`-m "slow or soak"`)
 def test_a_paused_replica_is_fenced_when_it_wakes(tmp_path: Path, database: str, participant: Participant) -> None:
     a, b = _pair(tmp_path, database, participant)
     try:
