@@ -39,12 +39,16 @@ def attempts_html(attempts: list[Attempt], *, step: str, execution_id: str, with
         return Markup('<p class="faint">Not started.</p>\n')
     parts: list[str] = []
     step_e = _e(step)
+    if any(id(attempt) not in with_exchange for attempt in attempts):
+        parts.append(_elsewhere(execution_id))
     for index, attempt in enumerate(attempts, start=1):
-        parts.append(_attempt(attempt, index, step_e, execution_id, id(attempt) in with_exchange))
+        parts.append(_attempt(attempt, index, step_e, id(attempt) in with_exchange))
     return Markup("".join(parts))  # noqa: S704 - every value above was escaped by `_e`
 
 
-def _attempt(attempt: Attempt, index: int, step_e: str, execution_id: str, exchange: bool) -> str:
+def _attempt(attempt: Attempt, index: int, step_e: str, exchange: bool) -> str:
+    """An attempt whose exchange is shown is a `<details>` that opens on it; an earlier one is one
+    line (a long execution lists thousands: a `<details>` each was most of its page's weight)."""
     undo = attempt.compensation
     if attempt.succeeded:
         state, outcome = "ok", "· ok"
@@ -70,18 +74,22 @@ def _attempt(attempt: Attempt, index: int, step_e: str, execution_id: str, excha
     if attempt.ended_ms:
         sent += f" · answered {_e(moment(attempt.ended_ms))}"
     anchor = f"a-{index}-{step_e}-{_e(attempt.direction.value)}-{number}"
+    css = f"attempt {'undo' if undo else 'forward'} {state}"
+    if not exchange:
+        line = "".join(summary)
+        return f'<p class="{css} brief" id="{anchor}">{line} <span class="faint small">· {sent}</span></p>\n'
     return (
-        f'<details class="attempt {"undo" if undo else "forward"} {state}" id="{anchor}">\n'
+        f'<details class="{css}" id="{anchor}">\n'
         f"<summary>{''.join(summary)}</summary>\n"
         f'<div class="exchange">\n<p class="faint small">{sent}</p>\n'
-        f"{_exchange(attempt) if exchange else _elsewhere(execution_id)}"
+        f"{_exchange(attempt)}"
         "</div>\n</details>\n"
     )
 
 
 def _elsewhere(execution_id: str) -> str:
     return (
-        '<p class="faint">An earlier attempt: its request and response are in the history '
+        '<p class="faint small">Earlier attempts are one line each: their requests and responses are in the history '
         f"(<code>GET /v1/executions/{_e(execution_id)}/events</code>).</p>\n"
     )
 

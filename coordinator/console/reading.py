@@ -19,6 +19,14 @@ EXCHANGES_SHOWN = 3
 """The latest attempts of each step and direction whose request and response the page shows in full;
 earlier ones show their status, duration and error (the API's history has their exchanges). A step
 retried fifty times would otherwise make a page of megabytes."""
+EXCHANGES_ON_A_PAGE = 150
+"""Past this many exchanges in full (an execution of many steps, each retried), each step and
+direction shows its latest exchange only: the page of 100 steps retried ten times each was 2.6 MB."""
+
+
+def exchanges_per_lane(lanes: int) -> int:
+    """How many of each lane's (step and direction's) latest exchanges the page shows in full."""
+    return EXCHANGES_SHOWN if lanes * EXCHANGES_SHOWN <= EXCHANGES_ON_A_PAGE else 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,10 +90,13 @@ async def read_execution(
     by_step: dict[str, list[Attempt]] = {step.name: [] for step in record.state.steps}
     for attempt in attempts:
         by_step.setdefault(attempt.step, []).append(attempt)
-    shown: list[Attempt] = []
-    for lane in by_step.values():
-        for direction in {a.direction for a in lane}:
-            shown += [a for a in lane if a.direction is direction][-EXCHANGES_SHOWN:]
+    lanes = [
+        [a for a in attempts_of_step if a.direction is direction]
+        for attempts_of_step in by_step.values()
+        for direction in {a.direction for a in attempts_of_step}
+    ]
+    per_lane = exchanges_per_lane(len(lanes))
+    shown = [attempt for lane in lanes for attempt in lane[-per_lane:]]
     await _read_what_was_said(service, execution_id, shown)
     now_ms = time.time_ns() // 1_000_000
     return ExecutionPage(

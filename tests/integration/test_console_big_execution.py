@@ -11,7 +11,7 @@ import httpx
 
 from bench.big_execution import FORWARD_FAILURES, STEPS, UNDO_FAILURES, store_big_execution
 from coordinator.api import create_app
-from coordinator.console.reading import EXCHANGES_SHOWN, HISTORY_SHOWN
+from coordinator.console.reading import HISTORY_SHOWN, exchanges_per_lane
 from coordinator.runtime import Runtime
 from coordinator.settings import Settings
 from coordinator.store import open_store
@@ -45,10 +45,14 @@ async def test_a_long_execution_shows_every_attempt_and_the_latest_exchanges(tmp
             html = page.text
             assert html.count('<g class="bar bar-forward') == FORWARD_ATTEMPTS
             assert html.count('<g class="bar bar-undo') == UNDO_ATTEMPTS
-            assert html.count('<details class="attempt') == FORWARD_ATTEMPTS + UNDO_ATTEMPTS
-            assert html.count("<h4>Request</h4>") == LANES * EXCHANGES_SHOWN
-            assert html.count("An earlier attempt") == FORWARD_ATTEMPTS + UNDO_ATTEMPTS - LANES * EXCHANGES_SHOWN
-            shown = FORWARD_FAILURES + 2 - EXCHANGES_SHOWN  # the first of step-000's attempts whose exchange shows
+            # Every attempt is listed: the latest of each lane with its exchange (one only, on a page
+            # this long), the earlier ones one line each.
+            assert exchanges_per_lane(LANES) == 1
+            assert html.count('<details class="attempt') == LANES
+            assert html.count("<h4>Request</h4>") == LANES
+            assert html.count('brief" id="a-') == FORWARD_ATTEMPTS + UNDO_ATTEMPTS - LANES
+            assert html.count("Earlier attempts are one line each") == STEPS
+            shown = FORWARD_FAILURES + 1  # step-000's last attempt, the only one whose exchange shows
             assert f"idempotency-key: step_000-{shown}\n" in html
             assert f"idempotency-key: step_000-{shown - 1}\n" not in html
             assert len(re.findall(r'<tr class="ev-', html)) == HISTORY_SHOWN

@@ -42,15 +42,20 @@ def test_every_value_from_a_participant_is_escaped() -> None:
         assert "<" not in attribute and "'" not in attribute
 
 
-def test_each_attempt_is_a_details_and_only_the_chosen_show_their_exchange() -> None:
+def test_the_chosen_attempts_are_details_with_their_exchange_the_others_one_line_each() -> None:
     attempts = [_hostile_attempt(1), _hostile_attempt(2), _hostile_attempt(1, Direction.COMPENSATION)]
     html = str(attempts_html(attempts, step="charge", execution_id="ex-1", with_exchange={id(attempts[1])}))
 
-    assert html.count('<details class="attempt forward failed"') == 2
-    assert html.count('<details class="attempt undo failed"') == 1
+    assert html.count('<details class="attempt forward failed"') == 1
+    assert html.count('<p class="attempt forward failed brief"') == 1
+    assert html.count('<p class="attempt undo failed brief"') == 1
     assert html.count("<h4>Request</h4>") == html.count("<h4>Response</h4>") == 1
-    assert html.count("An earlier attempt") == 2 and "GET /v1/executions/ex-1/events" in html
+    # One pointer to the history for the step, not one per attempt.
+    assert html.count("Earlier attempts are one line each") == 1 and "GET /v1/executions/ex-1/events" in html
     assert 'id="a-2-charge-action-2"' in html and "· then wait 250 ms" in html
+    assert 'id="a-1-charge-action-1"' in html and 'id="a-3-charge-compensation-1"' in html
+    every = str(attempts_html(attempts, step="charge", execution_id="ex-1", with_exchange={id(a) for a in attempts}))
+    assert every.count("<details") == 3 and "Earlier attempts" not in every
     assert str(attempts_html([], step="charge", execution_id="ex-1", with_exchange=set())).count("Not started.") == 1
 
 
