@@ -70,12 +70,7 @@ class GroupCommit:
                 outcomes = self._transaction(lambda conn: [self._apply(conn, w.work) for w in batch])
         except BaseException as error:  # every caller must hear of it, whatever it is
             outcomes = [(False, error)] * len(batch)
-        # One wake-up per event loop (there is normally one) for the whole batch.
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], tuple[bool, Any]]]] = {}
-        for write, outcome in zip(batch, outcomes, strict=True):
-            by_loop.setdefault(write.done.get_loop(), []).append((write.done, outcome))
-        for loop, settled in by_loop.items():
-            loop.call_soon_threadsafe(_settle, settled)
+        _hand_back([(write.done, outcome) for write, outcome in zip(batch, outcomes, strict=True)])
 
     def _apply(self, conn: Connection, work: Work) -> tuple[bool, Any]:
         # Plain SAVEPOINT statements: SQLAlchemy's nested transactions cost more than the writes.
@@ -92,7 +87,20 @@ class GroupCommit:
         return True, result
 
 
-def _settle(settled: list[tuple[asyncio.Future[Any], tuple[bool, Any]]]) -> None:
+Settled = list[tuple[asyncio.Future[Any], tuple[bool, Any]]]
+"""Each write's future with its outcome: (True, result) or (False, exception)."""
+
+
+def _hand_back(settled: Settled) -> None:
+    """From the writer's thread: one wake-up per event loop (there is normally one) for the whole batch."""
+    by_loop: dict[asyncio.AbstractEventLoop, Settled] = {}
+    for done, outcome in settled:
+        by_loop.setdefault(done.get_loop(), []).append((done, outcome))
+    for loop, theirs in by_loop.items():
+        loop.call_soon_threadsafe(_settle, theirs)
+
+
+def _settle(settled: Settled) -> None:
     """Hand each write its outcome (on the event loop)."""
     for done, (ok, value) in settled:
         if done.done():  # cancelled, or failed at its deadline (`ServerGroupCommit`)
@@ -188,11 +196,7 @@ class ServerGroupCommit:
                     outcomes = [self._alone(w, guard) for w in batch]  # nothing was written: alone, each its own
             except BaseException as error:  # every caller must hear of it, whatever it is
                 outcomes = [(False, error)] * len(batch)
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], tuple[bool, Any]]]] = {}
-        for write, outcome in zip(batch, outcomes, strict=True):
-            by_loop.setdefault(write.done.get_loop(), []).append((write.done, outcome))
-        for loop, settled in by_loop.items():
-            loop.call_soon_threadsafe(_settle, settled)
+        _hand_back([(write.done, outcome) for write, outcome in zip(batch, outcomes, strict=True)])
 
     def _alone(self, write: _KeyedWrite, guard: Any) -> tuple[bool, Any]:
         try:
@@ -202,8 +206,4 @@ class ServerGroupCommit:
 
 
 def _fail(batch: list[_KeyedWrite], error: BaseException) -> None:
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], tuple[bool, Any]]]] = {}
-    for write in batch:
-        by_loop.setdefault(write.done.get_loop(), []).append((write.done, (False, error)))
-    for loop, settled in by_loop.items():
-        loop.call_soon_threadsafe(_settle, settled)
+    _hand_back([(write.done, (False, error)) for write in batch])
