@@ -57,8 +57,9 @@ def pretty(value: Any) -> str:
         text = msgspec.json.format(msgspec.json.encode(value, order="sorted"), indent=2).decode()
     except (TypeError, ValueError, OverflowError):
         return _pretty_by_the_standard_library(value)
-    # Floats are where the two differ: msgspec writes NaN and infinities as null, and 1e300 where
-    # the standard library writes 1e+300. Such a float shows in the text; only then look closer.
+    # Floats are where the two differ: msgspec writes NaN and infinities as null, 1e300 where the
+    # standard library writes 1e+300, and 0.00001 for 1e-05. Such a float shows in the text; only
+    # then look closer.
     if _MAYBE_ODD_FLOAT.search(text) and _has_odd_float(value):
         return _pretty_by_the_standard_library(value)
     return text
@@ -68,7 +69,7 @@ def _pretty_by_the_standard_library(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
 
 
-_MAYBE_ODD_FLOAT = re.compile(r"null|[0-9]e[-0-9]")
+_MAYBE_ODD_FLOAT = re.compile(r"null|[0-9]e[-0-9]|0\.0000")
 
 
 def _has_odd_float(value: Any) -> bool:

@@ -10,7 +10,9 @@ from coordinator.core.state import Direction, ExecutionState
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallStep:
-    """Send one attempt of a step's call."""
+    """Send one attempt of a step's call, not before `started_at_ms`, and give up on it at
+    `started_at_ms + timeout_ms`: the deadline counts from the write-ahead, so a send never
+    outlives what the stored attempt says (a re-send after a crash relies on that)."""
 
     step: int
     step_name: str
@@ -18,6 +20,7 @@ class CallStep:
     attempt: int
     idempotency_key: str
     timeout_ms: int
+    started_at_ms: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -31,11 +31,13 @@ def start_attempt(draft: Draft, index: int, direction: Direction, timeout_ms: in
     )
     draft.drop_wakeup(index, direction)
     draft.record(HistoryEventType.ATTEMPT_STARTED, step=spec.name, direction=direction, attempt=attempt)
-    send_call(draft, index, direction, attempt, timeout_ms)
+    send_call(draft, index, direction, attempt, timeout_ms, started_at_ms=draft.now)
 
 
-def send_call(draft: Draft, index: int, direction: Direction, attempt: int, timeout_ms: int) -> None:
-    """Ask the engine to send the call of an attempt already recorded as started."""
+def send_call(
+    draft: Draft, index: int, direction: Direction, attempt: int, timeout_ms: int, *, started_at_ms: int
+) -> None:
+    """Ask the engine to send the call of an attempt already recorded as started (at `started_at_ms`)."""
     name = draft.step_spec(index).name
     draft.act(
         CallStep(
@@ -45,6 +47,7 @@ def send_call(draft: Draft, index: int, direction: Direction, attempt: int, time
             attempt=attempt,
             idempotency_key=idempotency_key(draft.state.id, name, direction),
             timeout_ms=timeout_ms,
+            started_at_ms=started_at_ms,
         )
     )
 

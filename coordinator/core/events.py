@@ -87,6 +87,11 @@ class Resumed:
     sending: frozenset[tuple[int, Direction, int]] = frozenset()
     """The calls (step, direction, attempt) this process is still sending: their outcomes are on
     their way, so they are not sent again (a second copy would run beside the first)."""
+    others_may_be_sending: bool = True
+    """Whether a call recorded as started may still be in flight from another process (a takeover,
+    a restart): then it is sent again only once that send's deadline has passed. False when this
+    process owned the execution all along (a re-drive after a failed commit): what it is not
+    sending is in flight nowhere, and goes out at once."""
 
 
 Event = (

@@ -40,12 +40,13 @@ def binding_deadline(draft: Draft, index: int) -> tuple[int, str] | None:
     return min(candidates) if candidates else None
 
 
-def forward_timeout(draft: Draft, index: int) -> int | None:
-    """The attempt's timeout, clamped so that no attempt outlives a deadline; None if one passed."""
+def forward_timeout(draft: Draft, index: int, *, at_ms: int | None = None) -> int | None:
+    """The timeout of an attempt sent at `at_ms` (default: now), clamped so that no attempt
+    outlives a deadline; None if one passed."""
     timeout = draft.step_spec(index).action.timeout_ms
     bound = binding_deadline(draft, index)
     if bound is not None:
-        timeout = min(timeout, bound[0] - draft.now)
+        timeout = min(timeout, bound[0] - (draft.now if at_ms is None else at_ms))
     return timeout if timeout > 0 else None
 
 

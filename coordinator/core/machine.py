@@ -197,6 +197,11 @@ def wakeups_to_arm(state: ExecutionState) -> tuple[ArmWakeup, ...]:
     )
 
 
+RESEND_MARGIN_MS = 1_000
+"""Waited past a cut-off send's deadline before sending it again: room for the clocks of two
+replicas to differ, and for the first send's last bytes."""
+
+
 def _on_resumed(draft: Draft, event: Resumed) -> None:
     state = draft.state
     if state.busy:
@@ -205,18 +210,27 @@ def _on_resumed(draft: Draft, event: Resumed) -> None:
             draft.act(arm)
         for call in state.calls:
             if (call.step, call.direction, call.attempt) not in event.sending:
-                _resume_in_flight(draft, call)
+                _resume_in_flight(draft, call, hold=event.others_may_be_sending)
     elif state.status is ExecutionStatus.RUNNING:
         advance(draft)  # committed between steps without a pending action: continue where it stood
     else:
         next_compensation(draft)
 
 
-def _resume_in_flight(draft: Draft, call: InFlightCall) -> None:
-    """An attempt was recorded as started but its outcome never was: send it again, same key."""
+def _resume_in_flight(draft: Draft, call: InFlightCall, *, hold: bool) -> None:
+    """An attempt was recorded as started but its outcome never was: send it again, same key; with
+    `hold`, once the first send is surely over.
+
+    A process that sent it gave up at `started_at_ms + timeout_ms` (the executor counts the
+    deadline from the write-ahead), but a participant does not stop when its caller dies: until
+    then, a re-send would put two attempts of the step in flight at once (SPEC §3).
+    """
     name = draft.step_spec(call.step).name
+    resend_at = draft.now
+    if hold:
+        resend_at = max(resend_at, call.started_at_ms + call.timeout_ms + RESEND_MARGIN_MS)
     if call.direction is Direction.ACTION:
-        timeout = forward_timeout(draft, call.step)
+        timeout = forward_timeout(draft, call.step, at_ms=resend_at)
         if timeout is None or draft.halted() is not None:
             # No time (or no wish) to re-send: the request may have gone out, so its effect is unknown.
             reason = "interrupted by a coordinator restart"
@@ -233,8 +247,15 @@ def _resume_in_flight(draft: Draft, call: InFlightCall) -> None:
             direction=call.direction,
             attempt=call.attempt,
             timeout_ms=timeout,
-            started_at_ms=draft.now,
+            started_at_ms=resend_at,
         )
     )
-    draft.record(HistoryEventType.ATTEMPT_RESENT, step=name, direction=call.direction, attempt=call.attempt)
-    send_call(draft, call.step, call.direction, call.attempt, timeout)
+    held = resend_at - draft.now
+    draft.record(
+        HistoryEventType.ATTEMPT_RESENT,
+        step=name,
+        direction=call.direction,
+        attempt=call.attempt,
+        delay_ms=held if held > 0 else None,
+    )
+    send_call(draft, call.step, call.direction, call.attempt, timeout, started_at_ms=resend_at)

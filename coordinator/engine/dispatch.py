@@ -53,13 +53,28 @@ class Dispatcher:
                         continue  # already on its way here: a second copy would overlap it
                     sending.add(identity)
                     call = functools.partial(self._call, record, spec, action)
-                    self._parts.calls.spawn(call, name=f"call {execution_id}")
+                    if action.started_at_ms > self._parts.clock.now_ms():
+                        # A re-send held until the cut-off first send is surely over (`decide`'s
+                        # resume); it counts as on its way, so no sweep sends a copy meanwhile.
+                        self._parts.timers.arm(
+                            f"resend:{action.idempotency_key}", action.started_at_ms, self._spawner(call)
+                        )
+                    else:
+                        self._parts.calls.spawn(call, name=f"call {execution_id}")
                 case ArmWakeup():
                     event = WakeupFired(step=action.step, direction=action.direction, attempt=action.attempt)
                     key = wakeup_key(execution_id, action.step, action.direction)
                     self._parts.timers.arm(key, action.due_at_ms, self._wakeup(execution_id, event))
                 case DisarmWakeup():
                     self._parts.timers.disarm(wakeup_key(execution_id, action.step, action.direction))
+
+    def _spawner(self, call: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        async def spawn() -> None:
+            if self._draining:
+                return  # the attempt stays recorded as started: the next owner sends it
+            self._parts.calls.spawn(call, name="held re-send")
+
+        return spawn
 
     def _wakeup(self, execution_id: str, event: WakeupFired) -> Callable[[], Awaitable[None]]:
         async def fire() -> None:
@@ -144,7 +159,8 @@ class Dispatcher:
             url=rendered.url,
             headers=headers,
             body=rendered.body,
-            timeout_ms=action.timeout_ms,
+            # What is left of the attempt's time: its deadline counts from the write-ahead.
+            timeout_ms=action.started_at_ms + action.timeout_ms - self._parts.clock.now_ms(),
             call=call,
             is_compensation=is_compensation,
             trace_carrier=trace.carrier,

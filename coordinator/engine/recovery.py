@@ -126,7 +126,8 @@ class Recovery:
     async def _redrive(self, execution_id: str) -> None:
         """Resume one stalled execution; if the database fails again, it stays stalled for the next sweep."""
         try:
-            await self._cycle.handle(execution_id, Resumed())
+            # Ours all along: a call it recorded but we are not sending is in flight nowhere.
+            await self._cycle.handle(execution_id, Resumed(others_may_be_sending=False))
         except ExecutionNotFound:
             return  # a start whose insert failed after all: nothing to drive
         except Exception:

@@ -169,6 +169,14 @@ def classify_transport_error(
     return StepOutcome(kind=kind, effect_unknown=effect_unknown, error=message, duration_ms=duration_ms)
 
 
+def out_of_time(call: CallSpec, *, is_compensation: bool) -> StepOutcome:
+    """The attempt's deadline passed before it was sent (a long write-ahead commit): nothing reached
+    the participant, so it is retried like a connection that never opened."""
+    kind, effect_unknown = expected(call, Happened.NOT_CONNECTED, is_compensation=is_compensation)
+    error = "not sent: the attempt's deadline passed before it could be sent"
+    return StepOutcome(kind=kind, effect_unknown=effect_unknown, error=error, duration_ms=0)
+
+
 def _happened(error: Exception) -> Happened:
     if isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
         return Happened.NOT_CONNECTED  # nothing reached the participant: safe to retry, nothing to compensate

@@ -12,7 +12,7 @@ import httpx
 
 from coordinator import __version__
 from coordinator.core.outcome import OutcomeKind, RequestSnapshot, StepOutcome, TruncatedBody
-from coordinator.executor.classify import classify_response, classify_transport_error, decode_body
+from coordinator.executor.classify import classify_response, classify_transport_error, decode_body, out_of_time
 from coordinator.executor.connection_progress import never_connected
 from coordinator.executor.decoding import BoundedDecoder, CorruptBody
 from coordinator.executor.limits import request_problem
@@ -103,6 +103,8 @@ class HttpStepExecutor(StepExecutor):
         problem = request_problem(request.url, headers)
         if problem is not None:
             return StepOutcome(kind=OutcomeKind.INVALID, error=f"request refused: {problem}")
+        if request.timeout_ms <= 0:
+            return out_of_time(request.call, is_compensation=request.is_compensation)
         timeout_s = request.timeout_ms / 1000
         if not any(name.lower() == "user-agent" for name in headers):
             headers["User-Agent"] = USER_AGENT

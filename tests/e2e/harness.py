@@ -36,9 +36,10 @@ def wait_until(predicate: Callable[[], bool], *, timeout: float, what: str, inte
 class Participant:
     """tests/e2e/participant.py in its own process."""
 
-    def __init__(self, latency_ms: int = 150) -> None:
+    def __init__(self, latency_ms: int = 150, *, first_latency_ms: int | None = None) -> None:
+        first = [] if first_latency_ms is None else ["--first-latency-ms", str(first_latency_ms)]
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "e2e" / "participant.py"), "--latency-ms", str(latency_ms)],
+            [sys.executable, str(ROOT / "tests" / "e2e" / "participant.py"), "--latency-ms", str(latency_ms), *first],
             stdout=subprocess.PIPE,
             text=True,
             start_new_session=True,

@@ -35,6 +35,9 @@ BUSY: set[str] = set()
 """Keys already answered 503 once (a body's `busy` names the op that is busy on its first call)."""
 HUNG: list[dict[str, Any]] = []
 LATENCY_S = 0.15
+FIRST_LATENCY_S: float | None = None
+"""If set, how long the first request of each key is held (a slow first call, a quick re-send)."""
+SEEN: set[str] = set()
 HANG_UNTIL = 0.0
 
 
@@ -61,7 +64,9 @@ async def operate(request: Request[Any, Any, Any], name: FromPath[str]) -> Respo
         HUNG.append({**entry, "end": time.time()})
         return Response({"ok": False}, status_code=599)  # nobody reads it: the caller is gone
     try:
-        await asyncio.sleep(LATENCY_S)
+        first = key not in SEEN
+        SEEN.add(key)
+        await asyncio.sleep(FIRST_LATENCY_S if first and FIRST_LATENCY_S is not None else LATENCY_S)
         if isinstance(body, dict) and body.get("busy") == name and key not in BUSY and key not in APPLIED:
             BUSY.add(key)  # busy: nothing applied, try again (a retryable answer)
             entry.update(applied=False, status=503, busy=True)
@@ -138,12 +143,14 @@ async def ledger() -> dict[str, Any]:
 
 
 def main() -> None:
-    global LATENCY_S
+    global LATENCY_S, FIRST_LATENCY_S
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency-ms", type=int, default=150)
+    parser.add_argument("--first-latency-ms", type=int, default=None)
     args = parser.parse_args()
     LATENCY_S = args.latency_ms / 1000
+    FIRST_LATENCY_S = None if args.first_latency_ms is None else args.first_latency_ms / 1000
     app = Litestar([operate, operate_later, hang, ledger])
     config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning")
     server = uvicorn.Server(config)

@@ -76,3 +76,51 @@ def test_sigkill_during_forward_and_rollback_phases_loses_nothing(tmp_path: Path
     finally:
         coordinator.stop()
         participant.stop()
+
+
+ONE_SLOW_STEP = """
+name: slow-step
+steps:
+  - name: reserve
+    action: {{method: POST, url: "{url}/op/reserve", body: {{fail: "none"}}, timeout: 10s}}
+    compensation: {{method: DELETE, url: "{url}/op/undo-reserve"}}
+"""
+
+
+def test_a_call_cut_off_by_sigkill_is_sent_again_only_once_the_first_send_is_over(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The participant holds each first call 8 s and carries on after the coordinator dies (servers
+    do not abort a handler when their client goes away). A restart takes less than that, so
+    re-sending at once would put two attempts of the step in flight together: the re-send waits
+    until the first send's 10 s timeout has run out (and a margin), then goes out under the same key."""
+    participant = Participant(latency_ms=100, first_latency_ms=8000)
+    sagas = tmp_path / "sagas"
+    sagas.mkdir()
+    (sagas / "slow-step.yaml").write_text(ONE_SLOW_STEP.format(url=participant.url))
+    coordinator = Coordinator(database_url=database_url, sagas_dir=sagas, log_path=tmp_path / "coordinator.log")
+    try:
+        coordinator.start()
+        ids = []
+        for i in range(3):
+            r = httpx.post(f"{coordinator.url}/v1/sagas/slow-step/executions", json={"input": {"n": i}}, timeout=10)
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["id"])
+        time.sleep(0.5)  # every call is on its way: the participant holds it 7.5 s more
+        coordinator.kill()
+        restarted = time.monotonic()
+        coordinator.start()
+        print(f"restart took {time.monotonic() - restarted:.1f} s")
+        executions = all_terminal(coordinator, ids)
+        assert [e["status"] for e in executions] == ["completed"] * 3
+        ledger = participant.ledger()
+        assert ledger["overlaps"] == [], f"two attempts of one step were in flight at once: {ledger['overlaps']}"
+        for eid in ids:
+            sends = [r for r in ledger["requests"] if r["execution"] == eid]
+            assert len(sends) == 2 and sends[1]["start"] >= sends[0]["end"], sends  # the first, then the re-send
+            assert sum(r["applied"] for r in sends) == 1
+            events = httpx.get(f"{coordinator.url}/v1/executions/{eid}/events", timeout=10).json()["items"]
+            assert [e["type"] for e in events].count("attempt_resent") == 1
+    finally:
+        coordinator.stop()
+        participant.stop()

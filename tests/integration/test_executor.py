@@ -71,6 +71,17 @@ async def test_success_keeps_the_response_for_templates(
     assert participant.calls("/ok")[0].headers["content-type"] == "application/json"
 
 
+async def test_an_attempt_out_of_time_before_it_is_sent_is_not_sent(
+    executor: HttpStepExecutor, participant: ScriptedParticipant
+) -> None:
+    """Its deadline counts from the write-ahead: a commit that took all of it leaves nothing to send."""
+    participant.on("/late", Reply(status=201, body={}))
+    outcome = await executor.send(request(f"{participant.url}/late", timeout_ms=0))
+    assert outcome.kind is OutcomeKind.RETRYABLE and not outcome.effect_unknown
+    assert outcome.error is not None and "deadline passed before it could be sent" in outcome.error
+    assert participant.calls("/late") == []
+
+
 async def test_status_patterns_decide_retryable_or_fatal(
     executor: HttpStepExecutor, participant: ScriptedParticipant
 ) -> None:

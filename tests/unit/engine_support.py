@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from coordinator.core.history import HistoryEventType
+from coordinator.core.machine import RESEND_MARGIN_MS
 from coordinator.core.outcome import OutcomeKind, StepOutcome
 from coordinator.engine import CallPool, Collaborators, DefinitionRegistry, Engine, EnvSecretSource, SagaService
 from coordinator.engine.ownership import Ownership
@@ -112,6 +113,12 @@ class Node:
                 return
             await asyncio.sleep(0)
         raise AssertionError(f"the engine did not settle: {self.calls.count()} call(s) still running")
+
+    async def pass_resend_hold(self, timeout_ms: int = 5_000) -> None:
+        """Let the time pass that a taken-over call waits before it is sent again (the first send's
+        timeout, the test sagas' 5 s, and the margin), then settle."""
+        await self.timers.advance(timeout_ms + RESEND_MARGIN_MS)
+        await self.settle()
 
     async def history(self, execution_id: str) -> list[HistoryEventType]:
         """The execution's history entry types, oldest first."""

@@ -27,7 +27,14 @@ def test_pretty_writes_what_json_dumps_writes(value: Any) -> None:
 
 
 def test_the_floats_where_the_fast_writer_differs_fall_back() -> None:
-    for value in ({"big": 1e300}, [1e-7], {"nan": float("nan")}, {"inf": [float("-inf")]}, 123456789012345678.5):
+    for value in (
+        {"big": 1e300},
+        [1e-7],
+        [1e-05, -2.5e-05],
+        {"nan": float("nan")},
+        {"inf": [float("-inf")]},
+        123456789012345678.5,
+    ):
         assert pretty(value) == _standard(value)
 
 

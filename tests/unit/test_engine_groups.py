@@ -68,7 +68,7 @@ async def test_after_a_crash_every_member_in_flight_is_resent_under_its_own_key(
 
     second = nodes(first.store, clock=first.clock)
     await second.engine.recovery.recover(take_all=True)
-    await second.settle()
+    await second.pass_resend_hold()
 
     done = await second.service.execution(record.state.id)
     assert done.state.status is ExecutionStatus.COMPLETED
@@ -90,7 +90,7 @@ async def test_after_a_crash_in_the_group_rollback_every_compensation_is_resent_
 
     second = nodes(first.store, clock=first.clock)
     await second.engine.recovery.recover(take_all=True)
-    await second.settle()
+    await second.pass_resend_hold()
 
     done = await second.service.execution(record.state.id)
     assert done.state.status is ExecutionStatus.COMPENSATED

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from coordinator.core.history import HistoryEventType as H
+from coordinator.core.machine import RESEND_MARGIN_MS
 from coordinator.core.state import ExecutionStatus
 from tests.unit.engine_support import Gate, Nodes, three_steps
 
@@ -22,6 +23,11 @@ async def test_a_second_process_resends_the_call_in_flight_under_the_same_key_an
     second = nodes(first.store, clock=first.clock)
     taken = await second.engine.recovery.recover(take_all=True)
     await second.settle()
+    # The participant may still be working on the first send: nothing goes out before its timeout ran out.
+    await second.timers.advance(4_999 + RESEND_MARGIN_MS)
+    await second.settle()
+    assert second.executor.calls() == []
+    await second.pass_resend_hold(timeout_ms=1)
 
     done = await second.service.execution(record.state.id)
     assert taken == 1
@@ -39,7 +45,7 @@ async def test_a_late_outcome_of_a_fenced_owner_is_dropped(nodes: Nodes) -> None
     await first.settle()
     second = nodes(first.store, {"b": [resent]}, clock=first.clock)
     await second.engine.recovery.recover(take_all=True)  # e.g. the first was paused past its lease
-    await second.settle()
+    await second.pass_resend_hold()
     before = await first.history(record.state.id)
 
     stale.open()  # the first process wakes up and reports b's outcome

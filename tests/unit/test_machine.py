@@ -23,6 +23,7 @@ from coordinator.core import (
     WakeupFired,
     resolve_problem,
 )
+from coordinator.core.machine import RESEND_MARGIN_MS
 from tests.unit.machine_helpers import CONFLICT, INVALID, OK, TIMEOUT, UNAVAILABLE, Run, saga, step
 
 A, C = Direction.ACTION, Direction.COMPENSATION
@@ -240,6 +241,32 @@ def test_resume_resends_the_call_in_flight_with_the_same_attempt_and_key() -> No
     assert (again.attempt, again.idempotency_key) == (first.attempt, first.idempotency_key)
     assert run.history_types()[-1] == "attempt_resent"
     assert run.state.steps[0].attempts == 1
+
+
+def test_a_taken_over_call_is_sent_again_only_after_the_first_send_ran_out_of_time() -> None:
+    """The first send gave up at its deadline, but until then the participant may still be at it."""
+    run = Run(saga(step("a", timeout_ms=4000), step("b")))
+    first = run.pending_call()
+    run.feed(Resumed(), after_ms=1500)  # a restart takes 1.5 s; the participant holds the call longer
+    again = run.pending_call()
+    assert again.started_at_ms == first.started_at_ms + 4000 + RESEND_MARGIN_MS
+    assert again.timeout_ms == 4000
+    assert run.last.history[-1].delay_ms == 4000 + RESEND_MARGIN_MS - 1500
+    run.feed(Resumed(), after_ms=9000)  # long past it: at once
+    assert run.pending_call().started_at_ms == run.now and run.last.history[-1].delay_ms is None
+
+
+def test_a_redrive_of_our_own_call_sends_it_at_once() -> None:
+    """This process owned it all along: what it is not sending is in flight nowhere."""
+    run = Run(saga(step("a", timeout_ms=4000), step("b")))
+    run.feed(Resumed(others_may_be_sending=False), after_ms=100)
+    assert run.pending_call().started_at_ms == run.now
+
+
+def test_a_held_resend_leaves_only_the_time_to_the_deadline() -> None:
+    run = Run(saga(step("a", timeout_ms=4000), step("b"), deadline_ms=7000))
+    run.feed(Resumed(), after_ms=1000)
+    assert run.pending_call().timeout_ms == 7000 - 4000 - RESEND_MARGIN_MS
 
 
 def test_resume_rearms_a_pending_wakeup_without_changing_state() -> None:
