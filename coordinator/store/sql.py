@@ -55,6 +55,7 @@ from coordinator.store.connect import (
     STATEMENT_TIMEOUT_MS,
     WRITE,
     describe,
+    has_died,
     is_disk_full,
     is_sqlite,
     is_unavailable,
@@ -159,9 +160,9 @@ class SqlStore(SagaStore):
     def _transaction(self, work: Callable[[Connection], T], guard: CallGuard | None = None, *, write: bool) -> T:
         """Run `work` in one transaction, mapping an unreachable database to StoreUnavailable.
 
-        On PostgreSQL the transaction starts with a ping, under the call's deadline; a connection
-        that turns out dead there (a server restart, a failover) is replaced and the call goes on,
-        as nothing was sent on it yet. A read whose connection broke later is retried once on a
+        On PostgreSQL a pooled connection is first looked at (`has_died`, no round trip); one
+        found dead there (a server restart, a failover) is replaced and the call goes on, as
+        nothing was sent on it yet. A read whose connection broke later is retried once on a
         fresh connection. A write is not: it may have committed before the connection broke, and
         the caller must reload to find out.
         """
@@ -170,10 +171,15 @@ class SqlStore(SagaStore):
             # deadline can cut) would only hold this thread.
             raise StoreUnavailable("database unavailable: the call's deadline passed before it began")
         for attempt in (1, 2):
-            pinged = self._sqlite
             try:
                 with self._engine.connect() as conn:
-                    if guard is not None and not guard.attach(conn.connection.dbapi_connection):
+                    dbapi_connection = conn.connection.dbapi_connection
+                    if not self._sqlite and has_died(dbapi_connection):
+                        conn.invalidate()  # closed and dropped from the pool; nothing was sent on it
+                        if attempt == 1:
+                            continue
+                        raise StoreUnavailable("database unavailable: a new connection died at once")
+                    if guard is not None and not guard.attach(dbapi_connection):
                         raise StoreUnavailable("database unavailable: the call's deadline passed before it began")
                     try:
                         if write:
@@ -182,9 +188,6 @@ class SqlStore(SagaStore):
                             # One snapshot for the several SELECTs of a load or a list.
                             conn.execution_options(isolation_level="REPEATABLE READ")
                         with conn.begin():
-                            if not pinged:
-                                conn.exec_driver_sql("SELECT 1")
-                                pinged = True
                             result = work(conn)
                     finally:
                         if guard is not None:
@@ -198,7 +201,7 @@ class SqlStore(SagaStore):
                     raise StorageFull(f"database unavailable: {self._storage_full}") from exc
                 invalidated = isinstance(exc, DBAPIError) and exc.connection_invalidated
                 cut = guard is not None and guard.expired
-                if invalidated and attempt == 1 and not cut and (not write or not pinged):
+                if invalidated and attempt == 1 and not cut and not write:
                     continue
                 if is_unavailable(exc):
                     raise StoreUnavailable(f"database unavailable: {describe(exc)}") from exc
