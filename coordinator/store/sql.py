@@ -119,7 +119,7 @@ class SqlStore(SagaStore):
         self._batches: ServerGroupCommit | None = None
         if not self._sqlite:
             self._batches = ServerGroupCommit(
-                lambda work, guard: self._transaction(work, guard, write=True),
+                lambda work, guard, alone: self._transaction(work, guard, write=True, alone=alone),
                 is_fatal=lambda error: isinstance(error, StoreUnavailable),
             )
         if self._sqlite:
@@ -157,8 +157,14 @@ class SqlStore(SagaStore):
             raise StoreUnavailable(f"database unavailable: no answer within the {limit:g} s deadline")
         return future.result()
 
-    def _transaction(self, work: Callable[[Connection], T], guard: CallGuard | None = None, *, write: bool) -> T:
+    def _transaction(
+        self, work: Callable[[Connection], T], guard: CallGuard | None = None, *, write: bool, alone: bool = False
+    ) -> T:
         """Run `work` in one transaction, mapping an unreachable database to StoreUnavailable.
+
+        With `alone` (PostgreSQL; `work` is one statement, atomic by itself) the statement is its
+        own transaction: no BEGIN and no COMMIT, two round trips fewer. The server has committed
+        it (flushed, with `synchronous_commit` on) before it answers, exactly as a COMMIT would.
 
         On PostgreSQL a pooled connection is first looked at (`has_died`, no round trip); one
         found dead there (a server restart, a failover) is replaced and the call goes on, as
@@ -182,7 +188,9 @@ class SqlStore(SagaStore):
                     if guard is not None and not guard.attach(dbapi_connection):
                         raise StoreUnavailable("database unavailable: the call's deadline passed before it began")
                     try:
-                        if write:
+                        if alone and not self._sqlite:
+                            conn.execution_options(isolation_level="AUTOCOMMIT")
+                        elif write:
                             conn.execution_options(**{WRITE: True})
                         elif not self._sqlite:
                             # One snapshot for the several SELECTs of a load or a list.
@@ -212,14 +220,22 @@ class SqlStore(SagaStore):
         return await self._run(functools.partial(self._transaction, work, write=False), deadline_s=deadline_s)
 
     async def _write(
-        self, work: Callable[[Connection], T], *, deadline_s: float | None = None, key: str | None = None
+        self,
+        work: Callable[[Connection], T],
+        *,
+        deadline_s: float | None = None,
+        key: str | None = None,
+        alone: bool = False,
     ) -> T:
         """Run a write transaction. `key` (an execution id) marks a write of one execution's rows,
-        which on PostgreSQL may share a transaction with others queued meanwhile (`ServerGroupCommit`)."""
+        which on PostgreSQL may share a transaction with others queued meanwhile (`ServerGroupCommit`).
+        `alone`: `work` is one statement, which on PostgreSQL needs no transaction around it when
+        it runs by itself (see `_transaction`)."""
         if self._group is None:
             if key is not None and self._batches is not None:
-                return await self._batched(work, key)
-            return await self._run(functools.partial(self._transaction, work, write=True), deadline_s=deadline_s)
+                return await self._batched(work, key, alone=alone)
+            run = functools.partial(self._transaction, work, write=True, alone=alone)
+            return await self._run(run, deadline_s=deadline_s)
         if self._closed:
             raise StoreUnavailable("the store is closed")
         done = self._group.enqueue(work)
@@ -227,7 +243,7 @@ class SqlStore(SagaStore):
         result: T = await done
         return result
 
-    async def _batched(self, work: Callable[[Connection], T], key: str) -> T:
+    async def _batched(self, work: Callable[[Connection], T], key: str, *, alone: bool = False) -> T:
         """A write of one execution on PostgreSQL, group-committed, under the call deadline like any other.
 
         Each write submits one flush, with the deadline mechanics of `_run`: past the deadline the
@@ -239,7 +255,7 @@ class SqlStore(SagaStore):
             raise StoreUnavailable("the store is closed")
         loop = asyncio.get_running_loop()
         limit = self._call_timeout_s
-        done = self._batches.enqueue(work, key, time.monotonic() + limit)
+        done = self._batches.enqueue(work, key, time.monotonic() + limit, alone=alone)
         guard = CallGuard()
         cutter = loop.call_later(limit, guard.expire)
         flush = loop.run_in_executor(self._executor, self._batches.flush, guard)
@@ -370,7 +386,7 @@ class SqlStore(SagaStore):
         if owner is not None:
             record = replace(record, owner=owner, epoch=1)
         try:
-            await self._write(lambda conn: queries.insert_execution(conn, record, history, lease_ms))
+            await self._write(lambda conn: queries.insert_execution(conn, record, history, lease_ms), alone=True)
             self._note_last_seq(record.state, len(history))
         except IntegrityError:
             existing = None if key is None else await self._existing(record, key)
@@ -414,6 +430,7 @@ class SqlStore(SagaStore):
         committed, last_seq = await self._write(
             lambda conn: queries.commit(conn, state, history, expected_revision, lease, previous, known_seq),
             key=state.id if grouped else None,
+            alone=queries.fits_one_statement(state, previous, known_seq),
         )
         self._note_last_seq(committed, last_seq)
         return committed
