@@ -162,9 +162,10 @@ class SqlStore(SagaStore):
     ) -> T:
         """Run `work` in one transaction, mapping an unreachable database to StoreUnavailable.
 
-        With `alone` (PostgreSQL; `work` is one statement, atomic by itself) the statement is its
-        own transaction: no BEGIN and no COMMIT, two round trips fewer. The server has committed
-        it (flushed, with `synchronous_commit` on) before it answers, exactly as a COMMIT would.
+        With `alone` (PostgreSQL; a write that is one statement, atomic by itself, or a read whose
+        statements need no snapshot in common) each statement is its own transaction: no BEGIN
+        and no COMMIT, two round trips fewer. The server has committed a write (flushed, with
+        `synchronous_commit` on) before it answers, exactly as a COMMIT would.
 
         On PostgreSQL a pooled connection is first looked at (`has_died`, no round trip); one
         found dead there (a server restart, a failover) is replaced and the call goes on, as
@@ -216,8 +217,13 @@ class SqlStore(SagaStore):
                 raise
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    async def _read(self, work: Callable[[Connection], T], *, deadline_s: float | None = None) -> T:
-        return await self._run(functools.partial(self._transaction, work, write=False), deadline_s=deadline_s)
+    async def _read(
+        self, work: Callable[[Connection], T], *, deadline_s: float | None = None, alone: bool = False
+    ) -> T:
+        """Run a read transaction; `alone`: `work` needs no snapshot shared by its statements (on
+        PostgreSQL each runs by itself, without BEGIN and COMMIT: see `_transaction`)."""
+        run = functools.partial(self._transaction, work, write=False, alone=alone)
+        return await self._run(run, deadline_s=deadline_s)
 
     async def _write(
         self,
@@ -326,7 +332,8 @@ class SqlStore(SagaStore):
                 raise SagaNotFound(name)
             raise SagaVersionNotFound(name, version)
 
-        found = await self._read(work)
+        # Versions never change once stored: the statements need no snapshot in common.
+        found = await self._read(work, alone=True)
         self._remember_definition(found, latest=version is None)
         return found
 
