@@ -17,7 +17,8 @@ When the compare-and-set matches no row (another writer won, the lease was taken
 is gone), `cas` is empty and so is every write fed by it: nothing changes, and the caller finds
 out why exactly as before. When it matches, it holds the execution's row lock first: the other
 writes only happen for rows joined to its output. Nothing about durability changes: the
-statement runs inside the store's transaction and commits with it.
+statement commits with the batch's transaction, or, alone, as its own transaction (no BEGIN or
+COMMIT round trip), and the server answers only once it committed.
 
 The statement's text depends only on which execution columns change, and its rows travel as
 JSON arrays (one parameter per table): psycopg caches the conversion of a statement only up to

@@ -3,8 +3,9 @@
 SQLAlchemy's engine is synchronous; every database call runs on a dedicated thread pool through
 `loop.run_in_executor`, so the event loop never blocks on I/O. SQLite gets one worker (it has a
 single writer anyway, and one thread keeps its locking trivial), and its writes are group-committed
-(see `group_commit`); PostgreSQL gets a small pool, and transactions of their own (its WAL writer
-already groups the flushes of concurrent commits, and one-row transactions cannot deadlock).
+(see `group_commit`); PostgreSQL gets a small pool, its transitions queued together share a
+transaction (`ServerGroupCommit`), and a write that is one statement taken alone is its own
+transaction: one round trip (see `_transaction`).
 On PostgreSQL each call has a deadline that also frees its thread (see `deadlines`): a partition
 never hangs a caller.
 """
