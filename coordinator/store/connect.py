@@ -6,6 +6,7 @@ connections the same way.
 
 from __future__ import annotations
 
+import select
 import sqlite3
 import time
 from typing import Any
@@ -185,3 +186,22 @@ def describe(exc: SQLAlchemyError) -> str:
     cause = exc.orig if isinstance(exc, DBAPIError) else exc
     lines = str(cause).strip().splitlines()
     return lines[0] if lines else exc.__class__.__name__
+
+
+def has_died(dbapi_connection: Any) -> bool:
+    """Whether a pooled PostgreSQL connection, idle between our transactions, is known to be dead.
+
+    It costs no round trip: an idle session has nothing to say, so a socket with something to
+    read means the server ended it (a restart or failover sends its FATAL message and closes; a
+    killed backend's socket reads EOF). Asking the server (`SELECT 1`) cost a round trip, a
+    thread wake-up and the driver's work on every transaction, for the same answer. A connection
+    that dies after this look fails its first statement, as one could after a ping.
+    """
+    if dbapi_connection.closed:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):
+        return True

@@ -118,10 +118,13 @@ class _KeyedWrite:
     done: asyncio.Future[Any]
     deadline: float
     """`time.monotonic()` past which the caller has given up: the write is not started."""
+    alone: bool
+    """The work is one statement: run by itself, it needs no transaction of its own around it."""
 
 
-GuardedTransaction = Callable[[Work, Any], Any]
-"""Runs a function in one write transaction under a call's guard (see `deadlines`) and returns its result."""
+GuardedTransaction = Callable[[Work, Any, bool], Any]
+"""Runs a function in one write transaction under a call's guard (see `deadlines`) and returns its
+result; with True, the function is one statement, run as its own transaction (no BEGIN, no COMMIT)."""
 
 
 class ServerGroupCommit:
@@ -143,11 +146,12 @@ class ServerGroupCommit:
         self._is_fatal = is_fatal
         self._queue: collections.deque[_KeyedWrite] = collections.deque()
 
-    def enqueue(self, work: Work, key: str, deadline: float) -> asyncio.Future[Any]:
+    def enqueue(self, work: Work, key: str, deadline: float, *, alone: bool = False) -> asyncio.Future[Any]:
         """Queue `work`; then run `flush` on a store thread. Settle the future (cancel it, or fail it)
-        to withdraw the write: it is skipped if no flush has taken it yet."""
+        to withdraw the write: it is skipped if no flush has taken it yet. `alone`: the work is one
+        statement (taken by itself, it runs as its own transaction)."""
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append(_KeyedWrite(work, key, done, deadline))
+        self._queue.append(_KeyedWrite(work, key, done, deadline, alone))
         return done
 
     def flush(self, guard: Any) -> None:
@@ -186,7 +190,7 @@ class ServerGroupCommit:
                 return results
 
             try:
-                outcomes = [(True, result) for result in self._transaction(every_write, guard)]
+                outcomes = [(True, result) for result in self._transaction(every_write, guard, False)]
             except Exception as error:
                 if statements_done or self._is_fatal(error) or getattr(guard, "expired", False):
                     # The COMMIT may have happened, or the database is out of reach (alone, each
@@ -200,7 +204,7 @@ class ServerGroupCommit:
 
     def _alone(self, write: _KeyedWrite, guard: Any) -> tuple[bool, Any]:
         try:
-            return True, self._transaction(write.work, guard)
+            return True, self._transaction(write.work, guard, write.alone)
         except BaseException as error:
             return False, error
 

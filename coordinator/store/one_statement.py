@@ -17,7 +17,8 @@ When the compare-and-set matches no row (another writer won, the lease was taken
 is gone), `cas` is empty and so is every write fed by it: nothing changes, and the caller finds
 out why exactly as before. When it matches, it holds the execution's row lock first: the other
 writes only happen for rows joined to its output. Nothing about durability changes: the
-statement runs inside the store's transaction and commits with it.
+statement commits with the batch's transaction, or, alone, as its own transaction (no BEGIN or
+COMMIT round trip), and the server answers only once it committed.
 
 The statement's text depends only on which execution columns change, and its rows travel as
 JSON arrays (one parameter per table): psycopg caches the conversion of a statement only up to
@@ -38,6 +39,7 @@ from coordinator.store import statements as sql
 from coordinator.store import tables
 from coordinator.store.codec import Row
 
+_X = tables.executions_table
 _S = tables.steps_table
 _E = tables.events_table
 _P = tables.pending_table
@@ -102,3 +104,41 @@ def commit(
         "upserts": json.dumps(list(upserts)),
     }
     return bool(conn.exec_driver_sql(_text(cas), params).scalar_one())
+
+
+@functools.cache
+def _insert_text() -> str:
+    """The statement of `insert`: the execution row from one JSON object, its other rows from
+    one JSON array per table, each insert fed by the execution's (so its foreign keys hold)."""
+    owned = "r.lease_until_ms + (extract(epoch from clock_timestamp()) * 1000)::bigint"
+    execution_values = ", ".join(
+        f"CASE WHEN r.owner IS NULL THEN r.lease_until_ms ELSE {owned} END" if n == "lease_until_ms" else f"r.{n}"
+        for n in _names(_X)
+    )
+    parts = [
+        f"x AS (INSERT INTO {_X.name} ({', '.join(_names(_X))}) SELECT {execution_values} "
+        f"FROM json_populate_record(NULL::{_X.name}, :execution::json) r RETURNING id)",
+        *(
+            f"{alias} AS (INSERT INTO {table.name} ({', '.join(_names(table))}) "
+            f"{_select(table, source).replace('FROM cas,', 'FROM x,')})"
+            for alias, table, source in (("s", _S, ":steps"), ("e", _E, ":events"), ("p", _P, ":pending"))
+        ),
+    ]
+    return sql.for_dialect("WITH " + ",\n".join(parts) + "\nSELECT count(*) FROM x", "postgresql")
+
+
+def insert(
+    conn: Connection, execution: Row, steps: Sequence[Row], events: Sequence[Row], pending: Sequence[Row]
+) -> None:
+    """A new execution as one statement: its row, steps, first history entries and pending actions.
+
+    With an owner on `execution`, its `lease_until_ms` is the lease's length: the statement adds
+    the database's clock, as `leases` reckons every lease. Raises IntegrityError on a duplicate.
+    """
+    params = {
+        "execution": json.dumps(execution),
+        "steps": json.dumps(list(steps)),
+        "events": json.dumps(list(events)),
+        "pending": json.dumps(list(pending)),
+    }
+    conn.exec_driver_sql(_insert_text(), params).scalar_one()

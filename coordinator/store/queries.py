@@ -107,6 +107,12 @@ def insert_execution(
     """
     state = record.state
     row = codec.execution_row(record)
+    if conn.dialect.name == "postgresql":
+        # One statement (one round trip, and no transaction needed around it: see `SqlStore`).
+        row["lease_until_ms"] = lease_ms if record.owner is not None else 0
+        events = codec.event_rows(state.id, 1, history)
+        one_statement.insert(conn, row, codec.step_rows(state), events, codec.pending_rows(state))
+        return
     if record.owner is not None:
         row["lease_until_ms"] = db_now_ms(conn) + lease_ms
     sql.run(conn, sql.INSERT_EXECUTION, row)
@@ -192,6 +198,9 @@ def commit(
             if not one_statement.commit(conn, cas, params, plan[0], events, plan[1], plan[2]):
                 _refuse(conn, state.id, expected_revision, lease)
             return committed, last_seq + len(history)
+    if sql.is_autocommit(conn):
+        # Each statement would commit on its own: half a transition could be stored.
+        raise RuntimeError(f"the commit of execution {state.id!r} is not one statement: it needs a transaction")
     if sql.run(conn, cas, params).rowcount == 0:
         _refuse(conn, state.id, expected_revision, lease)
     # From here on we hold the execution's row lock (PostgreSQL) or the write lock (SQLite), so no
@@ -220,6 +229,12 @@ def _refuse(conn: Connection, execution_id: str, expected_revision: int, lease: 
             f"not {lease.owner} at epoch {lease.epoch}"
         )
     raise StaleRevision(f"execution {execution_id!r} changed since revision {expected_revision}")
+
+
+def fits_one_statement(state: ExecutionState, previous: ExecutionState | None, last_seq: int | None) -> bool:
+    """Whether `commit` writes this transition as one statement on PostgreSQL (so it may run
+    outside a transaction of its own: one statement is atomic by itself)."""
+    return previous is not None and last_seq is not None and len(previous.steps) == len(state.steps)
 
 
 def _one_statement_plan(

@@ -3,8 +3,9 @@
 SQLAlchemy's engine is synchronous; every database call runs on a dedicated thread pool through
 `loop.run_in_executor`, so the event loop never blocks on I/O. SQLite gets one worker (it has a
 single writer anyway, and one thread keeps its locking trivial), and its writes are group-committed
-(see `group_commit`); PostgreSQL gets a small pool, and transactions of their own (its WAL writer
-already groups the flushes of concurrent commits, and one-row transactions cannot deadlock).
+(see `group_commit`); PostgreSQL gets a small pool, its transitions queued together share a
+transaction (`ServerGroupCommit`), and a write that is one statement taken alone is its own
+transaction: one round trip (see `_transaction`).
 On PostgreSQL each call has a deadline that also frees its thread (see `deadlines`): a partition
 never hangs a caller.
 """
@@ -55,6 +56,7 @@ from coordinator.store.connect import (
     STATEMENT_TIMEOUT_MS,
     WRITE,
     describe,
+    has_died,
     is_disk_full,
     is_sqlite,
     is_unavailable,
@@ -118,7 +120,7 @@ class SqlStore(SagaStore):
         self._batches: ServerGroupCommit | None = None
         if not self._sqlite:
             self._batches = ServerGroupCommit(
-                lambda work, guard: self._transaction(work, guard, write=True),
+                lambda work, guard, alone: self._transaction(work, guard, write=True, alone=alone),
                 is_fatal=lambda error: isinstance(error, StoreUnavailable),
             )
         if self._sqlite:
@@ -156,12 +158,19 @@ class SqlStore(SagaStore):
             raise StoreUnavailable(f"database unavailable: no answer within the {limit:g} s deadline")
         return future.result()
 
-    def _transaction(self, work: Callable[[Connection], T], guard: CallGuard | None = None, *, write: bool) -> T:
+    def _transaction(
+        self, work: Callable[[Connection], T], guard: CallGuard | None = None, *, write: bool, alone: bool = False
+    ) -> T:
         """Run `work` in one transaction, mapping an unreachable database to StoreUnavailable.
 
-        On PostgreSQL the transaction starts with a ping, under the call's deadline; a connection
-        that turns out dead there (a server restart, a failover) is replaced and the call goes on,
-        as nothing was sent on it yet. A read whose connection broke later is retried once on a
+        With `alone` (PostgreSQL; a write that is one statement, atomic by itself, or a read whose
+        statements need no snapshot in common) each statement is its own transaction: no BEGIN
+        and no COMMIT, two round trips fewer. The server has committed a write (flushed, with
+        `synchronous_commit` on) before it answers, exactly as a COMMIT would.
+
+        On PostgreSQL a pooled connection is first looked at (`has_died`, no round trip); one
+        found dead there (a server restart, a failover) is replaced and the call goes on, as
+        nothing was sent on it yet. A read whose connection broke later is retried once on a
         fresh connection. A write is not: it may have committed before the connection broke, and
         the caller must reload to find out.
         """
@@ -170,21 +179,25 @@ class SqlStore(SagaStore):
             # deadline can cut) would only hold this thread.
             raise StoreUnavailable("database unavailable: the call's deadline passed before it began")
         for attempt in (1, 2):
-            pinged = self._sqlite
             try:
                 with self._engine.connect() as conn:
-                    if guard is not None and not guard.attach(conn.connection.dbapi_connection):
+                    dbapi_connection = conn.connection.dbapi_connection
+                    if not self._sqlite and has_died(dbapi_connection):
+                        conn.invalidate()  # closed and dropped from the pool; nothing was sent on it
+                        if attempt == 1:
+                            continue
+                        raise StoreUnavailable("database unavailable: a new connection died at once")
+                    if guard is not None and not guard.attach(dbapi_connection):
                         raise StoreUnavailable("database unavailable: the call's deadline passed before it began")
                     try:
-                        if write:
+                        if alone and not self._sqlite:
+                            conn.execution_options(isolation_level="AUTOCOMMIT")
+                        elif write:
                             conn.execution_options(**{WRITE: True})
                         elif not self._sqlite:
                             # One snapshot for the several SELECTs of a load or a list.
                             conn.execution_options(isolation_level="REPEATABLE READ")
                         with conn.begin():
-                            if not pinged:
-                                conn.exec_driver_sql("SELECT 1")
-                                pinged = True
                             result = work(conn)
                     finally:
                         if guard is not None:
@@ -198,25 +211,38 @@ class SqlStore(SagaStore):
                     raise StorageFull(f"database unavailable: {self._storage_full}") from exc
                 invalidated = isinstance(exc, DBAPIError) and exc.connection_invalidated
                 cut = guard is not None and guard.expired
-                if invalidated and attempt == 1 and not cut and (not write or not pinged):
+                if invalidated and attempt == 1 and not cut and not write:
                     continue
                 if is_unavailable(exc):
                     raise StoreUnavailable(f"database unavailable: {describe(exc)}") from exc
                 raise
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    async def _read(self, work: Callable[[Connection], T], *, deadline_s: float | None = None) -> T:
-        return await self._run(functools.partial(self._transaction, work, write=False), deadline_s=deadline_s)
+    async def _read(
+        self, work: Callable[[Connection], T], *, deadline_s: float | None = None, alone: bool = False
+    ) -> T:
+        """Run a read transaction; `alone`: `work` needs no snapshot shared by its statements (on
+        PostgreSQL each runs by itself, without BEGIN and COMMIT: see `_transaction`)."""
+        run = functools.partial(self._transaction, work, write=False, alone=alone)
+        return await self._run(run, deadline_s=deadline_s)
 
     async def _write(
-        self, work: Callable[[Connection], T], *, deadline_s: float | None = None, key: str | None = None
+        self,
+        work: Callable[[Connection], T],
+        *,
+        deadline_s: float | None = None,
+        key: str | None = None,
+        alone: bool = False,
     ) -> T:
         """Run a write transaction. `key` (an execution id) marks a write of one execution's rows,
-        which on PostgreSQL may share a transaction with others queued meanwhile (`ServerGroupCommit`)."""
+        which on PostgreSQL may share a transaction with others queued meanwhile (`ServerGroupCommit`).
+        `alone`: `work` is one statement, which on PostgreSQL needs no transaction around it when
+        it runs by itself (see `_transaction`)."""
         if self._group is None:
             if key is not None and self._batches is not None:
-                return await self._batched(work, key)
-            return await self._run(functools.partial(self._transaction, work, write=True), deadline_s=deadline_s)
+                return await self._batched(work, key, alone=alone)
+            run = functools.partial(self._transaction, work, write=True, alone=alone)
+            return await self._run(run, deadline_s=deadline_s)
         if self._closed:
             raise StoreUnavailable("the store is closed")
         done = self._group.enqueue(work)
@@ -224,7 +250,7 @@ class SqlStore(SagaStore):
         result: T = await done
         return result
 
-    async def _batched(self, work: Callable[[Connection], T], key: str) -> T:
+    async def _batched(self, work: Callable[[Connection], T], key: str, *, alone: bool = False) -> T:
         """A write of one execution on PostgreSQL, group-committed, under the call deadline like any other.
 
         Each write submits one flush, with the deadline mechanics of `_run`: past the deadline the
@@ -236,7 +262,7 @@ class SqlStore(SagaStore):
             raise StoreUnavailable("the store is closed")
         loop = asyncio.get_running_loop()
         limit = self._call_timeout_s
-        done = self._batches.enqueue(work, key, time.monotonic() + limit)
+        done = self._batches.enqueue(work, key, time.monotonic() + limit, alone=alone)
         guard = CallGuard()
         cutter = loop.call_later(limit, guard.expire)
         flush = loop.run_in_executor(self._executor, self._batches.flush, guard)
@@ -307,7 +333,8 @@ class SqlStore(SagaStore):
                 raise SagaNotFound(name)
             raise SagaVersionNotFound(name, version)
 
-        found = await self._read(work)
+        # Versions never change once stored: the statements need no snapshot in common.
+        found = await self._read(work, alone=True)
         self._remember_definition(found, latest=version is None)
         return found
 
@@ -367,7 +394,7 @@ class SqlStore(SagaStore):
         if owner is not None:
             record = replace(record, owner=owner, epoch=1)
         try:
-            await self._write(lambda conn: queries.insert_execution(conn, record, history, lease_ms))
+            await self._write(lambda conn: queries.insert_execution(conn, record, history, lease_ms), alone=True)
             self._note_last_seq(record.state, len(history))
         except IntegrityError:
             existing = None if key is None else await self._existing(record, key)
@@ -411,6 +438,7 @@ class SqlStore(SagaStore):
         committed, last_seq = await self._write(
             lambda conn: queries.commit(conn, state, history, expected_revision, lease, previous, known_seq),
             key=state.id if grouped else None,
+            alone=queries.fits_one_statement(state, previous, known_seq),
         )
         self._note_last_seq(committed, last_seq)
         return committed

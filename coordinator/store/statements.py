@@ -39,6 +39,11 @@ def run(conn: Connection, sql: str, params: dict[str, Any]) -> CursorResult[Any]
     return conn.exec_driver_sql(for_dialect(sql, conn.dialect.name), params)
 
 
+def is_autocommit(conn: Connection) -> bool:
+    """Whether `conn` runs each statement as a transaction of its own (see `SqlStore._transaction`)."""
+    return conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+
+
 def _columns(table: Table) -> list[str]:
     return [column.name for column in table.columns]
 
