@@ -87,13 +87,21 @@ steps:
 """
 
 
+@pytest.mark.parametrize(
+    "db", ["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow])]
+)  # the same engine code on both; PostgreSQL's run (15 s) goes with the slow tests
 def test_a_call_cut_off_by_sigkill_is_sent_again_only_once_the_first_send_is_over(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, request: pytest.FixtureRequest, db: str
 ) -> None:
     """The participant holds each first call 8 s and carries on after the coordinator dies (servers
     do not abort a handler when their client goes away). A restart takes less than that, so
     re-sending at once would put two attempts of the step in flight together: the re-send waits
     until the first send's 10 s timeout has run out (and a margin), then goes out under the same key."""
+    if db == "sqlite":
+        database_url = f"sqlite:///{tmp_path / 'saga.db'}"
+    else:
+        database_url = request.getfixturevalue("postgres_url")
+        empty_postgres(database_url)
     participant = Participant(latency_ms=100, first_latency_ms=8000)
     sagas = tmp_path / "sagas"
     sagas.mkdir()
