@@ -22,7 +22,6 @@ Two ways to run it, by database:
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,8 +29,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, literal, select, text
 
 from coordinator.ports import ArchiveWriter
-from coordinator.store import tables
-from coordinator.store.archive import archive_line
+from coordinator.store import archive_query, tables
 from coordinator.store.codec import DELETABLE
 
 X = tables.executions_table
@@ -65,9 +63,19 @@ def count_finished(conn: Connection, finished_before_ms: int) -> int:
     return int(conn.execute(select(func.count()).where(where)).scalar_one())
 
 
-def _choose(conn: Connection, finished_before_ms: int, limit: int) -> list[dict[str, Any]]:
-    chosen = select(X).where(_deletable(finished_before_ms)).order_by(X.c.finished_at_ms).limit(limit)
-    return [dict(r._mapping) for r in conn.execute(chosen)]
+_DELETABLE_SQL = "x.finished_at_ms < :cutoff AND (x.status || '') IN ({})".format(
+    ", ".join(f"'{status}'" for status in sorted(DELETABLE))
+)
+"""`_deletable` over the alias `x`, as text for `archive_query` (same plan: see `_deletable`)."""
+
+
+def _choose(conn: Connection, finished_before_ms: int, limit: int, *, lines: bool) -> list[Any]:
+    """The oldest deletable executions: (id, revision, archive line) with `lines`, else (id, revision)."""
+    if lines:
+        query = text(archive_query.lines_sql(conn.dialect.name, _DELETABLE_SQL))
+        return list(conn.execute(query, {"cutoff": finished_before_ms, "limit": limit}))
+    chosen = select(X.c.id, X.c.revision).where(_deletable(finished_before_ms))
+    return list(conn.execute(chosen.order_by(X.c.finished_at_ms).limit(limit)))
 
 
 def purge_finished(conn: Connection, finished_before_ms: int, limit: int, archive: ArchiveWriter | None) -> int:
@@ -78,12 +86,12 @@ def purge_finished(conn: Connection, finished_before_ms: int, limit: int, archiv
     """
     if conn.dialect.name == "postgresql" and not conn.execute(_TRY_LOCK, {"key": RETENTION_LOCK}).scalar():
         return 0
-    executions = _choose(conn, finished_before_ms, limit)
+    executions = _choose(conn, finished_before_ms, limit, lines=archive is not None)
     if not executions:
         return 0
-    ids = [row["id"] for row in executions]
+    ids = [row.id for row in executions]
     if archive is not None:
-        archive(_lines(conn, executions, ids))
+        archive([row.line for row in executions])
     _delete_children(conn, ids)
     conn.execute(delete(X).where(X.c.id.in_(ids), X.c.status.in_(DELETABLE)))
     return len(ids)
@@ -92,10 +100,10 @@ def purge_finished(conn: Connection, finished_before_ms: int, limit: int, archiv
 def choose_and_archive(conn: Connection, finished_before_ms: int, limit: int, archive: ArchiveWriter | None) -> Chosen:
     """Read (in a read transaction) up to `limit` of the oldest deletable executions and archive
     them; what `delete_chosen` may then delete."""
-    executions = _choose(conn, finished_before_ms, limit)
+    executions = _choose(conn, finished_before_ms, limit, lines=archive is not None)
     if executions and archive is not None:
-        archive(_lines(conn, executions, [row["id"] for row in executions]))
-    return Chosen({row["id"]: int(row["revision"]) for row in executions})
+        archive([row.line for row in executions])
+    return Chosen({row.id: int(row.revision) for row in executions})
 
 
 def delete_chosen(conn: Connection, chosen: Chosen) -> int:
@@ -116,12 +124,3 @@ def _delete_children(conn: Connection, ids: Sequence[str]) -> None:
     for table in (E, S, P):  # children first: no reliance on ON DELETE CASCADE being enabled
         conn.execute(delete(table).where(table.c.execution_id.in_(ids)))
 
-
-def _lines(conn: Connection, executions: list[dict[str, Any]], ids: list[str]) -> list[str]:
-    steps: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in conn.execute(select(S).where(S.c.execution_id.in_(ids))):
-        steps[row.execution_id].append(dict(row._mapping))
-    history: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in conn.execute(select(E).where(E.c.execution_id.in_(ids))):
-        history[row.execution_id].append(dict(row._mapping))
-    return [archive_line(row, steps[row["id"]], history[row["id"]]) for row in executions]

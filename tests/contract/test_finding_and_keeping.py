@@ -9,14 +9,18 @@ from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy import select
 
-from coordinator.core.state import ExecutionState, ExecutionStatus
+from coordinator.core.state import ExecutionState, ExecutionStatus, StepStatus
 from coordinator.ports import AttentionCount, AttentionReason, ExecutionQuery, SagaStore
-from coordinator.store import SqlStore
+from coordinator.store import SqlStore, tables
+from coordinator.store.archive import archive_line
+from coordinator.store.connect import make_engine, normalise_url
 from coordinator.store.retention import RETENTION_LOCK
 from tests.postgres import empty_postgres
 
-from .factories import T0, labelled, plain_state, record
+from .conftest import Backend
+from .factories import T0, error_response, full_event, labelled, plain_state, record
 
 MINUTE = 60_000
 
@@ -148,6 +152,57 @@ async def test_retention_deletes_only_what_finished_well_long_enough_ago(store: 
     assert [e["error"] for e in first["history"]] == [f"completed@{T0}"]
     with pytest.raises(Exception):  # noqa: B017  # whichever NotFound the store raises
         await store.list_events("old-done", limit=10)
+
+
+def _stored_rows(url: str, execution_id: str) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """An execution's rows as SQLAlchemy reads them (typed: booleans as bool on SQLite too)."""
+    engine = make_engine(normalise_url(url), pool_size=1)
+    try:
+        with engine.connect() as conn:
+
+            def rows(table: Any) -> list[dict[str, Any]]:
+                return [dict(r._mapping) for r in conn.execute(select(table).where(table.c[key] == execution_id))]
+
+            key = "id"
+            (execution,) = rows(tables.executions_table)
+            key = "execution_id"
+            return execution, rows(tables.steps_table), rows(tables.events_table)
+    finally:
+        engine.dispose()
+
+
+async def test_the_database_writes_the_archive_line_python_would(sql_backend: Backend) -> None:
+    # What the database writes (`archive_query`) must read as `archive_line` over the same rows,
+    # byte for byte: the escapes of odd text, nulls and booleans, JSON columns spliced last.
+    store, url = sql_backend.store, sql_backend.url
+    assert url is not None
+    odd = 'quote " backslash \\ tab \t newline \n bell \x07 del \x7f żółw 🐢 </script>'
+    state = plain_state("odd-1", created_at_ms=T0 - MINUTE)
+    await store.create_execution(record(state, input={"note": odd, "n": [1, 2.5, None, True]}, business_key=odd), ())
+    current = (await store.load_execution("odd-1")).state
+    reserve, charge = current.steps
+    done = replace(
+        current,
+        status=ExecutionStatus.COMPLETED,
+        updated_at_ms=T0,
+        finished_at_ms=T0,
+        steps=(
+            replace(reserve, status=StepStatus.SUCCEEDED, attempts=1, effect_possible=True, response=error_response()),
+            replace(charge, status=StepStatus.SUCCEEDED, attempts=2, last_error=odd, last_status_code=502),
+        ),
+    )
+    await store.commit(done, (full_event(T0 - 1), labelled(odd, at=T0)), expected_revision=current.revision)
+    expected = archive_line(*_stored_rows(url, "odd-1"))
+
+    archived: list[str] = []
+    assert (await store.purge_finished(T0 + MINUTE, limit=10, archive=archived.extend)).deleted == 1
+
+    assert archived == [expected]
+    doc = json.loads(expected)
+    assert doc["execution"]["input"]["note"] == odd and doc["execution"]["business_key"] == odd
+    assert [s["effect_possible"] for s in doc["steps"]] == [True, False]
+    assert doc["steps"][0]["response"]["status"] == error_response().status and doc["steps"][1]["response"] is None
+    assert [e["seq"] for e in doc["history"]] == [1, 2] and doc["history"][1]["error"] == odd
 
 
 async def test_an_archive_that_fails_deletes_nothing(store: SagaStore) -> None:
