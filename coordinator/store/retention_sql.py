@@ -7,15 +7,16 @@ that wait is a switch interval (5 ms): retention deleted a few executions per se
 database does the work, and Python fetches **one row per batch**:
 
 - **The batch** (`batch_sql`): how many, each chosen id with its revision (a JSON object), and
-  their archive lines joined by newlines, built by SQLite (`json_object`, in C, without the GIL)
-  or PostgreSQL (`row_to_json`, on the server). Python splits the text and appends it as it is.
-- **The line** is the one `archive.archive_line` writes, byte for byte for what the coordinator
-  stores (a contract test compares them on both databases): `{"execution":{...},"steps":[...],
-  "history":[...]}`, each object's plain columns in table order, then its JSON columns
-  (`archive.JSON_COLUMNS`) as the JSON they hold; steps by index, history by sequence, compact.
-  The JSON columns hold compact JSON already (`codec.dump_json`): PostgreSQL's `::json` keeps the
-  text verbatim, SQLite's `json()` re-emits it minified, the same text. SQLite stores booleans as
-  0/1; they are written `true`/`false`, as Python writes them.
+  their archive lines joined by newlines, written by SQLite (in C, without the GIL) or by
+  PostgreSQL (on the server). Python splits the text and appends it as it is.
+- **The line** is the one `archive.archive_line` writes, byte for byte (a contract test compares
+  them on both databases): `{"execution":{...},"steps":[...],"history":[...]}`, each object's
+  plain columns in table order, then its JSON columns (`archive.JSON_COLUMNS`) as the JSON they
+  hold; steps by index, history by sequence, compact. It is concatenated as text, each plain value
+  encoded (`json_quote`, `to_json`) and each JSON column spliced in as stored (compact JSON from
+  `codec.dump_json`): nothing is parsed, where `json_object(.., json(col))` or `col::json` would
+  parse every request and response body again. SQLite stores booleans as 0/1; they are written
+  `true`/`false`, as Python writes them.
 - **The deletes** (SQLite, `DELETE_UNCHANGED`): four statements per batch, whatever its size,
   the chosen ids passed as one JSON parameter, each table reached by its primary key.
 """
@@ -47,57 +48,42 @@ def _ordered(table: Table) -> list[Column[object]]:
     return [c for c in columns if c.name not in JSON_COLUMNS] + [c for c in columns if c.name in JSON_COLUMNS]
 
 
-def _sqlite_object(table: Table, alias: str) -> str:
-    parts = []
-    for column in _ordered(table):
-        ref = f'{alias}."{column.name}"'
-        if column.name in JSON_COLUMNS:
-            value = f"json({ref})"
-        elif isinstance(column.type, Boolean):
-            value = f"json(CASE WHEN {ref} IS NULL THEN NULL WHEN {ref} THEN 'true' ELSE 'false' END)"
-        else:
-            value = ref
-        parts.append(f"'{column.name}', {value}")
-    return f"json_object({', '.join(parts)})"
+def _value(dialect: str, column: Column[object], alias: str) -> str:
+    """One column as JSON text: a JSON column's text as it is, anything else encoded."""
+    ref = f'{alias}."{column.name}"'
+    if column.name in JSON_COLUMNS:
+        return f"coalesce({ref}, 'null')"
+    if dialect == "sqlite":
+        if isinstance(column.type, Boolean):  # stored as 0/1
+            return f"CASE WHEN {ref} IS NULL THEN 'null' WHEN {ref} THEN 'true' ELSE 'false' END"
+        return f"json_quote({ref})"  # 'null' for NULL, numbers as numbers, text quoted and escaped
+    return f"coalesce(to_json({ref})::text, 'null')"
 
 
-def _sqlite_array(table: Table, alias: str, order: str) -> str:
-    # group_concat over an ordered subquery keeps its order; the objects are joined as text, so
-    # none is parsed again (json_group_array would re-parse each one).
-    return (
-        f"(SELECT '[' || coalesce(group_concat(o, ','), '') || ']' FROM "
-        f"(SELECT {_sqlite_object(table, alias)} AS o FROM {table.name} AS {alias} "
-        f'WHERE {alias}.execution_id = x.id ORDER BY {alias}."{order}"))'
-    )
+def _object(dialect: str, table: Table, alias: str) -> str:
+    """One row as a JSON object, concatenated as text: nothing is parsed (see the module)."""
+    parts = [
+        f"""'{"{" if i == 0 else ","}"{c.name}":' || {_value(dialect, c, alias)}"""
+        for i, c in enumerate(_ordered(table))
+    ]
+    return " || ".join(parts) + " || '}'"
 
 
-def _postgres_row(table: Table, alias: str) -> str:
-    columns = []
-    for column in _ordered(table):
-        ref = f'{alias}."{column.name}"'
-        columns.append(f'{ref}::json AS "{column.name}"' if column.name in JSON_COLUMNS else ref)
-    return f"SELECT {', '.join(columns)}"
-
-
-def _postgres_array(table: Table, alias: str, order: str) -> str:
-    # row_to_json writes compact JSON (json_build_object and json_agg add spaces and newlines).
-    return (
-        f"'[' || coalesce((SELECT string_agg(row_to_json(r)::text, ',' ORDER BY r.\"{order}\") FROM "
-        f"({_postgres_row(table, alias)} FROM {table.name} AS {alias} WHERE {alias}.execution_id = x.id) AS r), '') "
-        "|| ']'"
-    )
+def _array(dialect: str, table: Table, alias: str, order: str) -> str:
+    """The rows of `table` of the execution `x`, by `order`, as a JSON array."""
+    rows = f"FROM {table.name} AS {alias} WHERE {alias}.execution_id = x.id"
+    if dialect == "sqlite":  # group_concat keeps the order of the subquery's rows
+        ordered = f'SELECT {_object(dialect, table, alias)} AS o {rows} ORDER BY {alias}."{order}"'
+        joined = f"SELECT group_concat(o, ',') FROM ({ordered})"
+    else:
+        joined = f"SELECT string_agg({_object(dialect, table, alias)}, ',' ORDER BY {alias}.\"{order}\") {rows}"
+    return f"'[' || coalesce(({joined}), '') || ']'"
 
 
 def _line(dialect: str) -> str:
-    if dialect == "sqlite":
-        return (
-            f"""'{{"execution":' || {_sqlite_object(X, "x")} || ',"steps":' || {_sqlite_array(S, "s", "idx")} """
-            f"""|| ',"history":' || {_sqlite_array(E, "e", "seq")} || '}}'"""
-        )
     return (
-        f"""'{{"execution":' || (SELECT row_to_json(r)::text FROM ({_postgres_row(X, "x")}) AS r) """
-        f"""|| ',"steps":' || {_postgres_array(S, "s", "idx")} """
-        f"""|| ',"history":' || {_postgres_array(E, "e", "seq")} || '}}'"""
+        f"""'{{"execution":' || {_object(dialect, X, "x")} || ',"steps":' || {_array(dialect, S, "s", "idx")} """
+        f"""|| ',"history":' || {_array(dialect, E, "e", "seq")} || '}}'"""
     )
 
 
