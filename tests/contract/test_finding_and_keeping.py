@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -13,9 +14,9 @@ from sqlalchemy import select
 
 from coordinator.core.state import ExecutionState, ExecutionStatus, StepStatus
 from coordinator.ports import AttentionCount, AttentionReason, ExecutionQuery, SagaStore
-from coordinator.store import SqlStore, tables
+from coordinator.store import SqlStore, open_store, retention, tables
 from coordinator.store.archive import archive_line
-from coordinator.store.connect import make_engine, normalise_url
+from coordinator.store.connect import WRITE, make_engine, normalise_url
 from coordinator.store.retention import RETENTION_LOCK
 from tests.postgres import empty_postgres
 
@@ -227,6 +228,36 @@ async def test_one_postgresql_replica_purges_at_a_time(postgres_url: str) -> Non
         with psycopg.connect(postgres_url) as other:
             other.execute("SELECT pg_advisory_xact_lock(%s)", (RETENTION_LOCK,))  # another replica is purging
             assert (await store.purge_finished(T0 + MINUTE, limit=10)).deleted == 0
+        assert (await store.purge_finished(T0 + MINUTE, limit=10)).deleted == 1
+    finally:
+        await store.close()
+
+
+async def test_sqlite_deletes_only_what_it_archived_at_the_revision_archived(tmp_path: Path) -> None:
+    # SQLite reads and archives a batch in a read snapshot, then deletes it in a write: an
+    # execution committed again in between (a finished one does not change, but nothing relies
+    # on it) is kept, to be archived anew by a later batch; the others go, children and all.
+    url = f"sqlite:///{tmp_path / 'saga.db'}"
+    store = await open_store(url)
+    try:
+        for name in ("kept", "gone"):
+            await _add(store, plain_state(name, created_at_ms=T0 - MINUTE))
+            await _finish(store, name, ExecutionStatus.COMPLETED, at=T0)
+        engine = make_engine(normalise_url(url), pool_size=1)
+        try:
+            with engine.connect() as conn, conn.begin():
+                chosen = retention.choose_and_archive(conn, T0 + MINUTE, 10, None)
+            assert sorted(chosen.revisions) == ["gone", "kept"]
+            await _finish(store, "kept", ExecutionStatus.COMPLETED, at=T0 + 1)  # a new revision
+            with engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+                assert retention.delete_chosen(conn, chosen) == 1
+                left = {
+                    table.name: sorted({row[0] for row in conn.execute(select(table.c[key]))})
+                    for table, key in ((tables.executions_table, "id"), (tables.events_table, "execution_id"))
+                }
+        finally:
+            engine.dispose()
+        assert left == {"executions": ["kept"], "execution_events": ["kept"]}
         assert (await store.purge_finished(T0 + MINUTE, limit=10)).deleted == 1
     finally:
         await store.close()
