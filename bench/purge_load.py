@@ -6,7 +6,8 @@ Per database, on one seeded database (`--purge-rows` finished executions, a few 
    C=50 for `--purge-seconds`, while a probe GETs one stored execution every 20 ms;
 2. **purging**: restarted with `SAGA_RETENTION` short enough that every seeded execution is due and
    `SAGA_ARCHIVE_DIR` set, the same workload and probe, timed from the first archived batch (the
-   coordinator's own retention job, every 30 s, at most 20 batches of 500 per run).
+   coordinator's own retention job, 30 s after start, its batches sized and paced by
+   `coordinator/engine/pacing.py`).
 
 Compared within the run: sagas/s (bar: at least 0.8 x without purging), the probe's p99 (bar: at
 most 2 x), and the database's size (`storage.footprint`) before, during and after each phase: with

@@ -7,9 +7,9 @@ the two leaves the batch in the database and archives it again later: a duplicat
 lost execution. Readers dedupe on `execution.id`.
 
 `archive_line` encodes one execution without decoding its JSON columns: they are stored as compact
-JSON text already (`codec.dump_json`), so they are spliced into the line as they are. The line
-reads exactly as if they had been parsed and encoded again, for a third of the CPU: on SQLite the
-coordinator is CPU-bound under load, and every millisecond retention spends is one the sagas lose.
+JSON text already (`codec.dump_json`), so they are spliced into the line as they are, after the
+plain columns. The SQL stores have the database write the same line (`archive_query`: one fetch
+per execution); the in-memory store, and the tests that check those lines, use this one.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ def _object(row: Mapping[str, Any]) -> str:
     plain: dict[str, Any] = {}
     spliced: list[str] = []
     for key, value in row.items():
-        if key in JSON_COLUMNS and isinstance(value, str):
-            spliced.append(f"{_encode(key)}:{value}")
+        if key in JSON_COLUMNS:  # last, null or not: the order `archive_query` writes them in
+            spliced.append(f"{_encode(key)}:{value if isinstance(value, str) else _encode(value)}")
         else:
             plain[key] = value
     head = _encode(plain)

@@ -1,9 +1,10 @@
 """Retention: deleting finished executions in bounded batches, each archived before it is deleted.
 
-A batch is chosen (the oldest finish times first, along `ix_executions_finished`), read whole and
-handed to the archive, which makes it durable; only then are its rows deleted and the delete
-committed. A crash after the archive and before the commit leaves the batch in place to be archived
-again: a duplicate line, never a lost execution.
+A batch is chosen (the oldest finish times first, along `ix_executions_finished`), written as
+archive lines by the database itself and fetched as one row (`retention_sql`), and handed to the
+archive, which makes it durable; only then are its rows deleted and the delete committed. A crash
+after the archive and before the commit leaves the batch in place to be archived again: a
+duplicate line, never a lost execution.
 
 Two ways to run it, by database:
 
@@ -22,16 +23,14 @@ Two ways to run it, by database:
 
 from __future__ import annotations
 
-from collections import defaultdict
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Connection, delete, func, literal, select, text
+from sqlalchemy import Connection, delete, func, select, text
 
 from coordinator.ports import ArchiveWriter
-from coordinator.store import tables
-from coordinator.store.archive import archive_line
+from coordinator.store import retention_sql, tables
 from coordinator.store.codec import DELETABLE
 
 X = tables.executions_table
@@ -51,23 +50,20 @@ class Chosen:
     revisions: dict[str, int]
 
 
-def _deletable(finished_before_ms: int) -> Any:
-    # `status || ''` rather than `status`: with the status a plain column, SQLite (which has no
-    # statistics here) searches `ix_executions_status_created` and sorts every finished execution
-    # to find the oldest 50: a full scan per batch, seconds at a million rows. The expression
-    # leaves it one plan: `ix_executions_finished` in order, stopping after `limit` rows.
-    return (X.c.finished_at_ms < finished_before_ms) & (X.c.status + literal("")).in_(DELETABLE)
-
-
 def count_finished(conn: Connection, finished_before_ms: int) -> int:
     """How many executions retention would delete now."""
     where = (X.c.finished_at_ms < finished_before_ms) & X.c.status.in_(DELETABLE)
     return int(conn.execute(select(func.count()).where(where)).scalar_one())
 
 
-def _choose(conn: Connection, finished_before_ms: int, limit: int) -> list[dict[str, Any]]:
-    chosen = select(X).where(_deletable(finished_before_ms)).order_by(X.c.finished_at_ms).limit(limit)
-    return [dict(r._mapping) for r in conn.execute(chosen)]
+def _choose(conn: Connection, finished_before_ms: int, limit: int, archive: ArchiveWriter | None) -> Chosen:
+    """Choose the oldest deletable executions and hand their lines to `archive`: one row fetched."""
+    where = retention_sql.DELETABLE_WHERE
+    query = text(retention_sql.batch_sql(conn.dialect.name, where, lines=archive is not None))
+    row = conn.execute(query, {"cutoff": finished_before_ms, "limit": limit}).one()
+    if row.n and archive is not None:
+        archive(row.lines.split("\n"))
+    return Chosen({str(k): int(v) for k, v in json.loads(row.chosen).items()})
 
 
 def purge_finished(conn: Connection, finished_before_ms: int, limit: int, archive: ArchiveWriter | None) -> int:
@@ -78,12 +74,9 @@ def purge_finished(conn: Connection, finished_before_ms: int, limit: int, archiv
     """
     if conn.dialect.name == "postgresql" and not conn.execute(_TRY_LOCK, {"key": RETENTION_LOCK}).scalar():
         return 0
-    executions = _choose(conn, finished_before_ms, limit)
-    if not executions:
+    ids = list(_choose(conn, finished_before_ms, limit, archive).revisions)
+    if not ids:
         return 0
-    ids = [row["id"] for row in executions]
-    if archive is not None:
-        archive(_lines(conn, executions, ids))
     _delete_children(conn, ids)
     conn.execute(delete(X).where(X.c.id.in_(ids), X.c.status.in_(DELETABLE)))
     return len(ids)
@@ -92,36 +85,25 @@ def purge_finished(conn: Connection, finished_before_ms: int, limit: int, archiv
 def choose_and_archive(conn: Connection, finished_before_ms: int, limit: int, archive: ArchiveWriter | None) -> Chosen:
     """Read (in a read transaction) up to `limit` of the oldest deletable executions and archive
     them; what `delete_chosen` may then delete."""
-    executions = _choose(conn, finished_before_ms, limit)
-    if executions and archive is not None:
-        archive(_lines(conn, executions, [row["id"] for row in executions]))
-    return Chosen({row["id"]: int(row["revision"]) for row in executions})
+    return _choose(conn, finished_before_ms, limit, archive)
 
 
 def delete_chosen(conn: Connection, chosen: Chosen) -> int:
-    """Delete (in a write transaction) the chosen executions still at the revision archived, with
-    their steps, history and pending actions; how many."""
+    """(SQLite) Delete, in a write transaction, the chosen executions still at the revision
+    archived, with their steps, history and pending actions; how many.
+
+    A handful of statements whatever the batch's size, each one step of SQLite (and one hand-back
+    of the GIL): the ids go in as one JSON parameter, not as rows or a thousand bound values."""
     if not chosen.revisions:
         return 0
-    now = select(X.c.id, X.c.revision).where(X.c.id.in_(list(chosen.revisions)), X.c.status.in_(DELETABLE))
-    unchanged = [row.id for row in conn.execute(now) if chosen.revisions[row.id] == row.revision]
-    if not unchanged:
-        return 0
-    _delete_children(conn, unchanged)
-    conn.execute(delete(X).where(X.c.id.in_(unchanged)))
-    return len(unchanged)
+    parameters = {"chosen": json.dumps(chosen.revisions)}
+    deleted = 0
+    for statement in retention_sql.DELETE_UNCHANGED:
+        deleted = conn.execute(statement, parameters).rowcount
+    return int(deleted)
 
 
 def _delete_children(conn: Connection, ids: Sequence[str]) -> None:
     for table in (E, S, P):  # children first: no reliance on ON DELETE CASCADE being enabled
         conn.execute(delete(table).where(table.c.execution_id.in_(ids)))
 
-
-def _lines(conn: Connection, executions: list[dict[str, Any]], ids: list[str]) -> list[str]:
-    steps: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in conn.execute(select(S).where(S.c.execution_id.in_(ids))):
-        steps[row.execution_id].append(dict(row._mapping))
-    history: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in conn.execute(select(E).where(E.c.execution_id.in_(ids))):
-        history[row.execution_id].append(dict(row._mapping))
-    return [archive_line(row, steps[row["id"]], history[row["id"]]) for row in executions]

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy import select
 
-from coordinator.core.state import ExecutionState, ExecutionStatus
+from coordinator.core.state import ExecutionState, ExecutionStatus, StepStatus
 from coordinator.ports import AttentionCount, AttentionReason, ExecutionQuery, SagaStore
-from coordinator.store import SqlStore
+from coordinator.store import SqlStore, open_store, retention, tables
+from coordinator.store.archive import archive_line
+from coordinator.store.connect import WRITE, make_engine, normalise_url
 from coordinator.store.retention import RETENTION_LOCK
 from tests.postgres import empty_postgres
 
-from .factories import T0, labelled, plain_state, record
+from .conftest import Backend
+from .factories import T0, error_response, full_event, labelled, plain_state, record
 
 MINUTE = 60_000
 
@@ -150,6 +155,57 @@ async def test_retention_deletes_only_what_finished_well_long_enough_ago(store: 
         await store.list_events("old-done", limit=10)
 
 
+def _stored_rows(url: str, execution_id: str) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """An execution's rows as SQLAlchemy reads them (typed: booleans as bool on SQLite too)."""
+    engine = make_engine(normalise_url(url), pool_size=1)
+    try:
+        with engine.connect() as conn:
+
+            def rows(table: Any) -> list[dict[str, Any]]:
+                return [dict(r._mapping) for r in conn.execute(select(table).where(table.c[key] == execution_id))]
+
+            key = "id"
+            (execution,) = rows(tables.executions_table)
+            key = "execution_id"
+            return execution, rows(tables.steps_table), rows(tables.events_table)
+    finally:
+        engine.dispose()
+
+
+async def test_the_database_writes_the_archive_line_python_would(sql_backend: Backend) -> None:
+    # What the database writes (`archive_query`) must read as `archive_line` over the same rows,
+    # byte for byte: the escapes of odd text, nulls and booleans, JSON columns spliced last.
+    store, url = sql_backend.store, sql_backend.url
+    assert url is not None
+    odd = 'quote " backslash \\ tab \t newline \n bell \x07 del \x7f żółw 🐢 </script>'
+    state = plain_state("odd-1", created_at_ms=T0 - MINUTE)
+    await store.create_execution(record(state, input={"note": odd, "n": [1, 2.5, None, True]}, business_key=odd), ())
+    current = (await store.load_execution("odd-1")).state
+    reserve, charge = current.steps
+    done = replace(
+        current,
+        status=ExecutionStatus.COMPLETED,
+        updated_at_ms=T0,
+        finished_at_ms=T0,
+        steps=(
+            replace(reserve, status=StepStatus.SUCCEEDED, attempts=1, effect_possible=True, response=error_response()),
+            replace(charge, status=StepStatus.SUCCEEDED, attempts=2, last_error=odd, last_status_code=502),
+        ),
+    )
+    await store.commit(done, (full_event(T0 - 1), labelled(odd, at=T0)), expected_revision=current.revision)
+    expected = archive_line(*_stored_rows(url, "odd-1"))
+
+    archived: list[str] = []
+    assert (await store.purge_finished(T0 + MINUTE, limit=10, archive=archived.extend)).deleted == 1
+
+    assert archived == [expected]
+    doc = json.loads(expected)
+    assert doc["execution"]["input"]["note"] == odd and doc["execution"]["business_key"] == odd
+    assert [s["effect_possible"] for s in doc["steps"]] == [True, False]
+    assert doc["steps"][0]["response"]["status"] == error_response().status and doc["steps"][1]["response"] is None
+    assert [e["seq"] for e in doc["history"]] == [1, 2] and doc["history"][1]["error"] == odd
+
+
 async def test_an_archive_that_fails_deletes_nothing(store: SagaStore) -> None:
     await _add(store, plain_state("done", created_at_ms=T0 - MINUTE))
     await _finish(store, "done", ExecutionStatus.COMPLETED, at=T0)
@@ -172,6 +228,36 @@ async def test_one_postgresql_replica_purges_at_a_time(postgres_url: str) -> Non
         with psycopg.connect(postgres_url) as other:
             other.execute("SELECT pg_advisory_xact_lock(%s)", (RETENTION_LOCK,))  # another replica is purging
             assert (await store.purge_finished(T0 + MINUTE, limit=10)).deleted == 0
+        assert (await store.purge_finished(T0 + MINUTE, limit=10)).deleted == 1
+    finally:
+        await store.close()
+
+
+async def test_sqlite_deletes_only_what_it_archived_at_the_revision_archived(tmp_path: Path) -> None:
+    # SQLite reads and archives a batch in a read snapshot, then deletes it in a write: an
+    # execution committed again in between (a finished one does not change, but nothing relies
+    # on it) is kept, to be archived anew by a later batch; the others go, children and all.
+    url = f"sqlite:///{tmp_path / 'saga.db'}"
+    store = await open_store(url)
+    try:
+        for name in ("kept", "gone"):
+            await _add(store, plain_state(name, created_at_ms=T0 - MINUTE))
+            await _finish(store, name, ExecutionStatus.COMPLETED, at=T0)
+        engine = make_engine(normalise_url(url), pool_size=1)
+        try:
+            with engine.connect() as conn, conn.begin():
+                chosen = retention.choose_and_archive(conn, T0 + MINUTE, 10, None)
+            assert sorted(chosen.revisions) == ["gone", "kept"]
+            await _finish(store, "kept", ExecutionStatus.COMPLETED, at=T0 + 1)  # a new revision
+            with engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+                assert retention.delete_chosen(conn, chosen) == 1
+                left = {
+                    table.name: sorted({row[0] for row in conn.execute(select(table.c[key]))})
+                    for table, key in ((tables.executions_table, "id"), (tables.events_table, "execution_id"))
+                }
+        finally:
+            engine.dispose()
+        assert left == {"executions": ["kept"], "execution_events": ["kept"]}
         assert (await store.purge_finished(T0 + MINUTE, limit=10)).deleted == 1
     finally:
         await store.close()
