@@ -59,7 +59,7 @@ def pretty(value: Any) -> str:
         return _pretty_by_the_standard_library(value)
     # Floats are where the two differ: msgspec writes NaN and infinities as null, and 1e300 where
     # the standard library writes 1e+300. Such a float shows in the text; only then look closer.
-    if _MAYBE_ODD_FLOAT.search(text) and _has_odd_float(value):
+    if ("null" in text or _EXPONENT.search(text)) and _has_odd_float(value):
         return _pretty_by_the_standard_library(value)
     return text
 
@@ -68,7 +68,9 @@ def _pretty_by_the_standard_library(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
 
 
-_MAYBE_ODD_FLOAT = re.compile(r"null|[0-9]e[-0-9]")
+_EXPONENT = re.compile(r"[0-9]e[-0-9]")
+"""With `"null" in text` (a plain substring search), whether the text may hold an odd float: half the
+time of one pattern `null|[0-9]e[-0-9]`, which a long page ran over some 400 bodies."""
 
 
 def _has_odd_float(value: Any) -> bool:
