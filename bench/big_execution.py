@@ -15,7 +15,14 @@ from typing import Any
 
 from coordinator.core.history import HistoryEvent, HistoryEventType
 from coordinator.core.outcome import RequestSnapshot, ResponseSnapshot
-from coordinator.core.state import Direction, ExecutionState, ExecutionStatus, StepState, StepStatus
+from coordinator.core.state import (
+    AttemptExchange,
+    Direction,
+    ExecutionState,
+    ExecutionStatus,
+    StepState,
+    StepStatus,
+)
 from coordinator.ports import ExecutionRecord, SagaStore, StoredDefinition
 
 STEPS = 100
@@ -156,8 +163,17 @@ async def _commit(
     compensations: int | None = None,
 ) -> ExecutionState:
     step = state.steps[index]
+    # What the engine keeps of the step's latest finished attempt (core/attempts.py keep_exchange).
+    answered = [e for e in history if e.type in (HistoryEventType.ATTEMPT_SUCCEEDED, HistoryEventType.ATTEMPT_FAILED)]
+    last = answered[-1] if answered else None
+    exchange = step.last_exchange
+    if last is not None and last.direction is not None and last.attempt is not None:
+        exchange = AttemptExchange(
+            direction=last.direction, attempt=last.attempt, request=last.request, response=last.response
+        )
     changed = replace(
         step,
+        last_exchange=exchange,
         status=status,
         attempts=attempts if attempts is not None else step.attempts,
         compensation_attempts=compensations if compensations is not None else step.compensation_attempts,
