@@ -39,9 +39,8 @@ def attempts_html(
 ) -> Markup:
     """Every attempt of `step`, oldest first, each a `<details>` (its exchange when in `with_exchange`).
 
-    With `summarise` (a long execution, see runs.py), the earlier attempts of each direction, those
-    whose exchange is not shown, are one line that says what they were and links to the step's
-    page, which lists each of them.
+    With `summarise` (a long execution, see runs.py), the earlier attempts of each direction are
+    one line that says what they were and links to the step's page, which lists each of them.
     """
     if not attempts:
         return Markup('<p class="faint">Not started.</p>\n')
@@ -60,24 +59,22 @@ def attempts_html(
 def _summarised(
     numbered: list[tuple[int, Attempt]], step: str, step_e: str, execution_id: str, with_exchange: set[int]
 ) -> str:
-    """Per direction: its earlier attempts as one line (a run), then the latest ones in full."""
+    """Per direction: its earlier attempts as one line (a run), then its latest attempt (in full
+    when its exchange is shown)."""
     parts: list[str] = []
     for direction in dict.fromkeys(attempt.direction for _, attempt in numbered):
         lane = [(index, attempt) for index, attempt in numbered if attempt.direction is direction]
-        earlier = (
-            Run(tuple(attempt for _, attempt in lane if id(attempt) not in with_exchange))
-            if any(id(attempt) not in with_exchange for _, attempt in lane)
-            else None
-        )
-        if earlier is not None:
-            undo = earlier.first.compensation
+        *earlier, (index, last) = lane
+        if earlier:
+            run = Run(tuple(attempt for _, attempt in earlier))
+            undo = run.first.compensation
             href = _e(step_page(execution_id, step))
             parts.append(
                 f'<p class="attempt {"undo" if undo else "forward"} brief run">'
-                f'<span class="dir">{"↩ undo" if undo else "→"}</span> {_e(earlier.describe())}'
+                f'<span class="dir">{"↩ undo" if undo else "→"}</span> {_e(run.describe())}'
                 f' · <a href="{href}">every attempt, one by one</a></p>\n'
             )
-        parts += [_attempt(attempt, index, step_e, True) for index, attempt in lane if id(attempt) in with_exchange]
+        parts.append(_attempt(last, index, step_e, id(last) in with_exchange))
     return "".join(parts)
 
 

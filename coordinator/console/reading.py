@@ -14,7 +14,8 @@ from coordinator.engine import SagaService
 from coordinator.ports import ExecutionRecord, StoredEvent
 from coordinator.telemetry import trace_id_of
 
-HISTORY_PAGE = 1000
+HISTORY_PAGE = 5000
+"""History entries per read: the bench's long execution (some 5,000) in one read, not five."""
 HISTORY_SHOWN = 500
 """The newest history entries a page lists unless asked for all: huge histories must not freeze a tab."""
 EXCHANGES_SHOWN = 3
@@ -59,7 +60,8 @@ class ExecutionPage(ExecutionSummary):
     """`id()` of the attempts whose request and response the page shows (see EXCHANGES_SHOWN)."""
     timeline: Timeline
     summarised: bool = False
-    """A long execution's page: each lane's earlier attempts are told as one run (see runs.py)."""
+    """A long execution's page: each lane's earlier attempts are told as one run (see runs.py), and
+    each step shows its latest exchange only."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,9 +106,12 @@ async def read_execution(
     by_step: dict[str, list[Attempt]] = {step.name: [] for step in record.state.steps}
     for attempt in attempts:
         by_step.setdefault(attempt.step, []).append(attempt)
-    shown = await _exchanges_shown(service, execution_id, list(by_step.values()))
-    now_ms = time.time_ns() // 1_000_000
     summarise = summarised(len(attempts))
+    if summarise:  # each step's latest exchange, as its record keeps it: no read of the history's bodies
+        shown = _latest_exchanges(by_step, summary.view.steps)
+    else:
+        shown = await _exchanges_shown(service, execution_id, list(by_step.values()))
+    now_ms = time.time_ns() // 1_000_000
     return ExecutionPage(
         record=record,
         view=summary.view,
@@ -171,6 +176,28 @@ async def read_step(service: SagaService, execution_id: str, step: str, *, trace
             pivot=step if view.pivot else None,
         ),
     )
+
+
+def _latest_exchanges(by_step: dict[str, list[Attempt]], steps: list[StepView]) -> list[Attempt]:
+    """Each step's latest finished attempt, with the request and response the execution's record keeps
+    for it (the API's `last_attempt`); a long page shows these, and a step's own page the rest."""
+    shown: list[Attempt] = []
+    for step in steps:
+        last = step.last_attempt
+        if last is None:
+            continue
+        attempt = next(
+            (
+                a
+                for a in reversed(by_step.get(step.name, []))
+                if a.direction.value == last.direction and a.number == last.attempt
+            ),
+            None,
+        )
+        if attempt is not None:
+            attempt.request, attempt.response = last.request, last.response
+            shown.append(attempt)
+    return shown
 
 
 async def _exchanges_shown(service: SagaService, execution_id: str, by_step: list[list[Attempt]]) -> list[Attempt]:
