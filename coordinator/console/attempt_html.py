@@ -62,19 +62,23 @@ def _summarised(
     """Per direction: its earlier attempts as one line (a run), then its latest attempt (in full
     when its exchange is shown)."""
     parts: list[str] = []
+    href = _e(step_page(execution_id, step))
+    linked = False
     for direction in dict.fromkeys(attempt.direction for _, attempt in numbered):
         lane = [(index, attempt) for index, attempt in numbered if attempt.direction is direction]
         *earlier, (index, last) = lane
         if earlier:
             run = Run(tuple(attempt for _, attempt in earlier))
             undo = run.first.compensation
-            href = _e(step_page(execution_id, step))
             parts.append(
                 f'<p class="attempt {"undo" if undo else "forward"} brief run">'
                 f'<span class="dir">{"↩ undo" if undo else "→"}</span> {_e(run.describe())}'
                 f' · <a href="{href}">every attempt, one by one</a></p>\n'
             )
+            linked = True
         parts.append(_attempt(last, index, step_e, id(last) in with_exchange))
+    if not linked and any(id(attempt) not in with_exchange for _, attempt in numbered):
+        parts.append(f'<p class="faint small">Every exchange of this step: <a href="{href}">its own page</a>.</p>\n')
     return "".join(parts)
 
 

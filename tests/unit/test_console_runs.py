@@ -101,3 +101,13 @@ def test_the_step_list_tells_each_lanes_earlier_attempts_in_one_line_and_the_lat
     assert html.count('href="/ui/executions/ex%201/steps/pay"') == 2
     assert html.count("<details") == 2 and 'id="a-3-pay-action-3"' in html and 'id="a-5-pay-compensation-2"' in html
     assert html.index("brief run") < html.index('id="a-3-pay-action-3"') < html.index('class="attempt undo brief run"')
+
+
+def test_a_step_without_a_run_still_points_to_its_page_when_an_exchange_is_not_shown() -> None:
+    forward = Attempt("pay", A, 1, T0, T0 + 5, succeeded=True, status_code=200)
+    undo = Attempt("pay", C, 1, T0 + 10, T0 + 15, succeeded=True, status_code=200)
+    html = str(attempts_html([forward, undo], step="pay", execution_id="e", with_exchange={id(undo)}, summarise=True))
+    assert "brief run" not in html and html.count('href="/ui/executions/e/steps/pay"') == 1
+    everything = {id(forward), id(undo)}
+    html = str(attempts_html([forward, undo], step="pay", execution_id="e", with_exchange=everything, summarise=True))
+    assert "/steps/" not in html
