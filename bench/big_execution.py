@@ -15,7 +15,14 @@ from typing import Any
 
 from coordinator.core.history import HistoryEvent, HistoryEventType
 from coordinator.core.outcome import RequestSnapshot, ResponseSnapshot
-from coordinator.core.state import Direction, ExecutionState, ExecutionStatus, StepState, StepStatus
+from coordinator.core.state import (
+    AttemptExchange,
+    Direction,
+    ExecutionState,
+    ExecutionStatus,
+    StepState,
+    StepStatus,
+)
 from coordinator.ports import ExecutionRecord, SagaStore, StoredDefinition
 
 STEPS = 100
@@ -38,10 +45,20 @@ class BigExecution:
     steps: int
 
 
-async def store_big_execution(store: SagaStore, execution_id: str = "big-execution") -> BigExecution:
-    """Write the saga's definition and the execution (a commit per step, as the engine would)."""
-    await store.add_definition(_definition())
-    names = [f"step_{i:03d}" for i in range(STEPS)]
+async def store_big_execution(
+    store: SagaStore,
+    execution_id: str = "big-execution",
+    *,
+    steps: int = STEPS,
+    forward_failures: int = FORWARD_FAILURES,
+    undo_failures: int = UNDO_FAILURES,
+) -> BigExecution:
+    """Write the saga's definition and the execution (a commit per step, as the engine would).
+
+    Smaller shapes (fewer steps, fewer retries) are for tests of an ordinary execution's page.
+    """
+    await store.add_definition(_definition(steps))
+    names = [f"step_{i:03d}" for i in range(steps)]
     state = ExecutionState(
         id=execution_id,
         saga=SAGA,
@@ -64,8 +81,8 @@ async def store_big_execution(store: SagaStore, execution_id: str = "big-executi
     clock = _Clock(T0)
     total = 1
     for index, name in enumerate(names):
-        last = index == STEPS - 1
-        tries = FORWARD_FAILURES + (0 if last else 1)
+        last = index == steps - 1
+        tries = forward_failures + (0 if last else 1)
         history = _attempts(clock, name, Direction.ACTION, tries, succeed=not last)
         status = StepStatus.FAILED if last else StepStatus.SUCCEEDED
         if last:
@@ -75,16 +92,16 @@ async def store_big_execution(store: SagaStore, execution_id: str = "big-executi
             ]
         state = await _commit(store, state, index, history, status=status, attempts=tries, now=clock)
         total += len(history)
-    for index in reversed(range(STEPS - 1)):
-        history = _attempts(clock, names[index], Direction.COMPENSATION, UNDO_FAILURES + 1, succeed=True)
+    for index in reversed(range(steps - 1)):
+        history = _attempts(clock, names[index], Direction.COMPENSATION, undo_failures + 1, succeed=True)
         state = await _commit(
-            store, state, index, history, status=StepStatus.COMPENSATED, compensations=UNDO_FAILURES + 1, now=clock
+            store, state, index, history, status=StepStatus.COMPENSATED, compensations=undo_failures + 1, now=clock
         )
         total += len(history)
     ended = HistoryEvent(type=HistoryEventType.EXECUTION_COMPENSATED, at_ms=clock.tick())
     final = replace(state, status=ExecutionStatus.COMPENSATED, updated_at_ms=clock.now, finished_at_ms=clock.now)
     await store.commit(final, (ended,), expected_revision=state.revision, previous=state)
-    return BigExecution(id=execution_id, events=total + 1, steps=STEPS)
+    return BigExecution(id=execution_id, events=total + 1, steps=steps)
 
 
 class _Clock:
@@ -146,8 +163,17 @@ async def _commit(
     compensations: int | None = None,
 ) -> ExecutionState:
     step = state.steps[index]
+    # What the engine keeps of the step's latest finished attempt (core/attempts.py keep_exchange).
+    answered = [e for e in history if e.type in (HistoryEventType.ATTEMPT_SUCCEEDED, HistoryEventType.ATTEMPT_FAILED)]
+    last = answered[-1] if answered else None
+    exchange = step.last_exchange
+    if last is not None and last.direction is not None and last.attempt is not None:
+        exchange = AttemptExchange(
+            direction=last.direction, attempt=last.attempt, request=last.request, response=last.response
+        )
     changed = replace(
         step,
+        last_exchange=exchange,
         status=status,
         attempts=attempts if attempts is not None else step.attempts,
         compensation_attempts=compensations if compensations is not None else step.compensation_attempts,
@@ -192,7 +218,7 @@ def _response(status: int, step: str) -> ResponseSnapshot:
                             body=body)
 
 
-def _definition() -> StoredDefinition:
+def _definition(steps: int) -> StoredDefinition:
     body: dict[str, Any] = {
         "name": SAGA,
         "steps": [
@@ -201,7 +227,7 @@ def _definition() -> StoredDefinition:
                 "action": {"method": "POST", "url": f"http://participant.internal:8000/step_{i:03d}"},
                 "compensation": {"method": "POST", "url": f"http://participant.internal:8000/step_{i:03d}/undo"},
             }
-            for i in range(STEPS)
+            for i in range(steps)
         ],
     }
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

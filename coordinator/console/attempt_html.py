@@ -17,6 +17,7 @@ from markupsafe import Markup
 
 from coordinator.console.attempts import Attempt
 from coordinator.console.formatting import duration, excerpt, moment
+from coordinator.console.runs import Run, step_page
 
 ERROR_CHARS = 160
 """The error shown in an attempt's one-line summary (the history has the whole of it)."""
@@ -33,17 +34,52 @@ def truncate(text: str, length: int, end: str = "...", leeway: int = 5) -> str:
     return text[: length - len(end)].rsplit(" ", 1)[0] + end
 
 
-def attempts_html(attempts: list[Attempt], *, step: str, execution_id: str, with_exchange: set[int]) -> Markup:
-    """Every attempt of `step`, oldest first, each a `<details>` (its exchange when in `with_exchange`)."""
+def attempts_html(
+    attempts: list[Attempt], *, step: str, execution_id: str, with_exchange: set[int], summarise: bool = False
+) -> Markup:
+    """Every attempt of `step`, oldest first, each a `<details>` (its exchange when in `with_exchange`).
+
+    With `summarise` (a long execution, see runs.py), the earlier attempts of each direction are
+    one line that says what they were and links to the step's page, which lists each of them.
+    """
     if not attempts:
         return Markup('<p class="faint">Not started.</p>\n')
     parts: list[str] = []
     step_e = _e(step)
+    numbered = list(enumerate(attempts, start=1))
+    if summarise:
+        return Markup(_summarised(numbered, step, step_e, execution_id, with_exchange))  # noqa: S704 - escaped by `_e`
     if any(id(attempt) not in with_exchange for attempt in attempts):
         parts.append(_elsewhere(execution_id))
-    for index, attempt in enumerate(attempts, start=1):
+    for index, attempt in numbered:
         parts.append(_attempt(attempt, index, step_e, id(attempt) in with_exchange))
     return Markup("".join(parts))  # noqa: S704 - every value above was escaped by `_e`
+
+
+def _summarised(
+    numbered: list[tuple[int, Attempt]], step: str, step_e: str, execution_id: str, with_exchange: set[int]
+) -> str:
+    """Per direction: its earlier attempts as one line (a run), then its latest attempt (in full
+    when its exchange is shown)."""
+    parts: list[str] = []
+    href = _e(step_page(execution_id, step))
+    linked = False
+    for direction in dict.fromkeys(attempt.direction for _, attempt in numbered):
+        lane = [(index, attempt) for index, attempt in numbered if attempt.direction is direction]
+        *earlier, (index, last) = lane
+        if earlier:
+            run = Run(tuple(attempt for _, attempt in earlier))
+            undo = run.first.compensation
+            parts.append(
+                f'<p class="attempt {"undo" if undo else "forward"} brief run">'
+                f'<span class="dir">{"↩ undo" if undo else "→"}</span> {_e(run.describe())}'
+                f' · <a href="{href}">every attempt, one by one</a></p>\n'
+            )
+            linked = True
+        parts.append(_attempt(last, index, step_e, id(last) in with_exchange))
+    if not linked and any(id(attempt) not in with_exchange for _, attempt in numbered):
+        parts.append(f'<p class="faint small">Every exchange of this step: <a href="{href}">its own page</a>.</p>\n')
+    return "".join(parts)
 
 
 def _attempt(attempt: Attempt, index: int, step_e: str, exchange: bool) -> str:

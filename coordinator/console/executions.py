@@ -9,9 +9,11 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 
 from coordinator.api.params import service_of
+from coordinator.console.access import state_of
 from coordinator.console.counts import StatusCounts
 from coordinator.console.filters import PAGE_SIZE, ExecutionFilter, list_arguments
 from coordinator.console.pages import render
+from coordinator.console.reading import read_step
 from coordinator.console.sections import execution_context
 from coordinator.errors import InvalidInput
 
@@ -58,6 +60,18 @@ class ExecutionPages(Controller):
         """
         context = await execution_context(request, execution_id, all_history=history == "all")
         return render(request, "execution.html.j2", context)
+
+    @get("/{execution_id:str}/steps/{step:str}")
+    async def step_page(
+        self, request: Request[Any, Any, Any], execution_id: FromPath[str], step: FromPath[str]
+    ) -> Template:
+        """One step: each of its attempts drawn and listed one by one, on an axis of their own (a
+        long execution's page tells a step's earlier attempts as one run and links here).
+
+        Unknown execution or step: a 404 page.
+        """
+        page = await read_step(service_of(request), execution_id, step, trace_url=state_of(request).trace_url)
+        return render(request, "step.html.j2", {"page": page})
 
     @get("/{execution_id:str}/watch")
     async def watch(

@@ -60,7 +60,7 @@ def pretty(value: Any) -> str:
     # Floats are where the two differ: msgspec writes NaN and infinities as null, 1e300 where the
     # standard library writes 1e+300, and 0.00001 for 1e-05. Such a float shows in the text; only
     # then look closer.
-    if _MAYBE_ODD_FLOAT.search(text) and _has_odd_float(value):
+    if ("null" in text or "0.0000" in text or _EXPONENT.search(text)) and _has_odd_float(value):
         return _pretty_by_the_standard_library(value)
     return text
 
@@ -69,7 +69,9 @@ def _pretty_by_the_standard_library(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
 
 
-_MAYBE_ODD_FLOAT = re.compile(r"null|[0-9]e[-0-9]|0\.0000")
+_EXPONENT = re.compile(r"[0-9]e[-0-9]")
+"""With plain substring searches for `null` and `0.0000`, whether the text may hold an odd float: half
+the time of one pattern `null|[0-9]e[-0-9]`, which a long page ran over some 400 bodies."""
 
 
 def _has_odd_float(value: Any) -> bool:

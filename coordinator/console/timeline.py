@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from coordinator.console.attempts import Attempt
 from coordinator.console.formatting import duration
+from coordinator.console.runs import Run, runs_of_retries
 from coordinator.core.history import HistoryEvent, HistoryEventType
 from coordinator.core.state import Direction, ExecutionState
 
@@ -53,6 +54,9 @@ class Bar:
     label_inside: bool
     title: str
     """The full description, shown on hover and read by screen readers."""
+    run_of: str | None = None
+    """On a summarised timeline, a bar for a run of attempts (see runs.py): their step, whose own
+    page draws each of them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +136,14 @@ def layout_timeline(
     now_ms: int,
     groups: Mapping[str, str] | None = None,
     pivot: str | None = None,
+    summarise: bool = False,
 ) -> Timeline:
     """Place every attempt, wait and mark of the execution; `now_ms` ends what is still in flight.
 
     `groups` names the parallel group of each member step and `pivot` the pivot step, as the saga's
     definition says (both absent when the definition cannot be read: the rows are then drawn plain).
+    With `summarise` (a long execution, see runs.py), each stretch of a lane's failed and retried
+    attempts is one bar, titled with what they said.
     """
     groups = groups or {}
     origin = state.created_at_ms
@@ -181,7 +188,8 @@ def layout_timeline(
     for (step, direction), lane in lanes.items():
         row = by_name[step]
         y = row.compensation_y if direction is Direction.COMPENSATION else row.forward_y
-        _lay_lane(timeline, lane, y, x_of, running=running, now_ms=now_ms)
+        drawn: list[Attempt | Run] = runs_of_retries(lane) if summarise else list(lane)
+        _lay_lane(timeline, drawn, y, x_of, running=running, now_ms=now_ms)
 
     if state.wakeup is not None and 0 <= state.wakeup.step < len(rows):
         wakeup = state.wakeup
@@ -242,30 +250,66 @@ def _group_bands(rows: Sequence[Row]) -> list[GroupBand]:
 
 
 def _lay_lane(
-    timeline: Timeline, lane: list[Attempt], y: float, x_of: Callable[[int], float], *, running: bool, now_ms: int
+    timeline: Timeline,
+    lane: list[Attempt | Run],
+    y: float,
+    x_of: Callable[[int], float],
+    *,
+    running: bool,
+    now_ms: int,
 ) -> None:
     """The bars of one lane, with the waits between them; labels where they fit before the next bar."""
-    placed: list[tuple[Attempt, float, float]] = []
-    for attempt in lane:
-        assert attempt.started_ms is not None
-        end = attempt.ended_ms
+    placed: list[tuple[Attempt | Run, float, float]] = []
+    for item in lane:
+        first, last = (item.first, item.last) if isinstance(item, Run) else (item, item)
+        assert first.started_ms is not None
+        end = last.ended_ms
         if end is None:
-            end = now_ms if running and not attempt.lost else attempt.started_ms
-        x1 = x_of(attempt.started_ms)
-        placed.append((attempt, x1, max(x_of(end) - x1, _MIN_BAR)))
-    for i, (attempt, x, width) in enumerate(placed):
+            end = now_ms if running and not last.lost else (last.started_ms or first.started_ms)
+        x1 = x_of(first.started_ms)
+        placed.append((item, x1, max(x_of(end) - x1, _MIN_BAR)))
+    for i, (item, x, width) in enumerate(placed):
         room = (placed[i + 1][1] if i + 1 < len(placed) else LABEL_WIDTH + PLOT_WIDTH + 12) - x
-        label = _bar_label(attempt, running=running)
+        if isinstance(item, Run):
+            attempt = item.last
+            label = _run_label(item)
+        else:
+            attempt = item
+            label = _bar_label(attempt, running=running)
         inside = len(label) * _CHAR + 6 <= width
         if not inside and len(label) * _CHAR + width + 8 > room:
             label = label.split(" ", 1)[0] if len(label.split(" ", 1)[0]) * _CHAR + width + 8 <= room else ""
-        timeline.bars.append(Bar(x, y, width, _bar_css(attempt, running=running), label, inside, _bar_title(attempt)))
+        if isinstance(item, Run):
+            bar = Bar(
+                x,
+                y,
+                width,
+                _bar_css(attempt, running=running) + " bar-run",
+                label,
+                inside,
+                _run_title(item),
+                run_of=attempt.step,
+            )
+        else:
+            bar = Bar(x, y, width, _bar_css(attempt, running=running), label, inside, _bar_title(attempt))
+        timeline.bars.append(bar)
         if attempt.wait_ms is not None and i + 1 < len(placed):
             gap_start = x + width
             next_x = placed[i + 1][1]
             text = f"wait {duration(attempt.wait_ms)}: {attempt.wait_reason}"
             fits = len(text) * _CHAR <= next_x - gap_start - 4
             timeline.gaps.append(Gap(gap_start, next_x, y + LANE_HEIGHT / 2, text if fits else "", text))
+
+
+def _run_label(run: Run) -> str:
+    codes = {a.status_code for a in run.attempts}
+    code = next(iter(codes)) if len(codes) == 1 else None
+    return f"{code if code is not None else 'failed'} x{len(run.attempts)}"
+
+
+def _run_title(run: Run) -> str:
+    what = "compensation" if run.first.compensation else "action"
+    return f"{run.first.step} · {what} {run.describe()} · each on the step's page"
 
 
 def _bar_label(attempt: Attempt, *, running: bool) -> str:

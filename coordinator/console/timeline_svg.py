@@ -12,6 +12,7 @@ from html import escape
 
 from markupsafe import Markup
 
+from coordinator.console.runs import step_page
 from coordinator.console.timeline import Bar, Gap
 
 
@@ -39,8 +40,9 @@ def gaps_svg(gaps: list[Gap]) -> Markup:
     return Markup("".join(parts))  # noqa: S704 - the text above was escaped
 
 
-def bars_svg(bars: list[Bar]) -> Markup:
-    """Each attempt: a bar with its title, and its label inside the bar or after it."""
+def bars_svg(bars: list[Bar], execution_id: str) -> Markup:
+    """Each attempt: a bar with its title, and its label inside the bar or after it; a run of
+    attempts (a long execution's, see runs.py) links to its step's page, which draws each of them."""
     parts: list[str] = []
     for bar in bars:
         label = ""
@@ -48,8 +50,11 @@ def bars_svg(bars: list[Bar]) -> Markup:
             x = bar.x + 3 if bar.label_inside else bar.x + bar.width + 3
             where = "inside" if bar.label_inside else "outside"
             label = f'<text x="{_n(x)}" y="{_n(bar.y + 12)}" class="{where}">{escape(bar.label)}</text>'
-        parts.append(
+        drawn = (
             f'<g class="{escape(bar.css)}"><title>{escape(bar.title)}</title>'
-            f'<rect x="{_n(bar.x)}" y="{_n(bar.y)}" width="{_n(bar.width)}" height="16" rx="2"></rect>{label}</g>\n'
+            f'<rect x="{_n(bar.x)}" y="{_n(bar.y)}" width="{_n(bar.width)}" height="16" rx="2"></rect>{label}</g>'
         )
+        if bar.run_of is not None:
+            drawn = f'<a href="{escape(step_page(execution_id, bar.run_of))}">{drawn}</a>'
+        parts.append(drawn + "\n")
     return Markup("".join(parts))  # noqa: S704 - the text above was escaped

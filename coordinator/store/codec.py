@@ -8,7 +8,7 @@ and how the pending action is derived from the state.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -391,6 +391,37 @@ def as_stored(record: ExecutionRecord) -> ExecutionRecord:
     """The record exactly as a load will return it (JSON values normalised), without a load."""
     state = record.state
     return record_from_rows(execution_row(record), step_rows(state), pending_rows(state))
+
+
+OUTLINE_COLUMNS = (
+    "seq", "type", "at_ms", "step", "direction", "attempt", "status_code", "error", "delay_ms", "duration_ms",
+    "outcome", "note", "actor",
+)  # fmt: skip
+"""A history row's columns but what was said, in the order `event_outline` takes them."""
+
+
+def event_outline(values: Sequence[Any]) -> StoredEvent:
+    """A history entry without its request and response, from its OUTLINE_COLUMNS in order.
+
+    Unpacked by position, not looked up by name: a long execution's page reads thousands of these,
+    and building a dict per row then reading it back was most of that read's time.
+    """
+    seq, type_, at_ms, step, direction, attempt, status, error, delay_ms, duration_ms, outcome, note, actor = values
+    event = HistoryEvent(
+        type=_EVENT_TYPES.get(type_) or HistoryEventType(type_),
+        at_ms=at_ms,
+        step=step,
+        direction=_DIRECTIONS[direction] if direction in _DIRECTIONS else Direction(direction),
+        attempt=attempt,
+        status_code=status,
+        error=error,
+        delay_ms=delay_ms,
+        duration_ms=duration_ms,
+        outcome=outcome,
+        note=note,
+        actor=actor,
+    )
+    return StoredEvent(seq=seq, event=event)
 
 
 _EVENT_TYPES = {member.value: member for member in HistoryEventType}

@@ -406,9 +406,9 @@ def count_by_status(conn: Connection, saga: str | None) -> dict[ExecutionStatus,
     return {status: total for status, total in counts.items() if total > 0}
 
 
-_EXCHANGE_COLUMNS = frozenset({"request", "response"})
-_OUTLINE = [column for column in E.c if column.name not in _EXCHANGE_COLUMNS]
-"""Every history column but what was said: a long history's bulk, and most of its decoding."""
+_OUTLINE = [E.c[name] for name in codec.OUTLINE_COLUMNS]
+"""Every history column but what was said (a long history's bulk, and most of its decoding), in
+the order `codec.event_outline` unpacks them."""
 _SEQS_PER_QUERY = 500
 """Positions per `IN (...)` of `events_at`: well under every database's limit of parameters."""
 
@@ -418,9 +418,12 @@ def events(
 ) -> list[StoredEvent]:
     """Up to `limit` history entries with seq > `after_seq` (without request and response unless
     `exchanges`). Raises ExecutionNotFound."""
-    columns = [E] if exchanges else _OUTLINE
-    query = select(*columns).where(E.c.execution_id == execution_id, E.c.seq > after_seq).order_by(E.c.seq).limit(limit)
-    found = [codec.event_from_row(r) for r in _rows(conn.execute(query))]
+    query = select(*([E] if exchanges else _OUTLINE))
+    query = query.where(E.c.execution_id == execution_id, E.c.seq > after_seq).order_by(E.c.seq).limit(limit)
+    if exchanges:
+        found = [codec.event_from_row(r) for r in _rows(conn.execute(query))]
+    else:
+        found = [codec.event_outline(r) for r in conn.execute(query).all()]  # fetched at once: a third quicker
     if not found and not execution_exists(conn, execution_id):
         raise ExecutionNotFound(execution_id)
     return found
