@@ -39,7 +39,9 @@ class PacingPolicy:
     min_batch: int = 10
     max_batch: int = MAX_BATCH
     first_batch: int = 50
-    base_share: float = 0.3
+    base_share: float = 0.1
+    """Where a run starts, and the least it keeps: measured at 1M stored under the happy workload
+    (quiet box), 0.3 deleted 2.9 x faster than SQLite's sagas were created, and cost them 30 %."""
     max_share: float = 0.6
     min_pause_s: float = 0.005
     drain_per_s: float = 10.0
