@@ -17,7 +17,9 @@ from tests.postgres import empty_postgres
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+# PostgreSQL's run (17 s: the same engine code as SQLite's; its replicas have their own tests) goes
+# with the slow tests, which CI runs after the suite.
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow])])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'saga.db'}"
