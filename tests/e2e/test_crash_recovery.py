@@ -116,7 +116,8 @@ def test_a_call_cut_off_by_sigkill_is_sent_again_only_once_the_first_send_is_ove
             r = httpx.post(f"{coordinator.url}/v1/sagas/slow-step/executions", json={"input": {"n": i}}, timeout=10)
             assert r.status_code == 201, r.text
             ids.append(r.json()["id"])
-        time.sleep(0.5)  # every call is on its way: the participant holds it 7.5 s more
+        # Kill only once every call is at the participant, which holds each for 8 s.
+        wait_until(lambda: participant.ledger()["active"] == 3, timeout=10, what="three calls in flight")
         coordinator.kill()
         restarted = time.monotonic()
         coordinator.start()
